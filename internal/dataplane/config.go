@@ -1,0 +1,170 @@
+// Package dataplane holds the engine-neutral data-plane model: a complete,
+// declarative Config compiled from stored resources, health reported by the
+// prober, and the Engine interface that both engines (dataplane/proxy, the
+// portable userspace engine, and dataplane/nft, the Linux kernel engine)
+// implement. Every engine must pass the suite in dataplane/dptest.
+package dataplane
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Protocol is a transport protocol as Azure names it.
+type Protocol string
+
+// Protocols. All is only valid on load-balancing rules (HA ports) and
+// outbound rules.
+const (
+	TCP Protocol = "Tcp"
+	UDP Protocol = "Udp"
+	All Protocol = "All"
+)
+
+// Distribution is a rule's loadDistribution: which tuple is hashed.
+type Distribution string
+
+// Distribution modes.
+const (
+	Default          Distribution = "Default"          // 5-tuple
+	SourceIP         Distribution = "SourceIP"         // 2-tuple: src IP, dst IP
+	SourceIPProtocol Distribution = "SourceIPProtocol" // 3-tuple: src IP, dst IP, protocol
+)
+
+// NoHealthyBehavior is a probe's noHealthyBackendsBehavior.
+type NoHealthyBehavior string
+
+// No-healthy-backends behaviours.
+const (
+	AllProbedDown NoHealthyBehavior = "AllProbedDown" // no new flows
+	AllProbedUp   NoHealthyBehavior = "AllProbedUp"   // send to all backends
+)
+
+// DefaultIdleTimeout is Azure's default idle timeout (4 minutes).
+const DefaultIdleTimeout = 4 * time.Minute
+
+// DefaultMaglevSize is the default Maglev table size (prime).
+const DefaultMaglevSize = 65537
+
+// Config is the whole desired data plane. It is a plain value: engines must
+// not keep references into it after Apply returns. The zero Config is an
+// empty data plane (nothing listens).
+type Config struct {
+	Rules    []Rule
+	NATRules []NATRule
+	Outbound []SNATAllocation
+	// InstanceIPs are 1:1 NATs for instance-level public IPs.
+	InstanceIPs []InstancePublicIP
+}
+
+// Frontend is a frontend IP configuration's address.
+type Frontend struct {
+	// ID is the frontendIPConfiguration resource id (lowercase).
+	ID string
+	// IP is the frontend's address as the API reports it (public IP from the
+	// pool, or a private address for an internal LB).
+	IP netip.Addr
+	// Internal is true for a subnet (private) frontend.
+	Internal bool
+}
+
+// Backend is one member of a backend pool, as seen by one rule.
+type Backend struct {
+	// ID is the NIC ipConfiguration id (lowercase); stable across updates and
+	// the Maglev key.
+	ID string
+	// IP is the customer address (the instance's private IP).
+	IP netip.Addr
+	// DialIP is where the engine reaches the backend: the ProviderIP of the
+	// instance (loopback for the process driver, the CA for netns).
+	DialIP netip.Addr
+	// AdminState is "", "None", "Up" or "Down" (Azure's adminState).
+	AdminState string
+}
+
+// Rule is one load-balancing rule with its resolved backends.
+type Rule struct {
+	// ID is the loadBalancingRule resource id (lowercase).
+	ID           string
+	Frontend     Frontend
+	Protocol     Protocol
+	FrontendPort uint16 // 0 with Protocol All = HA ports
+	BackendPort  uint16 // 0 = same as the client's destination port
+	Distribution Distribution
+	IdleTimeout  time.Duration
+	TCPReset     bool
+	FloatingIP   bool
+	// DisableOutboundSNAT false means the rule implicitly SNATs its pool's
+	// outbound flows through its frontend.
+	DisableOutboundSNAT bool
+	// ProbeID is the probe resource id (lowercase), "" when the rule has none
+	// (then every backend counts as healthy).
+	ProbeID           string
+	NoHealthyBackends NoHealthyBehavior
+	// ProxyProtocol sends a PROXY protocol v2 header to backends (userspace
+	// engine only; the kernel engine preserves the client address itself).
+	ProxyProtocol bool
+	// Backends in a deterministic order (sorted by ID).
+	Backends []Backend
+}
+
+// NATRule forwards one frontend port to one backend (inbound NAT rules v1,
+// each member mapping of a v2 rule, and rules generated from NAT pools).
+type NATRule struct {
+	// ID is the inboundNatRule id (lowercase); for v2 rules the rule id plus
+	// "/" plus the member's ipConfiguration id.
+	ID           string
+	Frontend     Frontend
+	Protocol     Protocol
+	FrontendPort uint16
+	BackendPort  uint16
+	IdleTimeout  time.Duration
+	TCPReset     bool
+	FloatingIP   bool
+	Backend      Backend
+}
+
+// SNATAllocation is one backend's block of outbound SNAT ports on a frontend.
+type SNATAllocation struct {
+	// RuleID is the outboundRule id, or the load-balancing rule id for
+	// implicit (rule-based) SNAT.
+	RuleID      string
+	Frontend    Frontend
+	Protocol    Protocol
+	Backend     Backend
+	PortStart   uint16 // first port of the block (inclusive)
+	PortEnd     uint16 // last port of the block (inclusive)
+	IdleTimeout time.Duration
+	TCPReset    bool
+}
+
+// InstancePublicIP is an instance-level public IP: stateless 1:1 NAT.
+type InstancePublicIP struct {
+	PublicIP netip.Addr
+	Backend  Backend
+}
+
+// HealthKey names one probe's view of one backend.
+type HealthKey struct {
+	ProbeID   string
+	BackendID string
+}
+
+// Health is a complete health snapshot: true = up. A key that is absent
+// counts as up until the prober has an answer (Azure marks an instance up
+// after one success; nimbus starts optimistic so a new rule works at once and
+// the first failed probe takes a backend out).
+type Health map[HealthKey]bool
+
+// Engine applies Configs and Health. Apply and SetHealth are atomic (a reader
+// of the data plane sees the old or the new state, never a mix) and
+// idempotent (applying the same value twice changes nothing). Neither drops an
+// established flow whose rule and backend still exist: a backend that went
+// down keeps its established TCP flows and gets no new ones.
+// Engines are safe for concurrent use.
+type Engine interface {
+	Apply(ctx context.Context, cfg Config) error
+	SetHealth(ctx context.Context, h Health) error
+	Close() error
+}

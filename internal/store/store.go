@@ -1,0 +1,119 @@
+// Package store is nimbus's versioned key/value store: the single source of
+// desired state. Backends: store/bolt (embedded, default) and, later, etcd.
+// Every backend must pass the suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound is returned (wrapped) by Get, and by Put/Delete with an expected
+// revision, when the key does not exist.
+var ErrNotFound = errors.New("store: key not found")
+
+// ErrCompacted ends a Watch stream whose start revision is older than the
+// oldest revision the backend still keeps. The watcher must re-List and watch
+// again from the List revision.
+var ErrCompacted = errors.New("store: revision compacted")
+
+// ErrClosed is returned by every call on a closed Store.
+var ErrClosed = errors.New("store: closed")
+
+// ConflictError is returned when an expected revision does not match. Current
+// is the key's revision at the time of the check (0 if the key is absent).
+type ConflictError struct {
+	Key      string
+	Expected int64
+	Current  int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("store: conflict on %q: expected revision %d, current %d", e.Key, e.Expected, e.Current)
+}
+
+// Expected-revision sentinels for Put, Delete and Op.
+const (
+	// AnyRevision skips the revision check (last writer wins).
+	AnyRevision int64 = -1
+	// MustNotExist makes a Put fail with a *ConflictError if the key exists.
+	MustNotExist int64 = 0
+)
+
+// KV is one stored value. Revision is the store revision of the key's last
+// modification; CreateRevision the revision that created it. Revisions are
+// global, strictly increasing across the whole store, and never reused.
+type KV struct {
+	Key            string
+	Value          []byte
+	Revision       int64
+	CreateRevision int64
+}
+
+// EventType says what happened to a key.
+type EventType int
+
+const (
+	// EventPut means the key was created or updated; Event.KV holds the new value.
+	EventPut EventType = iota + 1
+	// EventDelete means the key was deleted; Event.KV.Value holds the last value
+	// and Event.KV.Revision the revision of the delete.
+	EventDelete
+)
+
+// Event is one change seen by Watch. Err is set only on the final event of a
+// stream that ended abnormally (for example ErrCompacted).
+type Event struct {
+	Type EventType
+	KV   KV
+	Err  error
+}
+
+// Op is one write inside Txn. Delete false means put Value at Key.
+// Expected is the expected revision as for Put/Delete.
+type Op struct {
+	Key      string
+	Value    []byte
+	Delete   bool
+	Expected int64
+}
+
+// Store is a versioned key/value store with watches.
+//
+// Durability: a call that returns nil has its effect fsynced to stable storage;
+// after a crash (kill -9) and restart every acknowledged write is present and
+// no partial transaction is visible.
+//
+// Watch contract: Watch(ctx, prefix, fromRev) delivers, in revision order,
+// every change to keys under prefix with revision > fromRev (fromRev 0 means
+// "from now"). The channel is closed when ctx is cancelled (the caller must
+// cancel ctx to release the watch) or the store is closed. If fromRev is older
+// than the backend's compaction horizon, the stream delivers one Event with
+// Err = ErrCompacted and closes. A slow reader never blocks writers: the
+// backend buffers, and if the buffer overflows the stream ends with
+// ErrCompacted so the reader re-Lists.
+//
+// All methods are safe for concurrent use.
+type Store interface {
+	// Get returns the value at key, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, key string) (KV, error)
+	// List returns every key with the given prefix in key order, and the store
+	// revision the listing reflects (use it as Watch's fromRev).
+	List(ctx context.Context, prefix string) ([]KV, int64, error)
+	// Put writes value at key if expected matches (AnyRevision, MustNotExist,
+	// or the key's current Revision) and returns the new revision.
+	Put(ctx context.Context, key string, value []byte, expected int64) (int64, error)
+	// Delete removes key if expected matches (AnyRevision or the key's current
+	// Revision). Deleting a missing key with AnyRevision returns ErrNotFound.
+	Delete(ctx context.Context, key string, expected int64) (int64, error)
+	// Txn applies every op atomically at one new revision, or none of them
+	// (returning the first *ConflictError or ErrNotFound).
+	Txn(ctx context.Context, ops []Op) (int64, error)
+	// Watch streams changes under prefix after fromRev; see the type doc.
+	Watch(ctx context.Context, prefix string, fromRev int64) (<-chan Event, error)
+	// Revision returns the store's current revision.
+	Revision(ctx context.Context) (int64, error)
+	// Close releases the store. Open watches are closed.
+	Close() error
+}
