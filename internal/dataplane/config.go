@@ -56,6 +56,37 @@ type Config struct {
 	Outbound []SNATAllocation
 	// InstanceIPs are 1:1 NATs for instance-level public IPs.
 	InstanceIPs []InstancePublicIP
+	// Probes are the health probes that at least one rule uses, each with the
+	// backends it must probe. Probes no rule uses are not listed (Azure runs
+	// only probes that a rule references).
+	Probes []Probe
+}
+
+// ProbeProtocol is a health probe's protocol.
+type ProbeProtocol string
+
+// Probe protocols.
+const (
+	ProbeTCP   ProbeProtocol = "Tcp"
+	ProbeHTTP  ProbeProtocol = "Http"
+	ProbeHTTPS ProbeProtocol = "Https"
+)
+
+// Probe is one health probe with the backends it watches.
+type Probe struct {
+	// ID is the probe resource id (lowercase).
+	ID          string
+	Protocol    ProbeProtocol
+	Port        uint16
+	RequestPath string // Http/Https only
+	Interval    time.Duration
+	// Threshold is the number of consecutive results needed to flip state
+	// (probeThreshold, or the legacy numberOfProbes; at least 1).
+	Threshold         int
+	NoHealthyBackends NoHealthyBehavior
+	// Backends to probe, deduplicated by ID, sorted by ID; the prober connects
+	// to DialIP:Port.
+	Backends []Backend
 }
 
 // Frontend is a frontend IP configuration's address.
@@ -67,6 +98,10 @@ type Frontend struct {
 	IP netip.Addr
 	// Internal is true for a subnet (private) frontend.
 	Internal bool
+	// ListenIP is where the userspace engine listens for this frontend when
+	// IP is not an address of the host (an internal frontend's private IP
+	// mapped to loopback). The zero value means IP.
+	ListenIP netip.Addr
 }
 
 // Backend is one member of a backend pool, as seen by one rule.
