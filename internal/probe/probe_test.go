@@ -1,0 +1,318 @@
+package probe
+
+// Address plan: every server listens on 127.0.0.1 with a kernel-chosen port;
+// "closed" ports are ones we bound and closed again.
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"nimbus/internal/dataplane"
+)
+
+const fast = 40 * time.Millisecond
+
+// flipServer answers /health with a status that tests can change.
+type flipServer struct {
+	*httptest.Server
+	status atomic.Int32
+}
+
+func newFlip(t *testing.T, tls bool) *flipServer {
+	f := &flipServer{}
+	f.status.Store(200)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(int(f.status.Load()))
+	})
+	if tls {
+		f.Server = httptest.NewTLSServer(h)
+	} else {
+		f.Server = httptest.NewServer(h)
+	}
+	t.Cleanup(f.Close)
+	return f
+}
+
+func port(t *testing.T, addr string) uint16 {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap.Port()
+}
+
+func closedPort(t *testing.T) uint16 {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := port(t, l.Addr().String())
+	l.Close()
+	return p
+}
+
+func backend(id string) dataplane.Backend {
+	lo := netip.MustParseAddr("127.0.0.1")
+	return dataplane.Backend{ID: id, IP: netip.MustParseAddr("198.18.0.10"), DialIP: lo}
+}
+
+func probeOf(id string, proto dataplane.ProbeProtocol, p uint16, path string, threshold int, bs ...dataplane.Backend) dataplane.Probe {
+	return dataplane.Probe{ID: id, Protocol: proto, Port: p, RequestPath: path, Interval: fast, Threshold: threshold, Backends: bs}
+}
+
+// recorder observes results and snapshots.
+type recorder struct {
+	mu      sync.Mutex
+	results []bool
+	snaps   []dataplane.Health
+}
+
+func (r *recorder) ProbeResult(_, _ string, up bool) {
+	r.mu.Lock()
+	r.results = append(r.results, up)
+	r.mu.Unlock()
+}
+
+func (r *recorder) onChange(h dataplane.Health) {
+	r.mu.Lock()
+	r.snaps = append(r.snaps, h)
+	r.mu.Unlock()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func status(p *Prober, probeID, backendID string) Status {
+	for _, s := range p.Status() {
+		if s.ProbeID == probeID && s.BackendID == backendID {
+			return s
+		}
+	}
+	return Status{}
+}
+
+func TestFirstResult(t *testing.T) {
+	okHTTP := newFlip(t, false)
+	badHTTP := newFlip(t, false)
+	badHTTP.status.Store(503)
+	okTLS := newFlip(t, true)
+	tcpL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tcpL.Close() })
+	go func() {
+		for {
+			c, err := tcpL.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for _, tc := range []struct {
+		name   string
+		probe  dataplane.Probe
+		up     bool
+		reason string
+	}{
+		{"tcp open", probeOf("p", dataplane.ProbeTCP, port(t, tcpL.Addr().String()), "", 2, backend("b")), true, "tcp handshake completed"},
+		{"tcp closed port", probeOf("p", dataplane.ProbeTCP, closedPort(t), "", 2, backend("b")), false, "connection refused"},
+		{"http 200", probeOf("p", dataplane.ProbeHTTP, port(t, okHTTP.Listener.Addr().String()), "/health", 2, backend("b")), true, "http status 200"},
+		{"http wrong path 404", probeOf("p", dataplane.ProbeHTTP, port(t, okHTTP.Listener.Addr().String()), "/nope", 2, backend("b")), false, "http status 404"},
+		{"http 503", probeOf("p", dataplane.ProbeHTTP, port(t, badHTTP.Listener.Addr().String()), "/health", 2, backend("b")), false, "http status 503"},
+		{"http closed port", probeOf("p", dataplane.ProbeHTTP, closedPort(t), "/health", 2, backend("b")), false, "connection refused"},
+		{"https self-signed 200", probeOf("p", dataplane.ProbeHTTPS, port(t, okTLS.Listener.Addr().String()), "/health", 2, backend("b")), true, "http status 200"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := New(Options{})
+			defer p.Close()
+			p.Update([]dataplane.Probe{tc.probe})
+			waitFor(t, "first result", func() bool { return status(p, "p", "b").Known })
+			s := status(p, "p", "b")
+			if s.Up != tc.up || !strings.Contains(s.Reason, tc.reason) {
+				t.Errorf("status = up %v reason %q, want up %v reason containing %q", s.Up, s.Reason, tc.up, tc.reason)
+			}
+			if got, ok := p.Health()[dataplane.HealthKey{ProbeID: "p", BackendID: "b"}]; !ok || got != tc.up {
+				t.Errorf("Health = %v,%v", got, ok)
+			}
+		})
+	}
+}
+
+// TestHTTPNon200IsImmediate: with threshold 3 a 500 takes the backend down
+// on the first bad answer, and coming back needs 3 consecutive 200s.
+func TestHTTPNon200IsImmediate(t *testing.T) {
+	srv := newFlip(t, false)
+	rec := &recorder{}
+	p := New(Options{Observer: rec, OnChange: rec.onChange})
+	defer p.Close()
+	p.Update([]dataplane.Probe{probeOf("p", dataplane.ProbeHTTP, port(t, srv.Listener.Addr().String()), "/health", 3, backend("b"))})
+	waitFor(t, "up", func() bool { s := status(p, "p", "b"); return s.Known && s.Up })
+
+	rec.mu.Lock()
+	before := len(rec.results)
+	rec.mu.Unlock()
+	srv.status.Store(500)
+	waitFor(t, "down", func() bool { return !status(p, "p", "b").Up })
+	rec.mu.Lock()
+	fails := 0
+	for _, r := range rec.results[before:] {
+		if !r {
+			fails++
+		}
+	}
+	rec.mu.Unlock()
+	if fails != 1 {
+		t.Errorf("went down after %d failed results, want 1 (non-200 is immediate)", fails)
+	}
+
+	rec.mu.Lock()
+	before = len(rec.results)
+	rec.mu.Unlock()
+	srv.status.Store(200)
+	waitFor(t, "up again", func() bool { return status(p, "p", "b").Up })
+	rec.mu.Lock()
+	oks := 0
+	for _, r := range rec.results[before:] {
+		if r {
+			oks++
+		}
+	}
+	rec.mu.Unlock()
+	if oks != 3 {
+		t.Errorf("came back after %d successes, want 3 (threshold)", oks)
+	}
+	waitFor(t, "snapshots delivered", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		n := len(rec.snaps)
+		return n >= 3 && rec.snaps[n-1][dataplane.HealthKey{ProbeID: "p", BackendID: "b"}]
+	})
+}
+
+// TestTCPThreshold: a TCP failure counts toward the threshold.
+func TestTCPThreshold(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var closeOnce sync.Once
+	t.Cleanup(func() { closeOnce.Do(func() { l.Close() }) })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	rec := &recorder{}
+	p := New(Options{Observer: rec})
+	defer p.Close()
+	p.Update([]dataplane.Probe{probeOf("p", dataplane.ProbeTCP, port(t, l.Addr().String()), "", 2, backend("b"))})
+	waitFor(t, "up", func() bool { s := status(p, "p", "b"); return s.Known && s.Up })
+	rec.mu.Lock()
+	before := len(rec.results)
+	rec.mu.Unlock()
+	closeOnce.Do(func() { l.Close() })
+	waitFor(t, "down", func() bool { return !status(p, "p", "b").Up })
+	rec.mu.Lock()
+	fails := 0
+	for _, r := range rec.results[before:] {
+		if !r {
+			fails++
+		}
+	}
+	rec.mu.Unlock()
+	if fails != 2 {
+		t.Errorf("tcp went down after %d failures, want 2", fails)
+	}
+}
+
+func TestUpdateKeepsAndStops(t *testing.T) {
+	srv := newFlip(t, false)
+	hp := port(t, srv.Listener.Addr().String())
+	rec := &recorder{}
+	p := New(Options{OnChange: rec.onChange})
+	defer p.Close()
+	pa := probeOf("pa", dataplane.ProbeHTTP, hp, "/health", 1, backend("b1"), backend("b2"))
+	p.Update([]dataplane.Probe{pa})
+	waitFor(t, "both known", func() bool { return len(p.Health()) == 2 })
+	since := status(p, "pa", "b1").Since
+
+	// Same probe again plus a TCP probe; b2 dropped from pa.
+	pa2 := probeOf("pa", dataplane.ProbeHTTP, hp, "/health", 1, backend("b1"))
+	pb := probeOf("pb", dataplane.ProbeTCP, closedPort(t), "", 1, backend("b1"))
+	p.Update([]dataplane.Probe{pa2, pb})
+	waitFor(t, "pb known", func() bool { return status(p, "pb", "b1").Known })
+	h := p.Health()
+	if _, ok := h[dataplane.HealthKey{ProbeID: "pa", BackendID: "b2"}]; ok {
+		t.Error("stale target pa/b2 still reported")
+	}
+	if got := status(p, "pa", "b1").Since; !got.Equal(since) {
+		t.Errorf("unchanged target lost its state: since %v, was %v", got, since)
+	}
+	if h[dataplane.HealthKey{ProbeID: "pb", BackendID: "b1"}] {
+		t.Error("pb/b1 up, want down (closed port)")
+	}
+	p.Update(nil)
+	if n := len(p.Status()); n != 0 {
+		t.Errorf("%d targets after Update(nil)", n)
+	}
+	waitFor(t, "empty snapshot", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.snaps) > 0 && len(rec.snaps[len(rec.snaps)-1]) == 0
+	})
+}
+
+// TestTimeout: a backend that accepts but never answers HTTP fails by
+// timeout (min(interval, 30 s)), which counts toward the threshold.
+func TestTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var conns sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); conns.Wait() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() { defer conns.Done(); <-done; c.Close() }()
+		}
+	}()
+	p := New(Options{})
+	defer p.Close()
+	p.Update([]dataplane.Probe{probeOf("p", dataplane.ProbeHTTP, port(t, l.Addr().String()), "/health", 1, backend("b"))})
+	waitFor(t, "known", func() bool { return status(p, "p", "b").Known })
+	if s := status(p, "p", "b"); s.Up || s.Reason != "http: timeout" {
+		t.Errorf("status = %+v, want down by timeout", s)
+	}
+}
