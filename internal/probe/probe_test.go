@@ -294,18 +294,28 @@ func TestTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	var conns sync.WaitGroup
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); conns.Wait() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	accepted := make(chan struct{})
+	t.Cleanup(func() {
+		l.Close()
+		<-accepted
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	go func() {
+		defer close(accepted)
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			conns.Add(1)
-			go func() { defer conns.Done(); <-done; c.Close() }()
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
 		}
 	}()
 	p := New(Options{})
