@@ -1,0 +1,231 @@
+package workload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+	"golang.org/x/sync/errgroup"
+)
+
+// Default ports of the echo image, as the issue defines them.
+const (
+	DefaultHTTPPort = 80
+	DefaultSSHPort  = 22
+	DefaultUDPPort  = 80
+)
+
+// EchoReply is the JSON body of GET / and of every UDP answer.
+type EchoReply struct {
+	Name       string `json:"name"`
+	InstanceID string `json:"instanceId"`
+	PrivateIP  string `json:"privateIp"`
+	// Client is the peer as the workload sees it, "ip:port": the TCP or
+	// UDP peer, or the source a PROXY protocol header carried.
+	Client string `json:"client"`
+}
+
+// Echo is the echo image. The zero ports mean the defaults (80, 22, 80);
+// tests in this package set others only to run without privilege. Serve it
+// once.
+type Echo struct {
+	Config   Config
+	HTTPPort int
+	SSHPort  int
+	UDPPort  int
+	// Logger receives per-server errors; nil discards them.
+	Logger *slog.Logger
+
+	health atomic.Int32
+}
+
+func (e *Echo) port(p, def int) int {
+	if p == 0 {
+		return def
+	}
+	return p
+}
+
+// Serve binds every port on Config.BindIP, calls ready (if not nil) once all
+// are bound, and serves until ctx ends, then closes everything and returns
+// nil. A bind error is returned at once; one caused by missing privilege for
+// a low port wraps ErrPrivilegedPort.
+func (e *Echo) Serve(ctx context.Context, ready func()) error {
+	log := e.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e.health.Store(http.StatusOK)
+	bind := e.Config.BindIP
+	httpAddr := netip.AddrPortFrom(bind, uint16(e.port(e.HTTPPort, DefaultHTTPPort))).String()
+	sshAddr := netip.AddrPortFrom(bind, uint16(e.port(e.SSHPort, DefaultSSHPort))).String()
+	udpAddr := netip.AddrPortFrom(bind, uint16(e.port(e.UDPPort, DefaultUDPPort))).String()
+
+	var lc net.ListenConfig
+	httpLn, err := lc.Listen(ctx, "tcp", httpAddr)
+	if err != nil {
+		return bindError(err)
+	}
+	defer httpLn.Close()
+	sshLn, err := lc.Listen(ctx, "tcp", sshAddr)
+	if err != nil {
+		return bindError(err)
+	}
+	defer sshLn.Close()
+	udp, err := lc.ListenPacket(ctx, "udp", udpAddr)
+	if err != nil {
+		return bindError(err)
+	}
+	defer udp.Close()
+
+	srv := &http.Server{
+		Handler:           e.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if ready != nil {
+		ready()
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := srv.Serve(&proxyproto.Listener{Listener: httpLn})
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("echo: http: %w", err)
+	})
+	g.Go(func() error { return e.serveSSH(gctx, sshLn) })
+	g.Go(func() error { return e.serveUDP(gctx, udp) })
+	g.Go(func() error {
+		<-gctx.Done()
+		shut, cancel := context.WithTimeout(context.WithoutCancel(gctx), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(shut) //nolint:errcheck // closing on the way out
+		sshLn.Close()
+		udp.Close()
+		return nil
+	})
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// bindError explains a failed listen: missing privilege for a low port wraps
+// ErrPrivilegedPort; an address that is not local gets a hint about loopback
+// aliases (macOS only has 127.0.0.1 on lo0 by default).
+func bindError(err error) error {
+	var op *net.OpError
+	port := 0
+	if errors.As(err, &op) && op.Addr != nil {
+		if ap, perr := netip.ParseAddrPort(op.Addr.String()); perr == nil {
+			port = int(ap.Port())
+		}
+	}
+	switch {
+	case errors.Is(err, syscall.EACCES) && port > 0 && port < 1024:
+		return fmt.Errorf("echo: %w: %w", err, ErrPrivilegedPort)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		hint := "the bind address is not configured on this host"
+		if runtime.GOOS == "darwin" {
+			hint += "; on macOS add it as a loopback alias (sudo ifconfig lo0 alias <address>)"
+		}
+		return fmt.Errorf("echo: %w (%s)", err, hint)
+	}
+	return fmt.Errorf("echo: %w", err)
+}
+
+func (e *Echo) reply(client string) EchoReply {
+	return EchoReply{
+		Name:       e.Config.Name,
+		InstanceID: e.Config.InstanceID,
+		PrivateIP:  e.Config.PrivateIP.String(),
+		Client:     client,
+	}
+}
+
+func (e *Echo) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(e.reply(r.RemoteAddr)) //nolint:errcheck // client gone
+	})
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		code := int(e.health.Load())
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "%d %s\n", code, http.StatusText(code))
+	})
+	mux.HandleFunc("PUT /health", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("status"))
+		if err != nil || n < 100 || n > 599 {
+			http.Error(w, "status must be an HTTP status code from 100 to 599", http.StatusBadRequest)
+			return
+		}
+		e.health.Store(int32(n))
+		fmt.Fprintf(w, "/health now answers %d\n", n)
+	})
+	return mux
+}
+
+// serveSSH sends the banner line to each connection and closes it. It half
+// closes first and drains what the peer sent (a PROXY header, an SSH client
+// hello), so the peer sees a clean end instead of a reset that could
+// discard the banner.
+func (e *Echo) serveSSH(ctx context.Context, ln net.Listener) error {
+	banner := []byte("SSH-2.0-nimbus " + e.Config.Name + "\r\n")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("echo: ssh: %w", err)
+		}
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second)) //nolint:errcheck // best effort
+			if _, err := c.Write(banner); err != nil {
+				return
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.CloseWrite() //nolint:errcheck // best effort
+			}
+			io.Copy(io.Discard, io.LimitReader(c, 64<<10)) //nolint:errcheck // draining
+		}()
+	}
+}
+
+func (e *Echo) serveUDP(ctx context.Context, pc net.PacketConn) error {
+	uc := pc.(*net.UDPConn)
+	buf := make([]byte, 64<<10)
+	for {
+		_, peer, err := uc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("echo: udp: %w", err)
+		}
+		peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+		b, err := json.Marshal(e.reply(peer.String()))
+		if err != nil {
+			return fmt.Errorf("echo: udp: %w", err)
+		}
+		uc.WriteToUDPAddrPort(append(b, '\n'), peer) //nolint:errcheck // datagrams may be lost
+	}
+}
