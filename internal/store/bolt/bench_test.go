@@ -70,7 +70,7 @@ func BenchmarkList(b *testing.B) {
 	for _, tc := range []struct {
 		prefix string
 		n      int
-	}{{"bench/0000", 10}, {"bench/000", 100}, {"bench/00", 1000}, {"bench/", total}} {
+	}{{"bench/00000", 10}, {"bench/0000", 100}, {"bench/000", 1000}, {"bench/", total}} {
 		b.Run(fmt.Sprintf("keys=%d", tc.n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

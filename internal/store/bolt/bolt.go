@@ -276,7 +276,9 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, expected int6
 	return rev, nil
 }
 
-// Delete removes key if expected matches and returns the new revision.
+// Delete removes key if expected matches and returns the new revision. As
+// for Put, a positive expected on a missing key yields an error wrapping both
+// store.ErrNotFound and a *store.ConflictError with Current 0.
 func (s *Store) Delete(ctx context.Context, key string, expected int64) (int64, error) {
 	rev, err := s.write(ctx, []store.Op{{Key: key, Delete: true, Expected: expected}})
 	if err != nil {
@@ -314,7 +316,8 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 }
 
 // Compact drops the change-log entries at revisions <= rev, so that Watch from
-// an older revision ends with store.ErrCompacted. rev must not exceed the
+// an older revision ends with store.ErrCompacted (the storetest.Compacter
+// power). rev must not exceed the
 // current revision; compacting below the current compaction point is a no-op.
 func (s *Store) Compact(ctx context.Context, rev int64) error {
 	if err := s.enter(ctx); err != nil {
