@@ -1,0 +1,464 @@
+// Package proxy is the portable userspace data-plane engine: it implements
+// dataplane.Engine with ordinary sockets (no root; Linux and macOS).
+//
+// One listener serves each (listen address, port, protocol) of the Config's
+// load-balancing and inbound NAT rules, on Frontend.ListenIP (or Frontend.IP
+// when ListenIP is zero). A rule with Protocol All listens on TCP and UDP.
+//
+// TCP: each accepted connection is hashed on the rule's loadDistribution
+// tuple (dataplane.FlowHash) into a Maglev table built over the rule's
+// eligible backends (dataplane.Eligible: health, admin state,
+// noHealthyBackendsBehavior). Tables are rebuilt only when the eligible set
+// changes. Bytes are moved with io.Copy between *net.TCPConn, which uses
+// splice(2) on Linux (zero copy). A flow idle for the rule's IdleTimeout is
+// closed: with TCPReset both sides get an RST, otherwise both get an
+// ordinary FIN. (Azure drops an idle flow silently; a proxy owns two sockets
+// and cannot leave them half-alive, so the client sees EOF.) The idle check
+// runs every IdleTimeout/8 (10 ms to 5 s), so a flow ends between
+// IdleTimeout and IdleTimeout×1.125 after its last byte.
+//
+// When a rule has no eligible backend under AllProbedDown, the engine still
+// accepts (the kernel completes the handshake before a userspace proxy sees
+// anything) and at once resets the connection: the client sees the connect
+// succeed and its first read fail with ECONNRESET. Azure drops the SYN
+// instead (the client times out). A backend that refuses the proxy's connect
+// gets the client reset the same way.
+//
+// UDP: a session per client address, with its own connected socket to the
+// backend; replies go back from the frontend socket, so the client sees them
+// come from the frontend address. A session whose backend is no longer
+// eligible moves to another eligible backend on its next datagram (Azure
+// moves UDP flows of a down backend). Sessions end after IdleTimeout without
+// datagrams in either direction.
+//
+// A proxy cannot keep the client's address: backends see connections from
+// the host. Rule.ProxyProtocol makes the engine send a PROXY protocol v2
+// header first (TCP) or in front of every datagram (UDP), carrying the
+// client's address and the frontend address. The kernel engine preserves the
+// client address itself and ignores the flag.
+//
+// Not supported (logged and skipped): HA-ports rules (protocol All, port 0),
+// instance-level public IPs and outbound SNAT (the host's own stack carries
+// the instances' outbound flows; SNAT allocations are only reported as
+// metrics).
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"nimbus/internal/dataplane"
+	"nimbus/internal/maglev"
+	"nimbus/internal/metrics"
+)
+
+// Options configure an Engine. The zero value is usable.
+type Options struct {
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Metrics receives counters and availability; nil records nothing.
+	Metrics *metrics.Metrics
+	// MaglevSize is the Maglev table size; 0 means dataplane.DefaultMaglevSize.
+	MaglevSize uint64
+	// DialTimeout bounds the connect to a backend; 0 means 5 s.
+	DialTimeout time.Duration
+}
+
+// Engine is the userspace engine. It is safe for concurrent use.
+type Engine struct {
+	opts   Options
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// state is what the data path reads: one atomic pointer, so a flow sees
+	// the old or the new configuration, never a mix.
+	state atomic.Pointer[snapshot]
+
+	mu        sync.Mutex // serialises Apply, SetHealth, Close
+	closed    bool
+	specs     map[lkey]*spec
+	health    dataplane.Health
+	listeners map[lkey]listener
+	tables    map[lkey]*tableCache
+	outbound  []dataplane.SNATAllocation
+}
+
+var _ dataplane.Engine = (*Engine)(nil)
+
+// lkey names one listener.
+type lkey struct {
+	ip    netip.Addr
+	port  uint16
+	proto dataplane.Protocol // TCP or UDP, never All
+}
+
+func (k lkey) String() string {
+	return string(k.proto) + "/" + netip.AddrPortFrom(k.ip, k.port).String()
+}
+
+// spec is one listener's share of the Config, copied out of it.
+type spec struct {
+	ruleID      string
+	nat         bool
+	frontend    dataplane.Frontend
+	backendPort uint16
+	dist        dataplane.Distribution
+	idle        time.Duration
+	tcpReset    bool
+	proxyProto  bool
+	rule        dataplane.Rule // Backends copied; used for eligibility
+	natBackend  dataplane.Backend
+}
+
+// route is the data path's immutable view of one listener.
+type route struct {
+	spec     *spec
+	eligible []dataplane.Backend
+	table    *maglev.Table // over eligible; nil for NAT rules
+	valid    map[string]netip.AddrPort
+	counters *metrics.FrontendCounters
+}
+
+type snapshot struct {
+	routes map[lkey]*route
+}
+
+type tableCache struct {
+	ids   []string
+	table *maglev.Table
+}
+
+// listener is a TCP or UDP listener with its flows.
+type listener interface {
+	// prune ends flows whose backend r no longer lists (nil r: all flows).
+	prune(r *route)
+	// close stops the listener and ends all its flows.
+	close()
+}
+
+// New returns an Engine with an empty configuration. Close it to stop every
+// listener and flow.
+func New(opts Options) *Engine {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.MaglevSize == 0 {
+		opts.MaglevSize = dataplane.DefaultMaglevSize
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		opts:      opts,
+		log:       opts.Logger,
+		ctx:       ctx,
+		cancel:    cancel,
+		specs:     map[lkey]*spec{},
+		listeners: map[lkey]listener{},
+		tables:    map[lkey]*tableCache{},
+	}
+	e.state.Store(&snapshot{routes: map[lkey]*route{}})
+	return e
+}
+
+// ErrClosed is returned by Apply and SetHealth after Close.
+var ErrClosed = errors.New("proxy: engine closed")
+
+// Apply makes the engine serve cfg. It opens the listeners cfg needs before
+// touching anything; if one cannot be opened, Apply returns the error and the
+// previous configuration stays in force. Listeners cfg still needs are kept
+// (with their connections); flows whose rule or backend disappeared end with
+// an RST; other flows continue. Applying the same cfg twice changes nothing.
+func (e *Engine) Apply(ctx context.Context, cfg dataplane.Config) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("proxy apply: %w", err)
+	}
+	specs, err := e.buildSpecs(cfg)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	opened := map[lkey]listener{}
+	for k := range specs {
+		if _, ok := e.listeners[k]; ok {
+			continue
+		}
+		l, err := e.listen(k)
+		if err != nil {
+			for _, o := range opened {
+				o.close()
+			}
+			return fmt.Errorf("proxy apply: %w", err)
+		}
+		opened[k] = l
+	}
+	for k, l := range opened {
+		e.listeners[k] = l
+	}
+	e.specs = specs
+	e.outbound = slices.Clone(cfg.Outbound)
+	snap := e.publish()
+	for k, l := range e.listeners {
+		if r, ok := snap.routes[k]; ok {
+			if _, isNew := opened[k]; !isNew {
+				l.prune(r)
+			}
+			continue
+		}
+		l.close()
+		delete(e.listeners, k)
+		delete(e.tables, k)
+	}
+	e.reportSnat()
+	return nil
+}
+
+// SetHealth replaces the health snapshot. Backends that went down get no new
+// flows; their established TCP flows continue; their UDP sessions move on
+// their next datagram.
+func (e *Engine) SetHealth(ctx context.Context, h dataplane.Health) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("proxy set health: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.health = maps(h)
+	e.publish()
+	return nil
+}
+
+// Close stops every listener, ends every flow and waits for the engine's
+// goroutines. It is safe to call more than once.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if !e.closed {
+		e.closed = true
+		for k, l := range e.listeners {
+			l.close()
+			delete(e.listeners, k)
+		}
+		e.state.Store(&snapshot{routes: map[lkey]*route{}})
+		e.cancel()
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return nil
+}
+
+func maps(h dataplane.Health) dataplane.Health {
+	out := make(dataplane.Health, len(h))
+	for k, v := range h {
+		out[k] = v
+	}
+	return out
+}
+
+// buildSpecs turns cfg into one spec per listener, rejecting two rules on the
+// same listener.
+func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, error) {
+	out := map[lkey]*spec{}
+	add := func(id string, fe dataplane.Frontend, proto dataplane.Protocol, port uint16, s *spec) error {
+		ip := fe.ListenIP
+		if !ip.IsValid() {
+			ip = fe.IP
+		}
+		if !ip.IsValid() {
+			return fmt.Errorf("proxy apply: rule %s: frontend %s has no address", id, fe.ID)
+		}
+		protos := []dataplane.Protocol{proto}
+		if proto == dataplane.All {
+			protos = []dataplane.Protocol{dataplane.TCP, dataplane.UDP}
+		}
+		for _, p := range protos {
+			if p != dataplane.TCP && p != dataplane.UDP {
+				return fmt.Errorf("proxy apply: rule %s: unknown protocol %q", id, p)
+			}
+			k := lkey{ip: ip.Unmap(), port: port, proto: p}
+			if prev, ok := out[k]; ok {
+				return fmt.Errorf("proxy apply: rules %s and %s both use %s", prev.ruleID, id, k)
+			}
+			out[k] = s
+		}
+		return nil
+	}
+	for _, r := range cfg.Rules {
+		if r.FrontendPort == 0 {
+			e.log.Warn("rule skipped: HA ports need the kernel engine", "rule", r.ID)
+			continue
+		}
+		rc := r
+		rc.Backends = slices.Clone(r.Backends)
+		s := &spec{ruleID: r.ID, frontend: r.Frontend, backendPort: r.BackendPort, dist: r.Distribution,
+			idle: r.IdleTimeout, tcpReset: r.TCPReset, proxyProto: r.ProxyProtocol, rule: rc}
+		if err := add(r.ID, r.Frontend, r.Protocol, r.FrontendPort, s); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range cfg.NATRules {
+		s := &spec{ruleID: n.ID, nat: true, frontend: n.Frontend, backendPort: n.BackendPort,
+			idle: n.IdleTimeout, tcpReset: n.TCPReset, natBackend: n.Backend, dist: dataplane.Default}
+		if err := add(n.ID, n.Frontend, n.Protocol, n.FrontendPort, s); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.InstanceIPs) > 0 {
+		e.log.Warn("instance public IPs skipped: 1:1 NAT needs the kernel engine", "count", len(cfg.InstanceIPs))
+	}
+	for _, s := range out {
+		if s.idle <= 0 {
+			s.idle = dataplane.DefaultIdleTimeout
+		}
+	}
+	return out, nil
+}
+
+// publish builds routes from specs and health, stores them, and reports
+// availability. Called with e.mu held.
+func (e *Engine) publish() *snapshot {
+	snap := &snapshot{routes: make(map[lkey]*route, len(e.specs))}
+	var vips []metrics.Vip
+	var dips []metrics.Dip
+	for k, s := range e.specs {
+		r := &route{spec: s, valid: map[string]netip.AddrPort{},
+			counters: e.opts.Metrics.Frontend(s.frontend.IP, k.port)}
+		port := s.backendPort
+		if port == 0 {
+			port = k.port
+		}
+		if s.nat {
+			r.eligible = []dataplane.Backend{s.natBackend}
+			r.valid[s.natBackend.ID] = dialAddr(s.natBackend, port)
+			vips = append(vips, metrics.Vip{FrontendIP: s.frontend.IP, FrontendPort: k.port, Up: true})
+			snap.routes[k] = r
+			continue
+		}
+		for _, b := range s.rule.Backends {
+			r.valid[b.ID] = dialAddr(b, port)
+		}
+		elig, fallback := dataplane.Eligible(&s.rule, e.health)
+		r.eligible = elig
+		ids := dataplane.BackendIDs(elig)
+		if c, ok := e.tables[k]; ok && slices.Equal(c.ids, ids) {
+			r.table = c.table
+		} else {
+			r.table = maglev.New(ids, e.opts.MaglevSize)
+			e.tables[k] = &tableCache{ids: ids, table: r.table}
+		}
+		up := map[string]bool{}
+		if !fallback {
+			for _, id := range ids {
+				up[id] = true
+			}
+		}
+		vips = append(vips, metrics.Vip{FrontendIP: s.frontend.IP, FrontendPort: k.port, Up: len(elig) > 0})
+		for _, b := range s.rule.Backends {
+			dips = append(dips, metrics.Dip{Protocol: string(k.proto), BackendPort: port, FrontendIP: s.frontend.IP,
+				FrontendPort: k.port, BackendIP: b.IP, Up: up[b.ID]})
+		}
+		snap.routes[k] = r
+	}
+	e.state.Store(snap)
+	e.opts.Metrics.SetAvailability(vips, dips)
+	return snap
+}
+
+func (e *Engine) reportSnat() {
+	if e.opts.Metrics == nil {
+		return
+	}
+	var s []metrics.SnatPorts
+	for _, o := range e.outbound {
+		protos := []string{string(o.Protocol)}
+		if o.Protocol == dataplane.All {
+			protos = []string{string(dataplane.TCP), string(dataplane.UDP)}
+		}
+		for _, p := range protos {
+			s = append(s, metrics.SnatPorts{FrontendIP: o.Frontend.IP, BackendIP: o.Backend.IP, Protocol: p,
+				Allocated: int(o.PortEnd) - int(o.PortStart) + 1})
+		}
+	}
+	e.opts.Metrics.SetSnatPorts(s)
+}
+
+func dialAddr(b dataplane.Backend, port uint16) netip.AddrPort {
+	ip := b.DialIP
+	if !ip.IsValid() {
+		ip = b.IP
+	}
+	return netip.AddrPortFrom(ip.Unmap(), port)
+}
+
+// pick chooses the backend for a new flow; ok is false when there is none.
+func (r *route) pick(proto dataplane.Protocol, src, dst netip.AddrPort) (dataplane.Backend, netip.AddrPort, bool) {
+	if r.spec.nat {
+		b := r.spec.natBackend
+		return b, r.valid[b.ID], true
+	}
+	if len(r.eligible) == 0 {
+		return dataplane.Backend{}, netip.AddrPort{}, false
+	}
+	i := r.table.Lookup(dataplane.FlowHash(r.spec.dist, proto, src, dst))
+	b := r.eligible[i]
+	return b, r.valid[b.ID], true
+}
+
+// eligibleFor reports whether backend id at addr may keep receiving a UDP
+// flow under r.
+func (r *route) eligibleFor(id string, addr netip.AddrPort) bool {
+	if r.valid[id] != addr {
+		return false
+	}
+	for _, b := range r.eligible {
+		if b.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// idleTick is how often a flow checks for idleness.
+func idleTick(idle time.Duration) time.Duration {
+	return min(max(idle/8, 10*time.Millisecond), 5*time.Second)
+}
+
+func (e *Engine) listen(k lkey) (listener, error) {
+	addr := netip.AddrPortFrom(k.ip, k.port)
+	switch k.proto {
+	case dataplane.TCP:
+		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+		if err != nil {
+			return nil, fmt.Errorf("listen %s: %w", k, err)
+		}
+		return e.serveTCP(k, ln), nil
+	default:
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		if err != nil {
+			return nil, fmt.Errorf("listen %s: %w", k, err)
+		}
+		return e.serveUDP(k, c), nil
+	}
+}
+
+// isClosed reports the error of using a closed socket.
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || (err != nil && strings.Contains(err.Error(), "use of closed"))
+}

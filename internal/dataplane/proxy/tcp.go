@@ -1,0 +1,225 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"nimbus/internal/dataplane"
+	"nimbus/internal/metrics"
+)
+
+// tcpMSS is the segment size used to estimate PacketCount from bytes: the
+// userspace engine moves bytes with splice and never sees packets.
+const tcpMSS = 1448
+
+// tcpListener accepts connections for one listener key.
+type tcpListener struct {
+	e   *Engine
+	key lkey
+	ln  *net.TCPListener
+
+	mu     sync.Mutex
+	closed bool
+	flows  map[*tcpFlow]struct{}
+}
+
+// tcpFlow is one proxied connection.
+type tcpFlow struct {
+	l         *tcpListener
+	client    *net.TCPConn
+	backend   *net.TCPConn
+	backendID string
+	addr      netip.AddrPort
+	idle      time.Duration
+	reset     bool
+	counters  *metrics.FrontendCounters
+	last      atomic.Int64 // unix nanoseconds of the last byte either way
+	once      sync.Once
+}
+
+func (e *Engine) serveTCP(k lkey, ln *net.TCPListener) *tcpListener {
+	l := &tcpListener{e: e, key: k, ln: ln, flows: map[*tcpFlow]struct{}{}}
+	e.wg.Add(1)
+	go l.acceptLoop()
+	return l
+}
+
+func (l *tcpListener) acceptLoop() {
+	defer l.e.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			if isClosed(err) {
+				return
+			}
+			// Out of file descriptors or similar: wait a little and retry.
+			l.e.log.Warn("accept failed", "listener", l.key.String(), "err", err)
+			t := time.NewTimer(backoff)
+			select {
+			case <-l.e.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		l.e.wg.Add(1)
+		go l.handle(c)
+	}
+}
+
+// resetConn closes c with an RST.
+func resetConn(c *net.TCPConn) {
+	_ = c.SetLinger(0)
+	_ = c.Close()
+}
+
+func (l *tcpListener) handle(c *net.TCPConn) {
+	defer l.e.wg.Done()
+	r := l.e.state.Load().routes[l.key]
+	if r == nil {
+		resetConn(c)
+		return
+	}
+	r.counters.AddSYN()
+	src := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	dst := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	b, addr, ok := r.pick(dataplane.TCP, src, dst)
+	if !ok {
+		resetConn(c)
+		return
+	}
+	d := net.Dialer{Timeout: l.e.opts.DialTimeout}
+	bc, err := d.DialContext(l.e.ctx, "tcp", addr.String())
+	if err != nil {
+		l.e.log.Debug("backend dial failed", "listener", l.key.String(), "backend", b.ID, "err", err)
+		resetConn(c)
+		return
+	}
+	backend := bc.(*net.TCPConn)
+	if r.spec.proxyProto {
+		h := proxyproto.HeaderProxyFromAddrs(2, net.TCPAddrFromAddrPort(src), net.TCPAddrFromAddrPort(dst))
+		if _, err := h.WriteTo(backend); err != nil {
+			resetConn(backend)
+			resetConn(c)
+			return
+		}
+	}
+	f := &tcpFlow{l: l, client: c, backend: backend, backendID: b.ID, addr: addr,
+		idle: r.spec.idle, reset: r.spec.tcpReset, counters: r.counters}
+	f.last.Store(time.Now().UnixNano())
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		resetConn(backend)
+		resetConn(c)
+		return
+	}
+	l.flows[f] = struct{}{}
+	l.mu.Unlock()
+	f.run()
+	l.mu.Lock()
+	delete(l.flows, f)
+	l.mu.Unlock()
+}
+
+// run copies both ways until both directions end or the flow is torn down.
+func (f *tcpFlow) run() {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f.pipe(f.backend, f.client, true)
+	}()
+	f.pipe(f.client, f.backend, false)
+	wg.Wait()
+	f.teardown(false)
+}
+
+// pipe copies src to dst. It wakes every idle tick to check whether the whole
+// flow (both directions) has been idle for the idle timeout.
+func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
+	tick := idleTick(f.idle)
+	for {
+		_ = src.SetReadDeadline(time.Now().Add(tick))
+		// CopyN with a large limit: on Linux *net.TCPConn.ReadFrom splices
+		// from src through a pipe into dst until the deadline, EOF or error.
+		n, err := io.CopyN(dst, src, 1<<62)
+		now := time.Now()
+		if n > 0 {
+			f.last.Store(now.UnixNano())
+			pk := (uint64(n) + tcpMSS - 1) / tcpMSS
+			if inbound {
+				f.counters.AddBytes(uint64(n), 0, pk, 0)
+			} else {
+				f.counters.AddBytes(0, uint64(n), 0, pk)
+			}
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if now.Sub(time.Unix(0, f.last.Load())) >= f.idle {
+				f.teardown(f.reset)
+				return
+			}
+			continue
+		case errors.Is(err, io.EOF):
+			// Half close: pass the FIN on and let the other direction finish.
+			_ = dst.CloseWrite()
+			return
+		case isClosed(err):
+			return
+		case errors.Is(err, syscall.ECONNRESET):
+			// One side reset: reset the other too.
+			f.teardown(true)
+			return
+		default:
+			f.teardown(false)
+			return
+		}
+	}
+}
+
+// teardown closes both sockets once, with RST when rst is true.
+func (f *tcpFlow) teardown(rst bool) {
+	f.once.Do(func() {
+		if rst {
+			resetConn(f.client)
+			resetConn(f.backend)
+			return
+		}
+		_ = f.client.Close()
+		_ = f.backend.Close()
+	})
+}
+
+func (l *tcpListener) prune(r *route) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for f := range l.flows {
+		if r == nil || r.valid[f.backendID] != f.addr {
+			f.teardown(true)
+		}
+	}
+}
+
+func (l *tcpListener) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	_ = l.ln.Close()
+	l.prune(nil)
+}

@@ -1,0 +1,198 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"nimbus/internal/dataplane"
+)
+
+// maxDatagram is the largest UDP payload the engine carries.
+const maxDatagram = 65535
+
+// udpListener serves one UDP frontend socket and its sessions.
+type udpListener struct {
+	e    *Engine
+	key  lkey
+	conn *net.UDPConn
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[netip.AddrPort]*udpSession
+}
+
+// udpSession is one client's flow to one backend.
+type udpSession struct {
+	l         *udpListener
+	client    netip.AddrPort
+	backendID string
+	addr      netip.AddrPort
+	bc        *net.UDPConn
+	route     atomic.Pointer[route] // the route the backend was last validated against
+	header    []byte                // PROXY v2 header to put in front of each datagram
+	idle      time.Duration
+	last      atomic.Int64
+	closed    atomic.Bool
+}
+
+func (e *Engine) serveUDP(k lkey, c *net.UDPConn) *udpListener {
+	l := &udpListener{e: e, key: k, conn: c, sessions: map[netip.AddrPort]*udpSession{}}
+	e.wg.Add(1)
+	go l.readLoop()
+	return l
+}
+
+func (l *udpListener) readLoop() {
+	defer l.e.wg.Done()
+	buf := make([]byte, maxDatagram)
+	var out []byte
+	for {
+		n, client, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if isClosed(err) {
+				return
+			}
+			continue
+		}
+		client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+		r := l.e.state.Load().routes[l.key]
+		if r == nil {
+			continue
+		}
+		s := l.session(r, client)
+		if s == nil {
+			continue // no eligible backend: drop
+		}
+		payload := buf[:n]
+		if s.header != nil {
+			out = append(append(out[:0], s.header...), payload...)
+			payload = out
+		}
+		if _, err := s.bc.Write(payload); err == nil {
+			s.last.Store(time.Now().UnixNano())
+			r.counters.AddBytes(uint64(n), 0, 1, 0)
+		}
+	}
+}
+
+// session finds or creates the client's session under r, moving it when its
+// backend is no longer eligible.
+func (l *udpListener) session(r *route, client netip.AddrPort) *udpSession {
+	l.mu.Lock()
+	s := l.sessions[client]
+	l.mu.Unlock()
+	if s != nil && s.route.Load() != r {
+		if r.eligibleFor(s.backendID, s.addr) {
+			s.route.Store(r)
+		} else {
+			s.close()
+			s = nil
+		}
+	}
+	if s != nil && !s.closed.Load() {
+		return s
+	}
+	local := l.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	b, addr, ok := r.pick(dataplane.UDP, client, local)
+	if !ok {
+		return nil
+	}
+	bc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		l.e.log.Debug("backend dial failed", "listener", l.key.String(), "backend", b.ID, "err", err)
+		return nil
+	}
+	s = &udpSession{l: l, client: client, backendID: b.ID, addr: addr, bc: bc, idle: r.spec.idle}
+	s.route.Store(r)
+	if r.spec.proxyProto {
+		h := proxyproto.HeaderProxyFromAddrs(2, net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(local))
+		if s.header, err = h.Format(); err != nil {
+			_ = bc.Close()
+			return nil
+		}
+	}
+	s.last.Store(time.Now().UnixNano())
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		_ = bc.Close()
+		return nil
+	}
+	l.sessions[client] = s
+	l.mu.Unlock()
+	l.e.wg.Add(1)
+	go s.replies()
+	return s
+}
+
+// replies sends the backend's datagrams back to the client from the
+// frontend socket, and ends the session when it has been idle.
+func (s *udpSession) replies() {
+	defer s.l.e.wg.Done()
+	defer s.close()
+	buf := make([]byte, maxDatagram)
+	tick := idleTick(s.idle)
+	for {
+		_ = s.bc.SetReadDeadline(time.Now().Add(tick))
+		n, err := s.bc.Read(buf)
+		now := time.Now()
+		if err != nil {
+			if s.closed.Load() || isClosed(err) {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && now.Sub(time.Unix(0, s.last.Load())) >= s.idle {
+				return
+			}
+			// ICMP port unreachable and the like: the backend may come back.
+			continue
+		}
+		if _, err := s.l.conn.WriteToUDPAddrPort(buf[:n], s.client); err == nil {
+			s.last.Store(now.UnixNano())
+			if r := s.route.Load(); r != nil {
+				r.counters.AddBytes(0, uint64(n), 0, 1)
+			}
+		}
+	}
+}
+
+// close ends the session and forgets it.
+func (s *udpSession) close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	_ = s.bc.Close()
+	s.l.mu.Lock()
+	if s.l.sessions[s.client] == s {
+		delete(s.l.sessions, s.client)
+	}
+	s.l.mu.Unlock()
+}
+
+func (l *udpListener) prune(r *route) {
+	l.mu.Lock()
+	var stale []*udpSession
+	for _, s := range l.sessions {
+		if r == nil || r.valid[s.backendID] != s.addr {
+			stale = append(stale, s)
+		}
+	}
+	l.mu.Unlock()
+	for _, s := range stale {
+		s.close()
+	}
+}
+
+func (l *udpListener) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	_ = l.conn.Close()
+	l.prune(nil)
+}

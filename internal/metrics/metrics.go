@@ -1,0 +1,232 @@
+// Package metrics exposes the data plane's Prometheus metrics under Azure
+// Load Balancer's metric names, with Azure's dimensions as labels
+// (azure-behavior.md §5), and serves them on /metrics.
+//
+// Names and labels are Azure's REST names exactly (case-sensitive), so a
+// query written for Azure Monitor reads the same here:
+//
+//	VipAvailability      gauge   FrontendIPAddress, FrontendPort
+//	DipAvailability      gauge   ProtocolType, BackendPort, FrontendIPAddress, FrontendPort, BackendIPAddress
+//	ByteCount            counter FrontendIPAddress, FrontendPort, Direction
+//	PacketCount          counter FrontendIPAddress, FrontendPort, Direction
+//	SYNCount             counter FrontendIPAddress, FrontendPort, Direction
+//	SnatConnectionCount  counter FrontendIPAddress, BackendIPAddress, ConnectionState
+//	AllocatedSnatPorts   gauge   FrontendIPAddress, BackendIPAddress, ProtocolType, IsAwaitingRemoval
+//	UsedSnatPorts        gauge   FrontendIPAddress, BackendIPAddress, ProtocolType, IsAwaitingRemoval
+//
+// Differences from Azure, by design: Azure reports per-minute aggregates;
+// here counters are cumulative (use rate()/increase()) and availability
+// gauges are instantaneous percentages (0 or 100 per series; average them
+// over time for Azure's figure). Direction is "Inbound" (client → backend)
+// or "Outbound" (backend → client). What a "packet" is depends on the
+// engine; see the engine's documentation (the userspace engine estimates
+// TCP packets from byte counts and counts UDP datagrams exactly).
+package metrics
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Directions (the Direction label).
+const (
+	Inbound  = "Inbound"
+	Outbound = "Outbound"
+)
+
+// SNAT connection states (the ConnectionState label).
+const (
+	SnatPending    = "pending"
+	SnatSuccessful = "successful"
+	SnatFailed     = "failed"
+)
+
+// Metrics holds the collectors and their registry. A nil *Metrics is valid
+// and records nothing, so engines can run without metrics. Safe for
+// concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	vip       *prometheus.GaugeVec
+	dip       *prometheus.GaugeVec
+	bytes     *prometheus.CounterVec
+	packets   *prometheus.CounterVec
+	syn       *prometheus.CounterVec
+	snatConns *prometheus.CounterVec
+	snatAlloc *prometheus.GaugeVec
+	snatUsed  *prometheus.GaugeVec
+}
+
+// New returns Metrics registered in a fresh registry (plus the Go runtime and
+// process collectors).
+func New() *Metrics {
+	fe := []string{"FrontendIPAddress", "FrontendPort"}
+	fed := []string{"FrontendIPAddress", "FrontendPort", "Direction"}
+	snat := []string{"FrontendIPAddress", "BackendIPAddress", "ProtocolType", "IsAwaitingRemoval"}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		vip: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "VipAvailability",
+			Help: "Data path availability in percent: 100 while the frontend has a backend to send new flows to."}, fe),
+		dip: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "DipAvailability",
+			Help: "Health probe status in percent: 100 while the backend is eligible for new flows of the rule."},
+			[]string{"ProtocolType", "BackendPort", "FrontendIPAddress", "FrontendPort", "BackendIPAddress"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ByteCount",
+			Help: "Bytes carried through the frontend."}, fed),
+		packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "PacketCount",
+			Help: "Packets carried through the frontend (TCP estimated from bytes by the userspace engine)."}, fed),
+		syn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "SYNCount",
+			Help: "New TCP connections (SYN packets) at the frontend."}, fed),
+		snatConns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "SnatConnectionCount",
+			Help: "New outbound SNAT connections by state."}, []string{"FrontendIPAddress", "BackendIPAddress", "ConnectionState"}),
+		snatAlloc: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "AllocatedSnatPorts",
+			Help: "SNAT ports allocated to a backend on a frontend."}, snat),
+		snatUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "UsedSnatPorts",
+			Help: "SNAT ports in use by a backend on a frontend."}, snat),
+	}
+	m.reg.MustRegister(m.vip, m.dip, m.bytes, m.packets, m.syn, m.snatConns, m.snatAlloc, m.snatUsed,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry returns the registry, for callers that add their own collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus text format (mount it on
+// /metrics). A nil *Metrics serves an empty page.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{})
+	}
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// FrontendCounters are the traffic counters of one frontend IP and port,
+// resolved once so the hot path only does atomic adds. The zero value (from a
+// nil *Metrics) discards everything.
+type FrontendCounters struct {
+	BytesIn, BytesOut     prometheus.Counter
+	PacketsIn, PacketsOut prometheus.Counter
+	SYN                   prometheus.Counter
+}
+
+// AddBytes counts bytes in each direction and packets as given.
+func (c *FrontendCounters) AddBytes(in, out, pktIn, pktOut uint64) {
+	if c == nil || c.BytesIn == nil {
+		return
+	}
+	if in > 0 {
+		c.BytesIn.Add(float64(in))
+	}
+	if out > 0 {
+		c.BytesOut.Add(float64(out))
+	}
+	if pktIn > 0 {
+		c.PacketsIn.Add(float64(pktIn))
+	}
+	if pktOut > 0 {
+		c.PacketsOut.Add(float64(pktOut))
+	}
+}
+
+// AddSYN counts one new TCP connection.
+func (c *FrontendCounters) AddSYN() {
+	if c == nil || c.SYN == nil {
+		return
+	}
+	c.SYN.Inc()
+}
+
+// Frontend returns the counters of frontend ip:port. Call it when building
+// per-listener state, not per packet.
+func (m *Metrics) Frontend(ip netip.Addr, port uint16) *FrontendCounters {
+	if m == nil {
+		return &FrontendCounters{}
+	}
+	a, p := ip.String(), strconv.Itoa(int(port))
+	return &FrontendCounters{
+		BytesIn:    m.bytes.WithLabelValues(a, p, Inbound),
+		BytesOut:   m.bytes.WithLabelValues(a, p, Outbound),
+		PacketsIn:  m.packets.WithLabelValues(a, p, Inbound),
+		PacketsOut: m.packets.WithLabelValues(a, p, Outbound),
+		// SYNs travel inbound only.
+		SYN: m.syn.WithLabelValues(a, p, Inbound),
+	}
+}
+
+// Vip is one VipAvailability sample.
+type Vip struct {
+	FrontendIP   netip.Addr
+	FrontendPort uint16
+	Up           bool
+}
+
+// Dip is one DipAvailability sample: one backend as seen by one rule.
+type Dip struct {
+	Protocol     string // "Tcp" or "Udp"
+	BackendPort  uint16
+	FrontendIP   netip.Addr
+	FrontendPort uint16
+	BackendIP    netip.Addr
+	Up           bool
+}
+
+// SetAvailability replaces every VipAvailability and DipAvailability series
+// with the given samples (series of removed rules disappear). Engines call
+// it after each Apply and health change.
+func (m *Metrics) SetAvailability(vips []Vip, dips []Dip) {
+	if m == nil {
+		return
+	}
+	m.vip.Reset()
+	m.dip.Reset()
+	for _, v := range vips {
+		m.vip.WithLabelValues(v.FrontendIP.String(), strconv.Itoa(int(v.FrontendPort))).Set(pct(v.Up))
+	}
+	for _, d := range dips {
+		m.dip.WithLabelValues(d.Protocol, strconv.Itoa(int(d.BackendPort)), d.FrontendIP.String(),
+			strconv.Itoa(int(d.FrontendPort)), d.BackendIP.String()).Set(pct(d.Up))
+	}
+}
+
+func pct(up bool) float64 {
+	if up {
+		return 100
+	}
+	return 0
+}
+
+// SnatPorts is one backend's SNAT port figures on one frontend.
+type SnatPorts struct {
+	FrontendIP      netip.Addr
+	BackendIP       netip.Addr
+	Protocol        string // "Tcp" or "Udp"
+	AwaitingRemoval bool
+	Allocated, Used int
+}
+
+// SetSnatPorts replaces every AllocatedSnatPorts and UsedSnatPorts series.
+func (m *Metrics) SetSnatPorts(s []SnatPorts) {
+	if m == nil {
+		return
+	}
+	m.snatAlloc.Reset()
+	m.snatUsed.Reset()
+	for _, x := range s {
+		l := []string{x.FrontendIP.String(), x.BackendIP.String(), x.Protocol, strconv.FormatBool(x.AwaitingRemoval)}
+		m.snatAlloc.WithLabelValues(l...).Add(float64(x.Allocated))
+		m.snatUsed.WithLabelValues(l...).Add(float64(x.Used))
+	}
+}
+
+// SnatConnection counts one new outbound SNAT connection in state (one of
+// SnatPending, SnatSuccessful, SnatFailed).
+func (m *Metrics) SnatConnection(frontendIP, backendIP netip.Addr, state string) {
+	if m == nil {
+		return
+	}
+	m.snatConns.WithLabelValues(frontendIP.String(), backendIP.String(), state).Inc()
+}
