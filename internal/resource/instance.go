@@ -181,3 +181,23 @@ func DecodeInstance(b []byte) (*Instance, error) {
 	}
 	return &in, nil
 }
+
+// SplitInstanceKey splits a key under InstancePrefix into the lower-case
+// scale set id and the instance id; instanceID is "" for the scale set's
+// InstanceCounter key. ok is false for keys that are neither.
+func SplitInstanceKey(key string) (vmssID, instanceID string, ok bool) {
+	rest, found := strings.CutPrefix(key, InstancePrefix)
+	if !found {
+		return "", "", false
+	}
+	const seg = "/virtualmachinescalesets/"
+	i := strings.LastIndex(rest, seg)
+	if i < 0 {
+		return "", "", false
+	}
+	name, id, hasID := strings.Cut(rest[i+len(seg):], "/")
+	if name == "" || (hasID && (id == "" || strings.Contains(id, "/"))) {
+		return "", "", false
+	}
+	return rest[:i] + seg + name, id, true
+}

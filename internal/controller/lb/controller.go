@@ -1,0 +1,277 @@
+package lb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"nimbus/internal/dataplane"
+	"nimbus/internal/probe"
+	"nimbus/internal/resource"
+	"nimbus/internal/store"
+)
+
+// Prober is the part of probe.Prober the controller drives.
+type Prober interface {
+	Update(probes []dataplane.Probe)
+	Status() []probe.Status
+}
+
+// Options configure a Controller. Store and Engine are required.
+type Options struct {
+	Store  store.Store
+	Engine dataplane.Engine
+	// Prober runs the probes the compiled Config lists; nil runs none (every
+	// backend counts as healthy).
+	Prober Prober
+	// ListenIP maps frontend addresses for the userspace engine (see
+	// Snapshot.ListenIP); nil means identity.
+	ListenIP func(netip.Addr) netip.Addr
+	Logger   *slog.Logger
+	// Resync is the period of a full recompile without store events
+	// (default 5 s).
+	Resync time.Duration
+	// OnApplied, when set, is called after each Config is applied, with the
+	// store revision it reflects.
+	OnApplied func(rev int64, cfg dataplane.Config)
+}
+
+// Controller compiles the stored load balancers into the data plane. It is
+// safe for concurrent use; run it with Run.
+type Controller struct {
+	opt  Options
+	log  *slog.Logger
+	kick chan struct{}
+
+	mu      sync.Mutex
+	last    *dataplane.Config
+	lastRev int64
+	health  dataplane.Health
+	waiters []revWaiter
+}
+
+type revWaiter struct {
+	rev int64
+	ch  chan struct{}
+}
+
+// New returns a Controller.
+func New(opt Options) *Controller {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Resync <= 0 {
+		opt.Resync = 5 * time.Second
+	}
+	return &Controller{opt: opt, log: opt.Logger.With("controller", "lb"), kick: make(chan struct{}, 1)}
+}
+
+// SetHealth is the prober's OnChange callback: health goes to the engine
+// directly, with no store round trip.
+func (c *Controller) SetHealth(h dataplane.Health) {
+	c.mu.Lock()
+	c.health = h
+	c.mu.Unlock()
+	if err := c.opt.Engine.SetHealth(context.Background(), h); err != nil {
+		c.log.Warn("set health failed", "err", err)
+	}
+}
+
+// BackendHealth reports one probe's view of one backend: up, and whether
+// the prober has an answer yet. Ids are normalized resource ids.
+func (c *Controller) BackendHealth(probeID, backendID string) (up, known bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	up, known = c.health[dataplane.HealthKey{ProbeID: norm(probeID), BackendID: norm(backendID)}]
+	return up, known
+}
+
+// Config returns the last applied Config and the store revision it reflects.
+func (c *Controller) Config() (dataplane.Config, int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil {
+		return dataplane.Config{}, 0
+	}
+	return *c.last, c.lastRev
+}
+
+// WaitApplied blocks until a Config reflecting store revision rev (or a
+// later one) is applied to the engine.
+func (c *Controller) WaitApplied(ctx context.Context, rev int64) error {
+	c.mu.Lock()
+	if c.last != nil && c.lastRev >= rev {
+		c.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	c.waiters = append(c.waiters, revWaiter{rev: rev, ch: ch})
+	c.mu.Unlock()
+	c.Kick()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Kick asks for a recompile soon.
+func (c *Controller) Kick() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run compiles and applies until ctx ends: after every store change under
+// the resource and instance prefixes, and every Resync period.
+func (c *Controller) Run(ctx context.Context) error {
+	events := make(chan struct{}, 1)
+	g, ctx := errgroup.WithContext(ctx)
+	for _, prefix := range []string{resource.ResourcePrefix + "/", resource.InstancePrefix} {
+		g.Go(func() error { return watchPrefix(ctx, c.opt.Store, prefix, events) })
+	}
+	g.Go(func() error {
+		t := time.NewTicker(c.opt.Resync)
+		defer t.Stop()
+		for {
+			if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("sync failed", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			case <-events:
+			case <-c.kick:
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// watchPrefix turns store events under prefix into wake-ups on out,
+// re-watching after a compaction, until ctx ends.
+func watchPrefix(ctx context.Context, st store.Store, prefix string, out chan<- struct{}) error {
+	for ctx.Err() == nil {
+		rev, err := st.Revision(ctx)
+		if err != nil {
+			return nil
+		}
+		ch, err := st.Watch(ctx, prefix, rev)
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", prefix, err)
+		}
+		for ev := range ch {
+			if ev.Err != nil {
+				break
+			}
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return nil
+}
+
+// Sync reads the store once, compiles and applies the result if it changed.
+func (c *Controller) Sync(ctx context.Context) error {
+	snap, rev, err := ReadSnapshot(ctx, c.opt.Store)
+	if err != nil {
+		return err
+	}
+	snap.ListenIP = c.opt.ListenIP
+	cfg := Compile(snap)
+	c.mu.Lock()
+	same := c.last != nil && reflect.DeepEqual(*c.last, cfg)
+	c.mu.Unlock()
+	if !same {
+		start := time.Now()
+		if err := c.opt.Engine.Apply(ctx, cfg); err != nil {
+			return fmt.Errorf("apply data plane: %w", err)
+		}
+		if c.opt.Prober != nil {
+			c.opt.Prober.Update(cfg.Probes)
+		}
+		c.log.Info("data plane applied", "revision", rev, "rules", len(cfg.Rules), "natRules", len(cfg.NATRules),
+			"snat", len(cfg.Outbound), "took", time.Since(start))
+	}
+	c.mu.Lock()
+	c.last, c.lastRev = &cfg, rev
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.rev <= rev {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
+	c.mu.Unlock()
+	if c.opt.OnApplied != nil {
+		c.opt.OnApplied(rev, cfg)
+	}
+	return nil
+}
+
+// publicIPBody is the part of a stored public IP the compile step reads.
+type publicIPBody struct {
+	ID         string `json:"id"`
+	Properties struct {
+		IPAddress string `json:"ipAddress"`
+	} `json:"properties"`
+}
+
+// ReadSnapshot reads load balancers, public IPs and instances from the
+// store, with the store revision the read reflects.
+func ReadSnapshot(ctx context.Context, st store.Store) (Snapshot, int64, error) {
+	var snap Snapshot
+	kvs, rev, err := st.List(ctx, resource.SubscriptionsPrefix)
+	if err != nil {
+		return snap, 0, fmt.Errorf("list resources: %w", err)
+	}
+	snap.PublicIPs = map[string]netip.Addr{}
+	for _, kv := range kvs {
+		switch {
+		case strings.Contains(kv.Key, "/providers/microsoft.network/loadbalancers/"):
+			lb, err := resource.DecodeLoadBalancer(kv.Value)
+			if err != nil {
+				return snap, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+			}
+			snap.LoadBalancers = append(snap.LoadBalancers, lb)
+		case strings.Contains(kv.Key, "/providers/microsoft.network/publicipaddresses/"):
+			var p publicIPBody
+			if err := json.Unmarshal(kv.Value, &p); err != nil {
+				return snap, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+			}
+			if addr, err := netip.ParseAddr(p.Properties.IPAddress); err == nil {
+				snap.PublicIPs[norm(p.ID)] = addr
+			}
+		}
+	}
+	insts, irev, err := st.List(ctx, resource.InstancePrefix)
+	if err != nil {
+		return snap, 0, fmt.Errorf("list instances: %w", err)
+	}
+	for _, kv := range insts {
+		if _, id, ok := resource.SplitInstanceKey(kv.Key); !ok || id == "" {
+			continue
+		}
+		in, err := resource.DecodeInstance(kv.Value)
+		if err != nil {
+			return snap, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		snap.Instances = append(snap.Instances, in)
+	}
+	return snap, max(rev, irev), nil
+}
