@@ -1,0 +1,322 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"nimbus/internal/dataplane"
+	"nimbus/internal/metrics"
+)
+
+// echoServer listens on addr, greets with name and echoes.
+func echoServer(t testing.TB, addr netip.AddrPort, name string) netip.AddrPort {
+	t.Helper()
+	l, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				fmt.Fprintf(c, "%s\n", name)
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).AddrPort()
+}
+
+func freePort(t testing.TB, ip netip.Addr) uint16 {
+	t.Helper()
+	l, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).AddrPort().Port()
+}
+
+func tcpRule(id string, fe netip.Addr, port uint16, bs ...netip.AddrPort) dataplane.Rule {
+	r := dataplane.Rule{ID: id, Frontend: dataplane.Frontend{ID: "/fe", IP: fe}, Protocol: dataplane.TCP,
+		FrontendPort: port, Distribution: dataplane.Default}
+	for i, b := range bs {
+		r.BackendPort = b.Port()
+		r.Backends = append(r.Backends, dataplane.Backend{ID: fmt.Sprintf("/b%d", i), IP: b.Addr(), DialIP: b.Addr()})
+	}
+	return r
+}
+
+type client struct {
+	net.Conn
+	r    *bufio.Reader
+	name string
+}
+
+func dial(t testing.TB, to netip.AddrPort) *client {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", to.String(), 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %v: %v", to, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	cl := &client{Conn: c, r: bufio.NewReader(c)}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	line, err := cl.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("greeting via %v: %v", to, err)
+	}
+	c.SetReadDeadline(time.Time{})
+	cl.name = strings.TrimSpace(line)
+	return cl
+}
+
+func (c *client) echo(msg string) error {
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, msg+"\n"); err != nil {
+		return err
+	}
+	got, err := c.r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(got) != msg {
+		return fmt.Errorf("echo %q, want %q", got, msg)
+	}
+	return nil
+}
+
+func TestApplyIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	fe := lo(10, 1)
+	b := echoServer(t, netip.AddrPortFrom(lo(11, 1), 0), "b0")
+	pA, pB := freePort(t, fe), freePort(t, fe)
+	busy, err := net.Listen("tcp", netip.AddrPortFrom(fe, pB).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+
+	e := New(Options{})
+	defer e.Close()
+	good := dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/a", fe, pA, b)}}
+	if err := e.Apply(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, netip.AddrPortFrom(fe, pA))
+
+	for _, tc := range []struct {
+		name string
+		cfg  dataplane.Config
+		want string
+	}{
+		{"listener cannot open", dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/b", fe, pB, b)}}, "address already in use"},
+		{"two rules on one port", dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/a", fe, pA, b), tcpRule("/rules/c", fe, pA, b)}}, "both use"},
+		{"no frontend address", dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/d", netip.Addr{}, pA, b)}}, "no address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := e.Apply(ctx, tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Apply error = %v, want %q", err, tc.want)
+			}
+			// The old configuration still serves, its flow is intact.
+			if err := c.echo("after " + tc.name); err != nil {
+				t.Errorf("established flow broken by a failed Apply: %v", err)
+			}
+			dial(t, netip.AddrPortFrom(fe, pA))
+		})
+	}
+	// Idempotent: the same config twice keeps the flow.
+	for range 2 {
+		if err := e.Apply(ctx, good); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.echo("after reapply"); err != nil {
+		t.Errorf("reapplying the same config broke a flow: %v", err)
+	}
+}
+
+func TestRemovalEndsFlows(t *testing.T) {
+	ctx := context.Background()
+	fe := lo(12, 1)
+	b0 := echoServer(t, netip.AddrPortFrom(lo(13, 1), 0), "b0")
+	b1 := echoServer(t, netip.AddrPortFrom(lo(13, 2), b0.Port()), "b1")
+	port := freePort(t, fe)
+	e := New(Options{})
+	defer e.Close()
+	both := tcpRule("/rules/r", fe, port, b0, b1)
+	if err := e.Apply(ctx, dataplane.Config{Rules: []dataplane.Rule{both}}); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*client{}
+	for i := 0; i < 100 && len(byName) < 2; i++ {
+		c := dial(t, netip.AddrPortFrom(fe, port))
+		byName[c.name] = c
+	}
+	if len(byName) < 2 {
+		t.Fatal("100 connections all went to one backend")
+	}
+	// Remove b1 from the rule: its flow ends with RST, b0's continues.
+	only := both
+	only.Backends = both.Backends[:1]
+	if err := e.Apply(ctx, dataplane.Config{Rules: []dataplane.Rule{only}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := byName["b0"].echo("kept"); err != nil {
+		t.Errorf("flow to remaining backend broke: %v", err)
+	}
+	if err := byName["b1"].echo("gone"); !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+		t.Errorf("flow to removed backend: %v, want reset", err)
+	}
+	// Remove the rule: the listener closes and b0's flow ends too.
+	if err := e.Apply(ctx, dataplane.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := byName["b0"].echo("gone"); err == nil {
+		t.Error("flow survived the removal of its rule")
+	}
+	if c, err := net.DialTimeout("tcp", netip.AddrPortFrom(fe, port).String(), time.Second); err == nil {
+		c.Close()
+		t.Error("listener of a removed rule still accepts")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	ctx := context.Background()
+	fe := lo(14, 1)
+	b := echoServer(t, netip.AddrPortFrom(lo(15, 1), 0), "b0")
+	port := freePort(t, fe)
+	m := metrics.New()
+	e := New(Options{Metrics: m})
+	defer e.Close()
+	r := tcpRule("/rules/m", fe, port, b)
+	r.ProbeID = "/probes/p"
+	cfg := dataplane.Config{Rules: []dataplane.Rule{r}, Outbound: []dataplane.SNATAllocation{{
+		RuleID: "/outbound/o", Frontend: r.Frontend, Protocol: dataplane.TCP, Backend: r.Backends[0], PortStart: 1024, PortEnd: 2047}}}
+	if err := e.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, netip.AddrPortFrom(fe, port))
+	if err := c.echo("count me"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := e.SetHealth(ctx, dataplane.Health{{ProbeID: "/probes/p", BackendID: "/b0"}: false}); err != nil {
+		t.Fatal(err)
+	}
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	feL := fmt.Sprintf(`FrontendIPAddress="%s",FrontendPort="%d"`, fe, port)
+	for _, want := range []string{
+		`SYNCount{Direction="Inbound",` + feL + `} 1`,
+		`ByteCount{Direction="Inbound",` + feL + `} 9`,
+		`VipAvailability{` + feL + `} 0`,
+		`DipAvailability{BackendIPAddress="127.88.15.1",BackendPort="` + fmt.Sprint(b.Port()) + `",` + feL + `,ProtocolType="Tcp"} 0`,
+		`AllocatedSnatPorts{BackendIPAddress="127.88.15.1",FrontendIPAddress="127.88.14.1",IsAwaitingRemoval="false",ProtocolType="Tcp"} 1024`,
+	} {
+		ok := false
+		for range 100 { // byte counters land when the flow's copy loop returns
+			if strings.Contains(scrape(), want) {
+				ok = true
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !ok {
+			t.Errorf("metrics lack %s\n%s", want, grep(scrape(), "Count{", "Availability{", "SnatPorts{"))
+		}
+	}
+}
+
+func grep(s string, subs ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, sub := range subs {
+			if strings.Contains(l, sub) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// BenchmarkTCPCopy measures the proxy copy loop: bulk bytes from a client
+// through the engine to a discarding backend.
+func BenchmarkTCPCopy(b *testing.B) {
+	fe := lo(16, 1)
+	l, err := net.Listen("tcp", netip.AddrPortFrom(lo(17, 1), 0).String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, c)
+		c.Close()
+	}()
+	port := freePort(b, fe)
+	e := New(Options{})
+	defer e.Close()
+	r := tcpRule("/rules/bench", fe, port, l.Addr().(*net.TCPAddr).AddrPort())
+	if err := e.Apply(context.Background(), dataplane.Config{Rules: []dataplane.Rule{r}}); err != nil {
+		b.Fatal(err)
+	}
+	c, err := net.Dial("tcp", netip.AddrPortFrom(fe, port).String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.Close()
+	<-done
+}
