@@ -1,0 +1,599 @@
+package nft
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"nimbus/internal/dataplane"
+	"nimbus/internal/maglev"
+)
+
+// Seed is the fixed jhash seed of every slot lookup. A zero seed would make
+// the kernel pick a random one per rule load, so flows would hash
+// differently after every reload and on every node.
+const Seed uint32 = 0x6e696d62 // "nimb"
+
+// Floating IP packets carry a mark floatTag|routeID; a policy route per
+// routeID sends them to their backend with the frontend address intact.
+const (
+	floatMask uint32 = 0xff000000
+	floatTag  uint32 = 0x4e000000
+)
+
+// Chain names. Per-rule chains and maps are named "lb-<hash of rule id>".
+const (
+	chainMangle      = "mangle"      // prerouting, priority mangle: idle timeouts, floating-IP marks
+	chainPrerouting  = "prerouting"  // nat prerouting: frontend dispatch, inbound NAT, instance IPs
+	chainPostrouting = "postrouting" // nat postrouting: outbound SNAT, hairpin
+	chainForward     = "forward"     // filter forward: silent drop of unused frontend ports, lazy TCP reset
+	chainInput       = "input"       // filter input: the same for frontends that are local
+)
+
+// Set and map names.
+const (
+	setFrontends       = "frontends"        // every frontend address: unmatched traffic is dropped
+	setPublicFrontends = "public_frontends" // public frontends: hairpin through them is SNATed
+	mapDispatch        = "fe_dispatch"      // frontend ip . proto . port -> goto rule chain
+	mapHA              = "fe_ha"            // frontend ip -> goto HA-ports rule chain
+	mapNAT             = "nat_dnat"         // frontend ip . proto . port -> backend ip . port
+	mapNATMark         = "nat_mark"         // floating-IP NAT rules: frontend ip . proto . port -> route mark
+	mapILPIPIn         = "ilpip_dnat"       // instance public ip -> instance ip
+	mapILPIPOut        = "ilpip_snat"       // instance ip -> instance public ip
+	mapSNAT            = "snat_ports"       // instance ip . proto -> frontend ip . port block
+	setSelf            = "self_pairs"       // backend ip . same ip: hairpin to itself
+	mapTimeoutFE       = "fe_timeout"       // frontend ip . proto . port -> jump idle chain (TCP)
+	mapTimeoutHA       = "fe_ha_timeout"    // frontend ip . proto -> jump idle chain (HA ports, TCP)
+	mapTimeoutOut      = "out_timeout"      // instance ip . proto -> jump idle chain (outbound, TCP)
+	setResetFE         = "reset_fe"         // frontend ip . port of rules with TCP reset
+	setResetBE         = "reset_be"         // backend ip . port of rules with TCP reset
+)
+
+var (
+	typeFPP    = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	typeIPPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+	typeIPProt = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto)
+	typeIPIP   = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr)
+	typeRange  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService, nftables.TypeIPAddr, nftables.TypeInetService)
+)
+
+// slotSizes are the Maglev table sizes (primes) chosen by pool size: at
+// least 100 slots per backend, at most 65537.
+var slotSizes = []uint64{251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65537}
+
+// SlotTableSize returns the slot-table size used for a pool of n backends
+// when no size is configured.
+func SlotTableSize(n int) uint64 {
+	for _, s := range slotSizes {
+		if s >= uint64(n)*100 {
+			return s
+		}
+	}
+	return slotSizes[len(slotSizes)-1]
+}
+
+// compileOptions are the engine settings compile needs.
+type compileOptions struct {
+	table     string
+	uplink    string
+	slotSize  uint64 // 0 = SlotTableSize(len(backends))
+	floatMark func(ip netip.Addr) uint32
+}
+
+func ruleChainName(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return fmt.Sprintf("lb-%08x", h.Sum32())
+}
+
+func dialIP(b dataplane.Backend) netip.Addr {
+	if b.DialIP.IsValid() {
+		return b.DialIP
+	}
+	return b.IP
+}
+
+func protos(p dataplane.Protocol) []byte {
+	switch p {
+	case dataplane.TCP:
+		return []byte{unix.IPPROTO_TCP}
+	case dataplane.UDP:
+		return []byte{unix.IPPROTO_UDP}
+	default:
+		return []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP}
+	}
+}
+
+func idleMinutes(d time.Duration) uint32 {
+	if d <= 0 {
+		d = dataplane.DefaultIdleTimeout
+	}
+	return uint32((d + time.Minute - 1) / time.Minute)
+}
+
+func idleChain(min uint32) string { return fmt.Sprintf("idle-%dm", min) }
+
+// compile turns a Config and a Health snapshot into the whole table. It is
+// pure: the same inputs give the same ruleset, byte for byte.
+func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *ruleset {
+	rs := &ruleset{table: o.table}
+	newSet := func(name, comment, keyText string, key nftables.SetDatatype) *setSpec {
+		s := &setSpec{name: name, comment: comment, keyText: keyText, key: key, elems: map[string]element{}}
+		rs.sets = append(rs.sets, s)
+		return s
+	}
+	newMap := func(name, comment, keyText string, key nftables.SetDatatype, dataText string, data nftables.SetDatatype) *setSpec {
+		s := newSet(name, comment, keyText, key)
+		s.isMap, s.dataText, s.data = true, dataText, data
+		return s
+	}
+	const fppText = "ipv4_addr . inet_proto . inet_service"
+	frontends := newSet(setFrontends, "every frontend address; traffic no rule takes is dropped silently", "ipv4_addr", nftables.TypeIPAddr)
+	publicFEs := newSet(setPublicFrontends, "public frontends: an instance reaching one is SNATed like outbound traffic", "ipv4_addr", nftables.TypeIPAddr)
+	dispatch := newMap(mapDispatch, "load-balancing rules: frontend ip . protocol . port -> rule chain", fppText, typeFPP, "verdict", nftables.TypeVerdict)
+	ha := newMap(mapHA, "HA-ports rules (protocol All, port 0): frontend ip -> rule chain", "ipv4_addr", nftables.TypeIPAddr, "verdict", nftables.TypeVerdict)
+	natMap := newMap(mapNAT, "inbound NAT rules (v1, v2 and pools): frontend ip . protocol . port -> backend", fppText, typeFPP, "ipv4_addr . inet_service", typeIPPort)
+	natMark := newMap(mapNATMark, "floating-IP inbound NAT rules: frontend ip . protocol . port -> route mark", fppText, typeFPP, "mark", nftables.TypeMark)
+	ilIn := newMap(mapILPIPIn, "instance-level public IPs, inbound 1:1", "ipv4_addr", nftables.TypeIPAddr, "ipv4_addr", nftables.TypeIPAddr)
+	ilOut := newMap(mapILPIPOut, "instance-level public IPs, outbound 1:1", "ipv4_addr", nftables.TypeIPAddr, "ipv4_addr", nftables.TypeIPAddr)
+	snat := newMap(mapSNAT, "outbound SNAT: instance ip . protocol -> frontend ip . first port - frontend ip . last port", "ipv4_addr . inet_proto", typeIPProt, "ipv4_addr . inet_service . ipv4_addr . inet_service", typeRange)
+	self := newSet(setSelf, "backend ip . the same ip: an instance whose flow came back to itself", "ipv4_addr . ipv4_addr", typeIPIP)
+	toFE := newMap(mapTimeoutFE, "idle timeout of new TCP flows to a frontend port", fppText, typeFPP, "verdict", nftables.TypeVerdict)
+	toHA := newMap(mapTimeoutHA, "idle timeout of new TCP flows to an HA-ports frontend", "ipv4_addr . inet_proto", typeIPProt, "verdict", nftables.TypeVerdict)
+	toOut := newMap(mapTimeoutOut, "idle timeout of new outbound TCP flows", "ipv4_addr . inet_proto", typeIPProt, "verdict", nftables.TypeVerdict)
+	resetFE := newSet(setResetFE, "TCP reset on idle: frontend ip . port", "ipv4_addr . inet_service", typeIPPort)
+	resetBE := newSet(setResetBE, "TCP reset on idle: backend ip . port", "ipv4_addr . inet_service", typeIPPort)
+
+	timeouts := map[uint32]bool{}
+	jumpIdle := func(min uint32) (*expr.Verdict, string) {
+		timeouts[min] = true
+		return &expr.Verdict{Kind: expr.VerdictJump, Chain: idleChain(min)}, "jump " + idleChain(min)
+	}
+	fppKey := func(ip netip.Addr, p byte, port uint16) ([]byte, string) {
+		return cat(ipBytes(ip), protoBytes(p), portBytes(port)), fmt.Sprintf("%s . %s . %d", ip, protoName(p), port)
+	}
+
+	var ruleChains []*chainSpec
+	var floatRules []*chainSpec
+	rules := append([]dataplane.Rule(nil), cfg.Rules...)
+	sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
+	for i := range rules {
+		r := &rules[i]
+		name := ruleChainName(r.ID)
+		fe := r.Frontend.IP
+		frontends.add(element{key: ipBytes(fe), text: fe.String()})
+		if !r.Frontend.Internal {
+			publicFEs.add(element{key: ipBytes(fe), text: fe.String()})
+		}
+		verdict := &expr.Verdict{Kind: expr.VerdictGoto, Chain: name}
+		haPorts := r.FrontendPort == 0
+		if haPorts {
+			ha.add(element{key: ipBytes(fe), verdict: verdict, text: fmt.Sprintf("%s : goto %s", fe, name)})
+		}
+		for _, p := range protos(r.Protocol) {
+			if !haPorts {
+				k, kt := fppKey(fe, p, r.FrontendPort)
+				dispatch.add(element{key: k, verdict: verdict, text: kt + " : goto " + name})
+			}
+			if p != unix.IPPROTO_TCP {
+				continue
+			}
+			v, vt := jumpIdle(idleMinutes(r.IdleTimeout))
+			if haPorts {
+				toHA.add(element{key: cat(ipBytes(fe), protoBytes(p)), verdict: v, text: fmt.Sprintf("%s . tcp : %s", fe, vt)})
+			} else {
+				k, kt := fppKey(fe, p, r.FrontendPort)
+				toFE.add(element{key: k, verdict: v, text: kt + " : " + vt})
+			}
+			if r.TCPReset && !haPorts {
+				resetFE.add(element{key: cat(ipBytes(fe), portBytes(r.FrontendPort)), text: fmt.Sprintf("%s . %d", fe, r.FrontendPort)})
+				port := r.BackendPort
+				if port == 0 {
+					port = r.FrontendPort
+				}
+				for _, b := range r.Backends {
+					resetBE.add(element{key: cat(ipBytes(dialIP(b)), portBytes(port)), text: fmt.Sprintf("%s . %d", dialIP(b), port)})
+				}
+			}
+		}
+		for _, b := range r.Backends {
+			ip := dialIP(b)
+			self.add(element{key: cat(ipBytes(ip), ipBytes(ip)), text: fmt.Sprintf("%s . %s", ip, ip)})
+		}
+		c, slots := ruleChain(r, health, o, name)
+		rs.sets = append(rs.sets, slots)
+		ruleChains = append(ruleChains, c)
+		if r.FloatingIP {
+			floatRules = append(floatRules, c)
+		}
+	}
+
+	nats := append([]dataplane.NATRule(nil), cfg.NATRules...)
+	sort.Slice(nats, func(i, j int) bool { return nats[i].ID < nats[j].ID })
+	for _, n := range nats {
+		fe := n.Frontend.IP
+		frontends.add(element{key: ipBytes(fe), text: fe.String()})
+		if !n.Frontend.Internal {
+			publicFEs.add(element{key: ipBytes(fe), text: fe.String()})
+		}
+		ip := dialIP(n.Backend)
+		self.add(element{key: cat(ipBytes(ip), ipBytes(ip)), text: fmt.Sprintf("%s . %s", ip, ip)})
+		for _, p := range protos(n.Protocol) {
+			k, kt := fppKey(fe, p, n.FrontendPort)
+			if n.FloatingIP && o.floatMark != nil {
+				m := o.floatMark(ip)
+				natMark.add(element{key: k, val: markBytes(m), text: fmt.Sprintf("%s : 0x%08x", kt, m)})
+				natMap.add(element{key: k, val: cat(ipBytes(fe), portBytes(n.BackendPort)), text: fmt.Sprintf("%s : %s . %d", kt, fe, n.BackendPort)})
+			} else {
+				natMap.add(element{key: k, val: cat(ipBytes(ip), portBytes(n.BackendPort)), text: fmt.Sprintf("%s : %s . %d", kt, ip, n.BackendPort)})
+			}
+			if p == unix.IPPROTO_TCP {
+				v, vt := jumpIdle(idleMinutes(n.IdleTimeout))
+				toFE.add(element{key: k, verdict: v, text: kt + " : " + vt})
+				if n.TCPReset {
+					resetFE.add(element{key: cat(ipBytes(fe), portBytes(n.FrontendPort)), text: fmt.Sprintf("%s . %d", fe, n.FrontendPort)})
+					resetBE.add(element{key: cat(ipBytes(ip), portBytes(n.BackendPort)), text: fmt.Sprintf("%s . %d", ip, n.BackendPort)})
+				}
+			}
+		}
+	}
+
+	// Instance-level public IPs take precedence over LB outbound SNAT, as on Azure.
+	ilpips := append([]dataplane.InstancePublicIP(nil), cfg.InstanceIPs...)
+	sort.Slice(ilpips, func(i, j int) bool { return ilpips[i].PublicIP.Less(ilpips[j].PublicIP) })
+	ilpipOwners := map[netip.Addr]bool{}
+	for _, il := range ilpips {
+		ip := dialIP(il.Backend)
+		ilIn.add(element{key: ipBytes(il.PublicIP), val: ipBytes(ip), text: fmt.Sprintf("%s : %s", il.PublicIP, ip)})
+		ilOut.add(element{key: ipBytes(ip), val: ipBytes(il.PublicIP), text: fmt.Sprintf("%s : %s", ip, il.PublicIP)})
+		ilpipOwners[ip] = true
+	}
+
+	outs := append([]dataplane.SNATAllocation(nil), cfg.Outbound...)
+	sort.SliceStable(outs, func(i, j int) bool { return outs[i].RuleID < outs[j].RuleID })
+	for _, a := range outs {
+		ip := dialIP(a.Backend)
+		fe := a.Frontend.IP
+		frontends.add(element{key: ipBytes(fe), text: fe.String()})
+		if !a.Frontend.Internal {
+			publicFEs.add(element{key: ipBytes(fe), text: fe.String()})
+		}
+		for _, p := range protos(a.Protocol) {
+			k := cat(ipBytes(ip), protoBytes(p))
+			kt := fmt.Sprintf("%s . %s", ip, protoName(p))
+			val := cat(ipBytes(fe), portBytes(a.PortStart), ipBytes(fe), portBytes(a.PortEnd))
+			snat.add(element{key: k, val: val, text: fmt.Sprintf("%s : %s . %d-%s . %d", kt, fe, a.PortStart, fe, a.PortEnd)})
+			if p == unix.IPPROTO_TCP {
+				v, vt := jumpIdle(idleMinutes(a.IdleTimeout))
+				toOut.add(element{key: k, verdict: v, text: kt + " : " + vt})
+			}
+		}
+	}
+
+	// ct timeout objects and their chains, one per distinct idle timeout.
+	mins := make([]uint32, 0, len(timeouts))
+	for m := range timeouts {
+		mins = append(mins, m)
+	}
+	sort.Slice(mins, func(i, j int) bool { return mins[i] < mins[j] })
+	var idleChains []*chainSpec
+	for _, m := range mins {
+		obj := timeoutObj{name: fmt.Sprintf("idle-%dm", m), idle: m * 60}
+		rs.objs = append(rs.objs, obj)
+		idleChains = append(idleChains, &chainSpec{
+			name: idleChain(m),
+			rules: []ruleSpec{{
+				text:  fmt.Sprintf("ct timeout set %q", obj.name),
+				exprs: func(setRefs) []expr.Any { return []expr.Any{&expr.Objref{Type: unix.NFT_OBJECT_CT_TIMEOUT, Name: obj.name}} },
+			}},
+		})
+	}
+
+	rs.chains = append(rs.chains, baseChains(o, rs)...)
+	rs.chains = append(rs.chains, idleChains...)
+	rs.chains = append(rs.chains, ruleChains...)
+	return rs
+}
+
+// ruleChain builds one LB rule's chain and slot map.
+func ruleChain(r *dataplane.Rule, health dataplane.Health, o compileOptions, name string) (*chainSpec, *setSpec) {
+	size := o.slotSize
+	if size == 0 {
+		size = SlotTableSize(len(r.Backends))
+	}
+	slots := &setSpec{
+		name:    name + "-slots",
+		comment: "Maglev slots of " + r.ID,
+		keyText: "mark",
+		key:     nftables.TypeMark,
+		isMap:   true,
+		native:  true,
+		elems:   map[string]element{},
+	}
+	floating := r.FloatingIP && o.floatMark != nil
+	switch {
+	case floating:
+		slots.dataText, slots.data = "mark", nftables.TypeMark
+	case r.BackendPort == 0:
+		slots.dataText, slots.data = "ipv4_addr", nftables.TypeIPAddr
+	default:
+		slots.dataText, slots.data = "ipv4_addr . inet_service", typeIPPort
+	}
+	eligible, _ := dataplane.Eligible(r, health)
+	if len(eligible) > 0 {
+		table := maglev.New(dataplane.BackendIDs(eligible), size).Slots()
+		for i, bi := range table {
+			b := eligible[bi]
+			ip := dialIP(b)
+			e := element{key: slotKey(i)}
+			switch {
+			case floating:
+				m := o.floatMark(ip)
+				e.val, e.text = markBytes(m), fmt.Sprintf("%d : 0x%08x", i, m)
+			case r.BackendPort == 0:
+				e.val, e.text = ipBytes(ip), fmt.Sprintf("%d : %s", i, ip)
+			default:
+				e.val, e.text = cat(ipBytes(ip), portBytes(r.BackendPort)), fmt.Sprintf("%d : %s . %d", i, ip, r.BackendPort)
+			}
+			slots.elems[string(e.key)] = e
+		}
+	}
+
+	// The hashed tuple, as Azure's loadDistribution.
+	var tupleText string
+	var load []expr.Any
+	switch r.Distribution {
+	case dataplane.SourceIP:
+		tupleText = "ip saddr . ip daddr"
+		load = []expr.Any{saddr(reg1), daddr(reg2)}
+	case dataplane.SourceIPProtocol:
+		tupleText = "ip saddr . ip daddr . meta l4proto"
+		load = []expr.Any{saddr(reg1), daddr(reg2), l4proto(reg3)}
+	default:
+		tupleText = "ip saddr . th sport . ip daddr . th dport . meta l4proto"
+		load = []expr.Any{saddr(reg1), sport(reg2), daddr(reg3), dport(reg4), l4proto(reg4 + 1)}
+	}
+	hashText := fmt.Sprintf("jhash %s mod %d seed 0x%08x map @%s", tupleText, size, Seed, slots.name)
+	hashExprs := func(sets setRefs) []expr.Any {
+		ex := append([]expr.Any(nil), load...)
+		ex = append(ex,
+			&expr.Hash{SourceRegister: reg1, DestRegister: reg0, Length: uint32(4 * len(load)), Modulus: uint32(size), Seed: Seed, Type: expr.HashTypeJenkins},
+			mapTo(sets(slots.name)),
+		)
+		return ex
+	}
+
+	c := &chainSpec{name: name, comment: fmt.Sprintf("%s (%s %s:%d -> :%d, %s)", r.ID, r.Protocol, r.Frontend.IP, r.FrontendPort, r.BackendPort, distName(r.Distribution))}
+	if r.FrontendPort == 0 {
+		// HA ports: TCP and UDP only (the hash reads transport ports).
+		c.rules = append(c.rules, ruleSpec{
+			text: "meta l4proto != tcp meta l4proto != udp return",
+			exprs: func(setRefs) []expr.Any {
+				return []expr.Any{
+					l4proto(reg0),
+					&expr.Cmp{Op: expr.CmpOpNeq, Register: reg0, Data: []byte{unix.IPPROTO_TCP}},
+					&expr.Cmp{Op: expr.CmpOpNeq, Register: reg0, Data: []byte{unix.IPPROTO_UDP}},
+					&expr.Verdict{Kind: expr.VerdictReturn},
+				}
+			},
+		})
+	}
+	switch {
+	case floating:
+		c.rules = append(c.rules, ruleSpec{
+			text: "meta mark set " + hashText + " ct mark set meta mark",
+			exprs: func(sets setRefs) []expr.Any {
+				ex := hashExprs(sets)
+				return append(ex,
+					&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg0},
+					&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: reg0},
+				)
+			},
+		})
+		if r.BackendPort != 0 && r.BackendPort != r.FrontendPort {
+			port := r.BackendPort
+			c.rules = append(c.rules, ruleSpec{
+				text: fmt.Sprintf("meta mark & 0x%08x == 0x%08x dnat ip to ip daddr . %d", floatMask, floatTag, port),
+				exprs: func(setRefs) []expr.Any {
+					ex := markIsFloating(false)
+					return append(ex,
+						daddr(reg1),
+						&expr.Immediate{Register: reg2, Data: binaryutil.BigEndian.PutUint16(port)},
+						&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1, RegProtoMin: reg2, Specified: true},
+					)
+				},
+			})
+		}
+	case r.BackendPort == 0:
+		c.rules = append(c.rules, ruleSpec{
+			text: "dnat ip to " + hashText,
+			exprs: func(sets setRefs) []expr.Any {
+				return append(hashExprs(sets), &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0})
+			},
+		})
+	default:
+		c.rules = append(c.rules, ruleSpec{
+			text: "dnat ip to " + hashText,
+			exprs: func(sets setRefs) []expr.Any {
+				return append(hashExprs(sets), &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0, RegProtoMin: reg1, Specified: true})
+			},
+		})
+	}
+	return c, slots
+}
+
+func distName(d dataplane.Distribution) string {
+	if d == "" {
+		return string(dataplane.Default)
+	}
+	return string(d)
+}
+
+// baseChains are the fixed chains: every per-item value lives in the maps.
+func baseChains(o compileOptions, rs *ruleset) []*chainSpec {
+	fpp := func(first, second, third expr.Any) []expr.Any { return []expr.Any{first, second, third} }
+	mangle := &chainSpec{
+		name: chainMangle, comment: "after conntrack, before NAT: ct timeouts must be set here (priority raw is too early)",
+		hook: nftables.ChainHookPrerouting, hookText: "prerouting", prio: nftables.ChainPriorityMangle, prioText: "mangle", typ: nftables.ChainTypeFilter,
+		rules: []ruleSpec{
+			{
+				text: "ct state new ip daddr . meta l4proto . th dport vmap @" + mapTimeoutFE,
+				exprs: func(s setRefs) []expr.Any {
+					return append(append(ctStateIn(expr.CtStateBitNEW), fpp(daddr(reg0), l4proto(reg1), dport(reg2))...), vmap(s(mapTimeoutFE)))
+				},
+			},
+			{
+				text: "ct state new ip daddr . meta l4proto vmap @" + mapTimeoutHA,
+				exprs: func(s setRefs) []expr.Any {
+					return append(ctStateIn(expr.CtStateBitNEW), daddr(reg0), l4proto(reg1), vmap(s(mapTimeoutHA)))
+				},
+			},
+			{
+				text: "ct state new ip saddr . meta l4proto vmap @" + mapTimeoutOut,
+				exprs: func(s setRefs) []expr.Any {
+					return append(ctStateIn(expr.CtStateBitNEW), saddr(reg0), l4proto(reg1), vmap(s(mapTimeoutOut)))
+				},
+			},
+			{
+				text: fmt.Sprintf("ct direction original ct mark & 0x%08x == 0x%08x meta mark set ct mark", floatMask, floatTag),
+				exprs: func(setRefs) []expr.Any {
+					ex := append(ctOriginal(), markIsFloating(true)...)
+					return append(ex,
+						&expr.Ct{Key: expr.CtKeyMARK, Register: reg0},
+						&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg0},
+					)
+				},
+			},
+		},
+	}
+	pre := &chainSpec{
+		name: chainPrerouting, comment: "nat sees only the first packet of a flow: conntrack pins the rest",
+		hook: nftables.ChainHookPrerouting, hookText: "prerouting", prio: nftables.ChainPriorityNATDest, prioText: "dstnat", typ: nftables.ChainTypeNAT,
+		rules: []ruleSpec{
+			{
+				text: "ip daddr . meta l4proto . th dport vmap @" + mapDispatch,
+				exprs: func(s setRefs) []expr.Any {
+					return append(fpp(daddr(reg0), l4proto(reg1), dport(reg2)), vmap(s(mapDispatch)))
+				},
+			},
+			{
+				text:  "ip daddr vmap @" + mapHA,
+				exprs: func(s setRefs) []expr.Any { return []expr.Any{daddr(reg0), vmap(s(mapHA))} },
+			},
+			{
+				text: "meta mark set ip daddr . meta l4proto . th dport map @" + mapNATMark + " ct mark set meta mark",
+				exprs: func(s setRefs) []expr.Any {
+					return append(fpp(daddr(reg0), l4proto(reg1), dport(reg2)), mapTo(s(mapNATMark)),
+						&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg0},
+						&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: reg0})
+				},
+			},
+			{
+				text: "dnat ip to ip daddr . meta l4proto . th dport map @" + mapNAT,
+				exprs: func(s setRefs) []expr.Any {
+					return append(fpp(daddr(reg0), l4proto(reg1), dport(reg2)), mapTo(s(mapNAT)),
+						&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0, RegProtoMin: reg1, Specified: true})
+				},
+			},
+			{
+				text: "dnat ip to ip daddr map @" + mapILPIPIn,
+				exprs: func(s setRefs) []expr.Any {
+					return []expr.Any{daddr(reg0), mapTo(s(mapILPIPIn)), &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0}}
+				},
+			},
+		},
+	}
+	snatRange := func() expr.Any {
+		return &expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0, RegProtoMin: reg1, RegAddrMax: reg2, RegProtoMax: reg3, Specified: true}
+	}
+	post := &chainSpec{
+		name: chainPostrouting, comment: "outbound SNAT and hairpin",
+		hook: nftables.ChainHookPostrouting, hookText: "postrouting", prio: nftables.ChainPriorityNATSource, prioText: "srcnat", typ: nftables.ChainTypeNAT,
+	}
+	if o.uplink != "" {
+		post.rules = append(post.rules,
+			ruleSpec{
+				text: fmt.Sprintf("oifname %q snat ip to ip saddr map @%s", o.uplink, mapILPIPOut),
+				exprs: func(s setRefs) []expr.Any {
+					return append(oifname(o.uplink), saddr(reg0), mapTo(s(mapILPIPOut)), &expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0})
+				},
+			},
+			ruleSpec{
+				text: fmt.Sprintf("oifname %q snat ip to ip saddr . meta l4proto map @%s", o.uplink, mapSNAT),
+				exprs: func(s setRefs) []expr.Any {
+					return append(oifname(o.uplink), saddr(reg0), l4proto(reg1), mapTo(s(mapSNAT)), snatRange())
+				},
+			},
+		)
+	}
+	post.rules = append(post.rules,
+		ruleSpec{
+			text: "ct status dnat ct original ip daddr @" + setPublicFrontends + " snat ip to ip saddr . meta l4proto map @" + mapSNAT,
+			exprs: func(s setRefs) []expr.Any {
+				ex := append(ctStatusDNAT(), &expr.Ct{Key: expr.CtKeyDST, Register: reg0, Direction: 0}, lookup(s(setPublicFrontends)))
+				return append(ex, saddr(reg0), l4proto(reg1), mapTo(s(mapSNAT)), snatRange())
+			},
+		},
+		ruleSpec{
+			text: "ct status dnat ip saddr . ip daddr @" + setSelf + " snat ip to ct original ip daddr",
+			exprs: func(s setRefs) []expr.Any {
+				ex := append(ctStatusDNAT(), saddr(reg0), daddr(reg1), lookup(s(setSelf)))
+				return append(ex, &expr.Ct{Key: expr.CtKeyDST, Register: reg0, Direction: 0}, &expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0})
+			},
+		},
+	)
+	resetRules := []ruleSpec{
+		{
+			text: "ct state invalid meta l4proto tcp ip daddr . th dport @" + setResetFE + " reject with tcp reset",
+			exprs: func(s setRefs) []expr.Any {
+				ex := append(ctStateIn(expr.CtStateBitINVALID), protoIs(unix.IPPROTO_TCP)...)
+				return append(ex, daddr(reg0), dport(reg1), lookup(s(setResetFE)), tcpReset())
+			},
+		},
+		{
+			text: "ct state invalid meta l4proto tcp ip saddr . th sport @" + setResetBE + " reject with tcp reset",
+			exprs: func(s setRefs) []expr.Any {
+				ex := append(ctStateIn(expr.CtStateBitINVALID), protoIs(unix.IPPROTO_TCP)...)
+				return append(ex, saddr(reg0), sport(reg1), lookup(s(setResetBE)), tcpReset())
+			},
+		},
+		{
+			text: "ct state invalid meta l4proto tcp drop",
+			exprs: func(setRefs) []expr.Any {
+				return append(append(ctStateIn(expr.CtStateBitINVALID), protoIs(unix.IPPROTO_TCP)...), drop())
+			},
+		},
+	}
+	fwd := &chainSpec{
+		name: chainForward, comment: "unused frontend ports are dropped silently, as Azure does",
+		hook: nftables.ChainHookForward, hookText: "forward", prio: nftables.ChainPriorityFilter, prioText: "filter", typ: nftables.ChainTypeFilter,
+		rules: append(resetRules,
+			ruleSpec{
+				text: fmt.Sprintf("meta mark & 0x%08x == 0x%08x accept", floatMask, floatTag),
+				exprs: func(setRefs) []expr.Any {
+					return append(markIsFloating(false), accept())
+				},
+			},
+			ruleSpec{
+				text:  "ip daddr @" + setFrontends + " drop",
+				exprs: func(s setRefs) []expr.Any { return []expr.Any{daddr(reg0), lookup(s(setFrontends)), drop()} },
+			},
+		),
+	}
+	in := &chainSpec{
+		name: chainInput,
+		hook: nftables.ChainHookInput, hookText: "input", prio: nftables.ChainPriorityFilter, prioText: "filter", typ: nftables.ChainTypeFilter,
+		rules: []ruleSpec{{
+			text:  "ip daddr @" + setFrontends + " drop",
+			exprs: func(s setRefs) []expr.Any { return []expr.Any{daddr(reg0), lookup(s(setFrontends)), drop()} },
+		}},
+	}
+	return []*chainSpec{mangle, pre, post, fwd, in}
+}

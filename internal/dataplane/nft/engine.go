@@ -1,0 +1,583 @@
+// Package nft is nimbus's Linux kernel data plane: it applies a
+// dataplane.Config as one nftables table inside nimbus's network namespace,
+// through netlink (no nft binary). The rules are fixed; every per-frontend,
+// per-backend and per-rule value lives in maps, so health changes and most
+// configuration changes are element updates. See README.md for the table.
+package nft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	vnl "github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"nimbus/internal/dataplane"
+	"nimbus/internal/hostnet"
+)
+
+// DefaultTable is the name of the table nimbus owns.
+const DefaultTable = "nimbus"
+
+// maxElemsPerMsg bounds the elements per netlink message: the element list is
+// one nested attribute with a 16-bit length, and larger lists are silently
+// truncated by the kernel.
+const maxElemsPerMsg = 1000
+
+// sockBuf is the forced socket buffer size, large enough for a batch that
+// fills a 65537-slot map.
+const sockBuf = 32 << 20
+
+// floatRouteTableBase is the first routing table of floating-IP routes;
+// routeID n uses table floatRouteTableBase+n.
+const floatRouteTableBase = 0x4e00
+
+// floatRulePriority is the priority of the ip rules of floating-IP routes.
+const floatRulePriority = 1000
+
+// ErrUnavailable is matched (errors.Is) by the error Available and New
+// return when the kernel engine cannot run here.
+var ErrUnavailable = errors.New("nft: kernel data plane unavailable")
+
+// UnavailableError says why the kernel engine cannot run. It matches
+// ErrUnavailable.
+type UnavailableError struct {
+	Reason string // what is missing, e.g. "not root"
+	Err    error  // the underlying error, if any
+}
+
+func (e *UnavailableError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("nft: kernel data plane unavailable: %s: %v", e.Reason, e.Err)
+	}
+	return "nft: kernel data plane unavailable: " + e.Reason
+}
+
+// Unwrap returns the underlying error.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Is matches ErrUnavailable.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// Available reports whether this machine can run the engine: root (or
+// CAP_NET_ADMIN), network namespaces, and nf_tables with NAT, ct timeout
+// objects and jhash. It probes in a throwaway namespace, so the host is never
+// touched. A nil result means yes; otherwise an *UnavailableError.
+func Available() error {
+	if os.Geteuid() != 0 {
+		return &UnavailableError{Reason: "not root (needs CAP_NET_ADMIN and CAP_SYS_ADMIN for namespaces)"}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// The thread stays locked and dies with the goroutine.
+		if err := lockInFreshNamespace(); err != nil {
+			errc <- &UnavailableError{Reason: "cannot create a network namespace", Err: err}
+			return
+		}
+		f, err := os.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
+		if err != nil {
+			errc <- &UnavailableError{Reason: "cannot open the probe namespace", Err: err}
+			return
+		}
+		defer f.Close()
+		c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())), nftables.AsLasting())
+		if err != nil {
+			errc <- &UnavailableError{Reason: "no nftables netlink", Err: err}
+			return
+		}
+		defer c.CloseLasting()
+		rs := compile(dataplane.Config{}, nil, compileOptions{table: "nimbus_probe", uplink: "lo"})
+		rs.objs = append(rs.objs, timeoutObj{name: "probe", idle: 240})
+		if err := applyFull(c, rs); err != nil {
+			errc <- &UnavailableError{Reason: "nf_tables lacks a needed feature (nat, ct timeout, jhash, maps)", Err: err}
+			return
+		}
+		errc <- nil
+	}()
+	return <-errc
+}
+
+// Options configure an Engine. The zero value is usable.
+type Options struct {
+	// Table is the table name; default DefaultTable.
+	Table string
+	// Uplink is the interface in nimbus's namespace towards the outside
+	// (hostnet.Net.UplinkName()); outbound SNAT applies to flows leaving by
+	// it. Empty disables outbound SNAT (hairpin SNAT still works).
+	Uplink string
+	// SlotTableSize fixes every rule's Maglev table size; 0 picks it from the
+	// pool size (SlotTableSize).
+	SlotTableSize uint64
+	// Logger receives apply events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Engine is the nftables data plane. It is safe for concurrent use.
+type Engine struct {
+	ns   *hostnet.Namespace
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	conn      *nftables.Conn
+	cfg       dataplane.Config
+	health    dataplane.Health
+	applied   *ruleset // nil until the first successful apply
+	structure string
+	routes    map[netip.Addr]uint32 // floating-IP backend -> route id
+	closed    bool
+}
+
+var _ dataplane.Engine = (*Engine)(nil)
+
+// New returns an engine that owns table opts.Table in ns. ns must stay
+// open until Close. Nothing is written before the first Apply or SetHealth;
+// a table left by an earlier process is replaced whole by the first Apply.
+func New(ctx context.Context, ns *hostnet.Namespace, opts Options) (*Engine, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, &UnavailableError{Reason: "not root"}
+	}
+	if opts.Table == "" {
+		opts.Table = DefaultTable
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c, err := nftables.New(
+		nftables.WithNetNSFd(ns.Fd()),
+		nftables.AsLasting(),
+		nftables.WithSockOptions(forceBuffers),
+	)
+	if err != nil {
+		return nil, &UnavailableError{Reason: "no nftables netlink", Err: err}
+	}
+	// A mid-stream TCP packet of an expired flow must be INVALID (then it is
+	// dropped or reset), not picked up as a new flow and re-balanced.
+	if err := ns.Sysctl("net/netfilter/nf_conntrack_tcp_loose", "0"); err != nil {
+		opts.Logger.Warn("nft tcp_loose", "err", err)
+	}
+	return &Engine{ns: ns, opts: opts, log: opts.Logger, conn: c, routes: map[netip.Addr]uint32{}}, nil
+}
+
+func forceBuffers(c *netlink.Conn) error {
+	if err := c.SetOption(netlink.CapAcknowledge, true); err != nil {
+		return fmt.Errorf("nft: NETLINK_CAP_ACK: %w", err)
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("nft: syscall conn: %w", err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuf); e != nil {
+			serr = e
+			return
+		}
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBuf)
+	})
+	if err != nil {
+		return fmt.Errorf("nft: socket control: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("nft: force socket buffers: %w", serr)
+	}
+	return nil
+}
+
+// Apply makes the table match cfg (with the current health). When only set
+// contents differ from the last apply, it sends element updates; otherwise
+// it replaces the whole table. Either way it is one atomic transaction, and
+// applying the same config twice sends nothing. Conntrack entries of
+// backends that disappeared are deleted (their flows end, as on Azure when
+// an instance leaves the pool).
+func (e *Engine) Apply(ctx context.Context, cfg dataplane.Config) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("nft: engine closed")
+	}
+	cfg = cloneConfig(cfg)
+	if err := e.syncRoutes(cfg); err != nil {
+		return err
+	}
+	rs := e.compile(cfg, e.health)
+	if err := e.sync(rs); err != nil {
+		return err
+	}
+	gone := removedBackends(e.cfg, cfg)
+	e.cfg = cfg
+	e.pruneRoutes(cfg)
+	if len(gone) > 0 {
+		e.flushConntrack(gone)
+	}
+	return nil
+}
+
+// SetHealth replaces the health snapshot and rewrites the affected slot
+// maps (element updates only). Established flows are not touched.
+func (e *Engine) SetHealth(ctx context.Context, h dataplane.Health) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("nft: engine closed")
+	}
+	hc := make(dataplane.Health, len(h))
+	for k, v := range h {
+		hc[k] = v
+	}
+	rs := e.compile(e.cfg, hc)
+	if err := e.sync(rs); err != nil {
+		return err
+	}
+	e.health = hc
+	return nil
+}
+
+// Close releases the netlink connection. The table stays in nimbus's
+// namespace (flows keep working while nimbus restarts); Remove deletes it.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	return e.conn.CloseLasting()
+}
+
+// Remove deletes the table and the floating-IP routes. Removing a missing
+// table succeeds.
+func (e *Engine) Remove(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("nft: engine closed")
+	}
+	t := &nftables.Table{Name: e.opts.Table, Family: nftables.TableFamilyIPv4}
+	e.conn.AddTable(t)
+	e.conn.DelTable(t)
+	if err := e.conn.Flush(); err != nil {
+		return fmt.Errorf("nft: delete table %s: %w", e.opts.Table, err)
+	}
+	e.applied, e.structure = nil, ""
+	e.pruneRoutes(dataplane.Config{})
+	return nil
+}
+
+// Ruleset renders the table the engine last applied, in nft syntax (for
+// debugging and the API). Empty before the first apply.
+func (e *Engine) Ruleset() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.applied == nil {
+		return ""
+	}
+	return e.applied.text()
+}
+
+func (e *Engine) compile(cfg dataplane.Config, h dataplane.Health) *ruleset {
+	return compile(cfg, h, compileOptions{
+		table:    e.opts.Table,
+		uplink:   e.opts.Uplink,
+		slotSize: e.opts.SlotTableSize,
+		floatMark: func(ip netip.Addr) uint32 {
+			return floatTag | e.routes[ip]
+		},
+	})
+}
+
+// sync sends the difference between the last applied ruleset and rs.
+func (e *Engine) sync(rs *ruleset) error {
+	st := rs.structure()
+	if e.applied == nil || st != e.structure {
+		if err := applyFull(e.conn, rs); err != nil {
+			e.applied, e.structure = nil, ""
+			return err
+		}
+		e.applied, e.structure = rs, st
+		e.log.Debug("nft table replaced", "table", rs.table, "sets", len(rs.sets), "chains", len(rs.chains))
+		return nil
+	}
+	n, err := applyDiff(e.conn, e.applied, rs)
+	if err != nil {
+		// The kernel rejected the batch as a whole; force a full replace next time.
+		e.applied, e.structure = nil, ""
+		return err
+	}
+	if n > 0 {
+		e.log.Debug("nft elements updated", "table", rs.table, "changes", n)
+	}
+	e.applied = rs
+	return nil
+}
+
+func tableOf(rs *ruleset) *nftables.Table {
+	return &nftables.Table{Name: rs.table, Family: nftables.TableFamilyIPv4}
+}
+
+func setHandle(t *nftables.Table, s *setSpec) *nftables.Set {
+	set := &nftables.Set{Table: t, Name: s.name, KeyType: s.key, IsMap: s.isMap}
+	if s.isMap {
+		set.DataType = s.data
+	}
+	if s.native {
+		set.KeyByteOrder = binaryNative
+	}
+	return set
+}
+
+func elems(s *setSpec, keys []string) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, len(keys))
+	for _, k := range keys {
+		e := s.elems[k]
+		out = append(out, nftables.SetElement{Key: e.key, Val: e.val, VerdictData: e.verdict})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]element) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func addInChunks(c *nftables.Conn, set *nftables.Set, els []nftables.SetElement) error {
+	for len(els) > 0 {
+		n := min(len(els), maxElemsPerMsg)
+		if err := c.SetAddElements(set, els[:n]); err != nil {
+			return err
+		}
+		els = els[n:]
+	}
+	return nil
+}
+
+func delInChunks(c *nftables.Conn, set *nftables.Set, els []nftables.SetElement) error {
+	for len(els) > 0 {
+		n := min(len(els), maxElemsPerMsg)
+		if err := c.SetDeleteElements(set, els[:n]); err != nil {
+			return err
+		}
+		els = els[n:]
+	}
+	return nil
+}
+
+// applyFull replaces the table in one batch: add (so the delete cannot fail
+// on a missing table), delete, then add it with all its contents.
+func applyFull(c *nftables.Conn, rs *ruleset) error {
+	t := tableOf(rs)
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	for _, o := range rs.objs {
+		c.AddObj(&nftables.NamedObj{Table: t, Name: o.name, Type: nftables.ObjTypeCtTimeout, Obj: tcpTimeout(o.idle)})
+	}
+	chains := map[string]*nftables.Chain{}
+	for _, cs := range rs.chains {
+		ch := &nftables.Chain{Name: cs.name, Table: t}
+		if cs.hook != nil {
+			ch.Hooknum, ch.Priority, ch.Type = cs.hook, cs.prio, cs.typ
+		}
+		chains[cs.name] = c.AddChain(ch)
+	}
+	handles := map[string]*nftables.Set{}
+	for _, s := range rs.sets {
+		set := setHandle(t, s)
+		all := elems(s, sortedKeys(s.elems))
+		first := all[:min(len(all), maxElemsPerMsg)]
+		if err := c.AddSet(set, first); err != nil {
+			return fmt.Errorf("nft: set %s: %w", s.name, err)
+		}
+		if err := addInChunks(c, set, all[len(first):]); err != nil {
+			return fmt.Errorf("nft: set %s: %w", s.name, err)
+		}
+		handles[s.name] = set
+	}
+	refs := func(name string) *nftables.Set {
+		s, ok := handles[name]
+		if !ok {
+			panic("nft: rule references unknown set " + name)
+		}
+		return s
+	}
+	for _, cs := range rs.chains {
+		for _, r := range cs.rules {
+			c.AddRule(&nftables.Rule{Table: t, Chain: chains[cs.name], Exprs: r.exprs(refs)})
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nft: replace table %s: %w", rs.table, err)
+	}
+	return nil
+}
+
+// applyDiff sends element deletes and adds (changed elements are deleted and
+// re-added: the kernel refuses to overwrite a key) in one batch and returns
+// the number of changed elements.
+func applyDiff(c *nftables.Conn, old, rs *ruleset) (int, error) {
+	t := tableOf(rs)
+	changes := 0
+	for _, s := range rs.sets {
+		prev := old.set(s.name)
+		var del, add []string
+		for k, pe := range prev.elems {
+			ne, ok := s.elems[k]
+			if !ok {
+				del = append(del, k)
+				continue
+			}
+			if string(ne.val) != string(pe.val) || !sameVerdict(ne.verdict, pe.verdict) {
+				del = append(del, k)
+				add = append(add, k)
+			}
+		}
+		for k := range s.elems {
+			if _, ok := prev.elems[k]; !ok {
+				add = append(add, k)
+			}
+		}
+		if len(del) == 0 && len(add) == 0 {
+			continue
+		}
+		sort.Strings(del)
+		sort.Strings(add)
+		set := setHandle(t, s)
+		if err := delInChunks(c, set, elems(prev, del)); err != nil {
+			return 0, fmt.Errorf("nft: set %s: %w", s.name, err)
+		}
+		if err := addInChunks(c, set, elems(s, add)); err != nil {
+			return 0, fmt.Errorf("nft: set %s: %w", s.name, err)
+		}
+		changes += len(del) + len(add)
+	}
+	if changes == 0 {
+		return 0, nil
+	}
+	if err := c.Flush(); err != nil {
+		return 0, fmt.Errorf("nft: update table %s: %w", rs.table, err)
+	}
+	return changes, nil
+}
+
+func sameVerdict(a, b *expr.Verdict) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Kind == b.Kind && a.Chain == b.Chain
+}
+
+// tcpTimeout is a full TCP timeout policy (the library would otherwise fill
+// the missing states from a shared default map): kernel defaults except the
+// established state, which is the idle timeout.
+func tcpTimeout(idle uint32) *expr.CtTimeout {
+	return &expr.CtTimeout{
+		L3Proto: unix.NFPROTO_IPV4,
+		L4Proto: unix.IPPROTO_TCP,
+		Policy: expr.CtStatePolicyTimeout{
+			expr.CtStateTCPSYNSENT:     120,
+			expr.CtStateTCPSYNRECV:     60,
+			expr.CtStateTCPESTABLISHED: idle,
+			expr.CtStateTCPFINWAIT:     120,
+			expr.CtStateTCPCLOSEWAIT:   60,
+			expr.CtStateTCPLASTACK:     30,
+			expr.CtStateTCPTIMEWAIT:    120,
+			expr.CtStateTCPCLOSE:       10,
+			expr.CtStateTCPSYNSENT2:    120,
+			expr.CtStateTCPRETRANS:     300,
+			expr.CtStateTCPUNACK:       300,
+		},
+	}
+}
+
+// backendIPs lists every address flows may be DNATed to.
+func backendIPs(cfg dataplane.Config) map[netip.Addr]bool {
+	m := map[netip.Addr]bool{}
+	for _, r := range cfg.Rules {
+		for _, b := range r.Backends {
+			m[dialIP(b)] = true
+		}
+	}
+	for _, n := range cfg.NATRules {
+		m[dialIP(n.Backend)] = true
+	}
+	for _, il := range cfg.InstanceIPs {
+		m[dialIP(il.Backend)] = true
+	}
+	return m
+}
+
+func removedBackends(old, cur dataplane.Config) []netip.Addr {
+	now := backendIPs(cur)
+	var gone []netip.Addr
+	for ip := range backendIPs(old) {
+		if !now[ip] {
+			gone = append(gone, ip)
+		}
+	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i].Less(gone[j]) })
+	return gone
+}
+
+// flushConntrack deletes the conntrack entries of flows DNATed to the given
+// backends (reply source = backend).
+func (e *Engine) flushConntrack(ips []netip.Addr) {
+	var filters []vnl.CustomConntrackFilter
+	for _, ip := range ips {
+		f := &vnl.ConntrackFilter{}
+		if err := f.AddIP(vnl.ConntrackReplySrcIP, net.IP(ip.AsSlice())); err != nil {
+			continue
+		}
+		filters = append(filters, f)
+	}
+	n, err := e.ns.Handle().ConntrackDeleteFilters(vnl.ConntrackTable, unix.AF_INET, filters...)
+	if err != nil {
+		e.log.Warn("nft conntrack delete", "err", err)
+		return
+	}
+	e.log.Debug("nft conntrack deleted", "backends", len(ips), "entries", n)
+}
+
+func cloneConfig(c dataplane.Config) dataplane.Config {
+	out := dataplane.Config{
+		Rules:       make([]dataplane.Rule, len(c.Rules)),
+		NATRules:    append([]dataplane.NATRule(nil), c.NATRules...),
+		Outbound:    append([]dataplane.SNATAllocation(nil), c.Outbound...),
+		InstanceIPs: append([]dataplane.InstancePublicIP(nil), c.InstanceIPs...),
+		Probes:      make([]dataplane.Probe, len(c.Probes)),
+	}
+	for i, r := range c.Rules {
+		r.Backends = append([]dataplane.Backend(nil), r.Backends...)
+		out.Rules[i] = r
+	}
+	for i, p := range c.Probes {
+		p.Backends = append([]dataplane.Backend(nil), p.Backends...)
+		out.Probes[i] = p
+	}
+	return out
+}
