@@ -1,0 +1,330 @@
+package arm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"nimbus/internal/auth"
+	"nimbus/internal/resource"
+	"nimbus/internal/store"
+)
+
+// Tokens mints and verifies bearer tokens (auth.Issuer implements it).
+type Tokens interface {
+	// Mint returns a token for audience valid for ttl, and its expiry.
+	Mint(audience string, ttl time.Duration) (string, time.Time, error)
+	// Verify checks a token.
+	Verify(token string) (*auth.Claims, error)
+}
+
+var _ Tokens = (*auth.Issuer)(nil)
+
+// Config configures a Server. Store, Tokens and Identity are required.
+type Config struct {
+	// Store holds every resource; the server does not close it.
+	Store store.Store
+	// Tokens verifies bearer tokens and mints managed-identity tokens.
+	Tokens Tokens
+	// Identity is the tenant, default subscription and MSI secret.
+	Identity auth.Identity
+	// PublicPool is the prefix public IP addresses are allocated from
+	// (zero: 127.77.0.0/16).
+	PublicPool netip.Prefix
+	// Logger receives request errors; nil discards.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Runtime is the running system (controllers, prober); nil serves the
+	// API from the store alone. See Runtime.
+	Runtime Runtime
+}
+
+// DefaultPublicPool is the public address pool used when Config.PublicPool is zero.
+var DefaultPublicPool = netip.MustParsePrefix("127.77.0.0/16")
+
+// Server is nimbus's ARM front door: an http.Handler serving the ARM API,
+// the managed-identity endpoint and cloud metadata. Create it with New; it is
+// safe for concurrent use once serving.
+type Server struct {
+	cfg    Config
+	st     store.Store
+	log    *slog.Logger
+	now    func() time.Time
+	routes []*route
+	kinds  []*Kind
+	// Ops manages long-running operation records.
+	Ops *Ops
+	// writeMu serialises mutating requests on this node so multi-key
+	// validations (references, allocations) see a stable store; the store's
+	// expected revisions still guard against writers elsewhere.
+	writeMu sync.Mutex
+}
+
+// registrations are the resource-type registrations of this package; each
+// resource type's file appends one from an init function, so types can be
+// added without touching this file.
+var registrations []func(s *Server)
+
+// New returns a server with every registered resource type.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Tokens == nil || cfg.Identity.TenantID == "" || cfg.Identity.SubscriptionID == "" {
+		return nil, errors.New("arm: config needs Store, Tokens and Identity")
+	}
+	if !cfg.PublicPool.IsValid() {
+		cfg.PublicPool = DefaultPublicPool
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.Ops = newOps(s.st, s.log, s.now)
+	for _, reg := range registrations {
+		reg(s)
+	}
+	return s, nil
+}
+
+// Store returns the server's store.
+func (s *Server) Store() store.Store { return s.st }
+
+// Identity returns the server's tenant and default subscription.
+func (s *Server) Identity() auth.Identity { return s.cfg.Identity }
+
+// PublicPool returns the prefix public addresses come from.
+func (s *Server) PublicPool() netip.Prefix { return s.cfg.PublicPool }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	segs := splitSegments(hr.URL.Path)
+	// Unauthenticated endpoints.
+	switch {
+	case len(segs) == 2 && strings.EqualFold(segs[0], "metadata") && strings.EqualFold(segs[1], "endpoints"):
+		s.serveMetadata(w, hr)
+		return
+	case len(segs) == 2 && strings.EqualFold(segs[0], "msi") && strings.EqualFold(segs[1], "token"):
+		s.serveMSI(w, hr)
+		return
+	}
+	if err := s.authenticate(hr); err != nil {
+		s.writeError(w, hr, err)
+		return
+	}
+	rt, params, pathMatched := s.match(hr.Method, segs)
+	if rt == nil {
+		if pathMatched {
+			s.writeError(w, hr, resource.Errorf(http.StatusMethodNotAllowed, "HttpMethodNotAllowed",
+				"The HTTP method '%s' is not supported at '%s'.", hr.Method, hr.URL.Path))
+			return
+		}
+		s.writeError(w, hr, notFoundRoute(segs, hr))
+		return
+	}
+	req := &Request{HTTP: hr, Segments: segs, params: params, server: s}
+	if rt.versions != nil {
+		req.APIVersion = req.Query("api-version")
+		if req.APIVersion == "" {
+			s.writeError(w, hr, resource.BadRequest("MissingApiVersionParameter",
+				"The api-version query parameter (?api-version=) is required for all requests."))
+			return
+		}
+		if !rt.versions.Has(req.APIVersion) {
+			s.writeError(w, hr, badVersion(rt, req, segs))
+			return
+		}
+	}
+	if hr.Body != nil {
+		b, err := io.ReadAll(io.LimitReader(hr.Body, maxBody+1))
+		if err != nil {
+			s.writeError(w, hr, resource.BadRequest("InvalidRequestContent", "The request body could not be read: %v.", err))
+			return
+		}
+		if len(b) > maxBody {
+			s.writeError(w, hr, resource.Errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body exceeds %d bytes.", maxBody))
+			return
+		}
+		req.Body = b
+	}
+	resp, err := s.call(hr.Context(), rt, req)
+	if err != nil {
+		s.writeError(w, hr, err)
+		return
+	}
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	if resp.Body == nil {
+		w.WriteHeader(resp.Status)
+		return
+	}
+	if hr.Method == http.MethodHead {
+		w.WriteHeader(resp.Status)
+		return
+	}
+	writeJSON(w, resp.Status, resp.Body)
+}
+
+// call runs a handler, turning a panic into a 500 so one bad request never takes the server down.
+func (s *Server) call(ctx context.Context, rt *route, req *Request) (resp *Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("arm: handler panic: %v", p)
+		}
+	}()
+	resp, err = rt.handler(ctx, req)
+	if err == nil && resp == nil {
+		err = errors.New("arm: handler returned no response")
+	}
+	return resp, err
+}
+
+func badVersion(rt *route, req *Request, segs []string) error {
+	supported := strings.Join(rt.versions, ", ")
+	if rt.versionCode == "NoRegisteredProviderFound" {
+		typ := ""
+		for i, s := range segs {
+			if strings.EqualFold(s, "providers") && i+2 < len(segs) {
+				typ = segs[i+2]
+			}
+		}
+		return resource.BadRequest("NoRegisteredProviderFound",
+			"No registered resource provider found for location 'global' and API version '%s' for type '%s'. The supported api-versions are '%s'.",
+			req.APIVersion, typ, supported)
+	}
+	return resource.BadRequest("InvalidApiVersionParameter",
+		"The api-version '%s' is invalid. The supported versions are '%s'.", req.APIVersion, supported)
+}
+
+func notFoundRoute(segs []string, hr *http.Request) error {
+	for i, s := range segs {
+		if strings.EqualFold(s, "providers") && i+2 < len(segs) {
+			return resource.NotFound("InvalidResourceType",
+				"The resource type '%s' could not be found in the namespace '%s'.", segs[i+2], segs[i+1])
+		}
+	}
+	return resource.NotFound("NotFound", "No HTTP resource was found that matches the request URI '%s'.", hr.URL.Path)
+}
+
+// authenticate checks the bearer token of an ARM request.
+func (s *Server) authenticate(hr *http.Request) error {
+	h := hr.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if h == "" {
+		return resource.Errorf(http.StatusUnauthorized, "AuthenticationFailed",
+			"Authentication failed. The 'Authorization' header is missing.")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return resource.Errorf(http.StatusUnauthorized, "AuthenticationFailed",
+			"Authentication failed. The 'Authorization' header is not in the 'Bearer <token>' format.")
+	}
+	if _, err := s.cfg.Tokens.Verify(strings.TrimSpace(tok)); err != nil {
+		return resource.Errorf(http.StatusUnauthorized, "InvalidAuthenticationToken",
+			"The access token is invalid: %v.", err)
+	}
+	return nil
+}
+
+// isLoopback reports whether the peer of hr is on loopback.
+func isLoopback(hr *http.Request) bool {
+	host, _, err := net.SplitHostPort(hr.RemoteAddr)
+	if err != nil {
+		host = hr.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// writeJSON writes v with ARM's content type, filling nil collection slices with [].
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(fillEmpty(v))
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"InternalServerError","message":"The response could not be encoded.","details":[]}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// fillEmpty returns v with every nil slice field that lacks `omitempty` set
+// to an empty slice, so it marshals as []. Byte slices are left alone.
+func fillEmpty(v any) any {
+	if v == nil {
+		return nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer {
+		p := reflect.New(rv.Type())
+		p.Elem().Set(rv)
+		fillValue(p.Elem(), 0)
+		return p.Interface()
+	}
+	fillValue(rv, 0)
+	return v
+}
+
+func fillValue(v reflect.Value, depth int) {
+	if depth > 32 {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			e := v.Elem()
+			if v.Kind() == reflect.Interface && e.Kind() != reflect.Pointer {
+				if e.Kind() == reflect.Slice || e.Kind() == reflect.Map {
+					fillValue(e, depth+1)
+				}
+				return
+			}
+			fillValue(e, depth+1)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			fv := v.Field(i)
+			if fv.Kind() == reflect.Slice && fv.IsNil() && fv.CanSet() && fv.Type().Elem().Kind() != reflect.Uint8 {
+				tag := f.Tag.Get("json")
+				if tag != "-" && !strings.Contains(tag, "omitempty") {
+					fv.Set(reflect.MakeSlice(fv.Type(), 0, 0))
+				}
+				continue
+			}
+			fillValue(fv, depth+1)
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return
+		}
+		for i := 0; i < v.Len(); i++ {
+			fillValue(v.Index(i), depth+1)
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			e := v.MapIndex(k)
+			if e.Kind() == reflect.Pointer || e.Kind() == reflect.Interface {
+				fillValue(e, depth+1)
+			}
+		}
+	}
+}

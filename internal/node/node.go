@@ -1,0 +1,296 @@
+// Package node assembles one running nimbus server: it opens the store in
+// the data directory, loads or creates the identity, CA, server certificate
+// and token key, builds the ARM handler, listens with TLS and runs the
+// background components (operation sweeper, and whatever Config.Components
+// adds: controllers, driver, data plane) under one errgroup.
+//
+// Data directory: Config.DataDir, by default $NIMBUS_DATA_DIR or
+// ~/.local/share/nimbus (DefaultDataDir). It holds nimbus.db (the store),
+// the files of the auth package (ca.pem, server.pem, token-key.pem,
+// identity.json, ...) and endpoint.json, which tells clients where and how
+// to connect (EndpointFile).
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"nimbus/internal/arm"
+	"nimbus/internal/auth"
+	"nimbus/internal/store"
+	"nimbus/internal/store/bolt"
+)
+
+// DefaultListen is the default ARM listen address.
+const DefaultListen = "127.0.0.1:8443"
+
+// StoreFile is the store's file name in the data directory.
+const StoreFile = "nimbus.db"
+
+// EndpointFile is the name of the connection description in the data directory.
+const EndpointFile = "endpoint.json"
+
+// Component is a background part of the node (controller, driver, data
+// plane). Run blocks until ctx ends or it fails; an error stops the node.
+type Component interface {
+	Run(ctx context.Context) error
+}
+
+// ComponentFunc builds a component once the node's store and ARM server exist.
+type ComponentFunc func(n *Node) (Component, error)
+
+// Config configures a node. The zero value of every field has a default.
+type Config struct {
+	// DataDir holds the store, keys and endpoint.json (default DefaultDataDir()).
+	DataDir string
+	// Listen is the HTTPS address (default DefaultListen; port 0 picks one).
+	Listen string
+	// PublicPool is the public IP pool (default arm.DefaultPublicPool).
+	PublicPool netip.Prefix
+	// Logger receives logs (nil discards).
+	Logger *slog.Logger
+	// Store, if set, is used instead of opening DataDir/nimbus.db; the node does not close it.
+	Store store.Store
+	// Components are built after the server and run until the node stops.
+	Components []ComponentFunc
+}
+
+// Endpoint is the content of endpoint.json: everything a client needs.
+type Endpoint struct {
+	Endpoint         string `json:"endpoint"`
+	SubscriptionID   string `json:"subscriptionId"`
+	TenantID         string `json:"tenantId"`
+	CAFile           string `json:"caFile"`
+	MSIEndpoint      string `json:"msiEndpoint"`
+	IdentityHeader   string `json:"identityHeader"`
+	MetadataEndpoint string `json:"metadataEndpoint"`
+	Audience         string `json:"audience"`
+	DataDir          string `json:"dataDir"`
+}
+
+// Node is a running nimbus server. Its fields are set by Start and read-only.
+type Node struct {
+	// Server is the ARM handler.
+	Server *arm.Server
+	// Store is the node's store.
+	Store store.Store
+	// Issuer mints and verifies tokens.
+	Issuer *auth.Issuer
+	// Identity is the tenant, default subscription and MSI secret.
+	Identity auth.Identity
+	// Endpoint describes how to connect (also written to endpoint.json).
+	Endpoint Endpoint
+	// Addr is the address the HTTPS listener is bound to.
+	Addr net.Addr
+	// Logger is the node's logger.
+	Logger *slog.Logger
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// DefaultDataDir returns $NIMBUS_DATA_DIR, or ~/.local/share/nimbus.
+func DefaultDataDir() string {
+	if d := os.Getenv("NIMBUS_DATA_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "nimbus")
+	}
+	return filepath.Join(home, ".local", "share", "nimbus")
+}
+
+// Start brings a node up and returns once it is listening. Stop it with Stop
+// (or by cancelling ctx, then Wait).
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("node: listen address %q: %w", cfg.Listen, err)
+	}
+	id, err := auth.LoadOrCreateIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	iss, err := auth.LoadOrCreateIssuer(cfg.DataDir, id.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	var hosts []string
+	if ip, err := netip.ParseAddr(host); host != "" && (err != nil || !ip.IsUnspecified()) {
+		hosts = append(hosts, host)
+	}
+	cert, err := auth.ServerTLS(cfg.DataDir, hosts)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	st, ownStore := cfg.Store, false
+	if st == nil {
+		if st, err = bolt.Open(ctx, filepath.Join(cfg.DataDir, StoreFile), bolt.WithLogger(log)); err != nil {
+			return nil, fmt.Errorf("node: open store: %w", err)
+		}
+		ownStore = true
+	}
+	closeStore := func() {}
+	if ownStore {
+		closeStore = func() {
+			if cerr := st.Close(); cerr != nil {
+				log.Warn("close store", slog.Any("err", cerr))
+			}
+		}
+	}
+	n, err := start(ctx, cfg, log, st, id, iss, cert, host, closeStore)
+	if err != nil {
+		closeStore()
+	}
+	return n, err
+}
+
+func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id auth.Identity, iss *auth.Issuer, cert tls.Certificate, host string, closeStore func()) (*Node, error) {
+	srv, err := arm.New(arm.Config{Store: st, Tokens: iss, Identity: id, PublicPool: cfg.PublicPool, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err := srv.EnsureSubscription(ctx); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{Server: srv, Store: st, Issuer: iss, Identity: id, Addr: ln.Addr(), Logger: log, done: make(chan struct{})}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	base := "https://" + net.JoinHostPort(host, fmt.Sprint(port))
+	n.Endpoint = Endpoint{
+		Endpoint: base, SubscriptionID: id.SubscriptionID, TenantID: id.TenantID,
+		CAFile: filepath.Join(absDir(cfg.DataDir), auth.CAFile), MSIEndpoint: base + "/msi/token",
+		IdentityHeader: id.IdentityHeader, MetadataEndpoint: base + "/metadata/endpoints?api-version=2015-01-01",
+		Audience: auth.DefaultAudience, DataDir: absDir(cfg.DataDir),
+	}
+	comps := []Component{srv.Ops}
+	for _, f := range cfg.Components {
+		c, err := f(n)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("node: build component: %w", err)
+		}
+		comps = append(comps, c)
+	}
+	b, err := json.MarshalIndent(n.Endpoint, "", "  ")
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err := auth.WriteFileAtomic(filepath.Join(cfg.DataDir, EndpointFile), append(b, '\n'), 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	n.cancel = cancel
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error {
+		err := hs.ServeTLS(ln, "", "")
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("node: serve: %w", err)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer scancel()
+		return hs.Shutdown(sctx)
+	})
+	for _, c := range comps {
+		g.Go(func() error { return c.Run(gctx) })
+	}
+	go func() {
+		n.err = g.Wait()
+		stop()
+		cancel()
+		closeStore()
+		close(n.done)
+	}()
+	log.Info("nimbus listening", slog.String("endpoint", base), slog.String("dataDir", cfg.DataDir))
+	return n, nil
+}
+
+func absDir(d string) string {
+	if a, err := filepath.Abs(d); err == nil {
+		return a
+	}
+	return d
+}
+
+// Stop shuts the node down and waits for every component and the listener.
+func (n *Node) Stop() error {
+	n.cancel()
+	return n.Wait()
+}
+
+// Wait blocks until the node has stopped and returns the first component error.
+func (n *Node) Wait() error {
+	<-n.done
+	return n.err
+}
+
+// Done is closed when the node has stopped.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Run starts a node and blocks until ctx ends or a component fails.
+func Run(ctx context.Context, cfg Config) error {
+	n, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return n.Wait()
+}
+
+// ReadEndpoint reads DIR/endpoint.json.
+func ReadEndpoint(dir string) (Endpoint, error) {
+	var e Endpoint
+	b, err := os.ReadFile(filepath.Join(dir, EndpointFile))
+	if err != nil {
+		return e, fmt.Errorf("node: %w", err)
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("node: %s: %w", EndpointFile, err)
+	}
+	return e, nil
+}
