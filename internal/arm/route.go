@@ -2,7 +2,7 @@ package arm
 
 import (
 	"context"
-		"strings"
+	"strings"
 )
 
 // HandlerFunc serves one routed ARM request. It returns the response to send

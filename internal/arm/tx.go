@@ -25,7 +25,9 @@ type Reader interface {
 type StoreReader struct{ Store store.Store }
 
 // Get implements Reader.
-func (r StoreReader) Get(ctx context.Context, key string) (store.KV, error) { return r.Store.Get(ctx, key) }
+func (r StoreReader) Get(ctx context.Context, key string) (store.KV, error) {
+	return r.Store.Get(ctx, key)
+}
 
 // List implements Reader.
 func (r StoreReader) List(ctx context.Context, prefix string) ([]store.KV, error) {
