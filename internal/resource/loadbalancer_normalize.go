@@ -1,0 +1,574 @@
+package resource
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Azure's defaults for LB properties (azure-behavior.md §1.5–§1.9).
+const (
+	DefaultIdleTimeoutMinutes = 4
+	DefaultProbeInterval      = 15
+	DefaultNumberOfProbes     = 2
+	DefaultProbeThreshold     = 1
+)
+
+func i32(v int32) *int32 { return &v }
+func bptr(v bool) *bool  { return &v }
+
+// canonEnum returns the allowed value equal to v ignoring case, or a
+// RuleError naming field. An empty v returns def.
+func canonEnum(field, v, def string, allowed ...string) (string, error) {
+	if v == "" {
+		return def, nil
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(a, v) {
+			return a, nil
+		}
+	}
+	return "", ruleErr(CodeInvalidParameter, field, "Value '%s' of property %s is not valid; allowed values: %s.",
+		v, field, strings.Join(allowed, ", "))
+}
+
+// NormalizeLoadBalancer prepares a requested LB for validation and storage:
+// sets id, name, type and every child's id and type from lbID (the canonical
+// id from the request path), puts enum values in Azure's canonical case
+// (accepting any case), fills Azure's defaults, and clears read-only fields a
+// client may echo back (back-references, provisioning states). It fails with
+// a *RuleError naming the field for an unknown enum value.
+func NormalizeLoadBalancer(lb *LoadBalancer, lbID, name string) error {
+	lb.ID, lb.Name, lb.Type = lbID, name, LoadBalancerType
+	if lb.SKU == nil {
+		lb.SKU = &LoadBalancerSKU{}
+	}
+	var err error
+	if lb.SKU.Name, err = canonEnum("sku.name", lb.SKU.Name, LBSkuStandard, LBSkuBasic, LBSkuStandard, LBSkuGateway); err != nil {
+		return err
+	}
+	if lb.SKU.Tier, err = canonEnum("sku.tier", lb.SKU.Tier, LBTierRegion, LBTierRegion, LBTierGlobal); err != nil {
+		return err
+	}
+	p := &lb.Properties
+	p.ProvisioningState = ""
+	for i := range p.FrontendIPConfigurations {
+		if err := normFrontend(lbID, i, &p.FrontendIPConfigurations[i]); err != nil {
+			return err
+		}
+	}
+	for i := range p.BackendAddressPools {
+		if err := normPool(lbID, i, &p.BackendAddressPools[i]); err != nil {
+			return err
+		}
+	}
+	for i := range p.LoadBalancingRules {
+		if err := normRule(lbID, i, &p.LoadBalancingRules[i]); err != nil {
+			return err
+		}
+	}
+	for i := range p.Probes {
+		if err := normProbe(lbID, i, &p.Probes[i]); err != nil {
+			return err
+		}
+	}
+	for i := range p.InboundNatRules {
+		if err := NormalizeInboundNatRule(lbID, fmt.Sprintf("properties.inboundNatRules[%d]", i), &p.InboundNatRules[i]); err != nil {
+			return err
+		}
+	}
+	for i := range p.InboundNatPools {
+		if err := normNatPool(lbID, i, &p.InboundNatPools[i]); err != nil {
+			return err
+		}
+	}
+	for i := range p.OutboundRules {
+		if err := normOutbound(lbID, i, &p.OutboundRules[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func normFrontend(lbID string, i int, f *FrontendIPConfiguration) error {
+	f.ID, f.Type = ChildID(lbID, CollFrontendIPConfigurations, f.Name), FrontendIPConfigurationType
+	fp := &f.Properties
+	fp.LoadBalancingRules, fp.InboundNatRules, fp.InboundNatPools, fp.OutboundRules = nil, nil, nil, nil
+	fp.ProvisioningState = ""
+	field := fmt.Sprintf("properties.frontendIPConfigurations[%d].properties.", i)
+	if fp.Subnet == nil {
+		fp.PrivateIPAddress, fp.PrivateIPAllocationMethod, fp.PrivateIPAddressVersion = "", "", ""
+		return nil
+	}
+	def := "Dynamic"
+	if fp.PrivateIPAddress != "" {
+		def = "Static"
+	}
+	var err error
+	if fp.PrivateIPAllocationMethod, err = canonEnum(field+"privateIPAllocationMethod", fp.PrivateIPAllocationMethod, def, "Static", "Dynamic"); err != nil {
+		return err
+	}
+	if fp.PrivateIPAddressVersion, err = canonEnum(field+"privateIPAddressVersion", fp.PrivateIPAddressVersion, "IPv4", "IPv4", "IPv6"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func normPool(lbID string, i int, bp *BackendAddressPool) error {
+	return NormalizeBackendPool(lbID, fmt.Sprintf("properties.backendAddressPools[%d]", i), bp)
+}
+
+// NormalizeBackendPool normalizes one backend pool as NormalizeLoadBalancer
+// does; field is the JSON path of the pool for error messages ("" for a
+// child PUT body).
+func NormalizeBackendPool(lbID, field string, bp *BackendAddressPool) error {
+	bp.ID, bp.Type = ChildID(lbID, CollBackendAddressPools, bp.Name), BackendAddressPoolType
+	pp := &bp.Properties
+	pp.BackendIPConfigurations, pp.LoadBalancingRules, pp.OutboundRule, pp.OutboundRules, pp.InboundNatRules = nil, nil, nil, nil, nil
+	pp.ProvisioningState = ""
+	pref := joinField(field, "properties.")
+	var err error
+	if pp.SyncMode, err = canonEnum(pref+"syncMode", pp.SyncMode, "", "Automatic", "Manual"); err != nil {
+		return err
+	}
+	for j := range pp.LoadBalancerBackendAddresses {
+		a := &pp.LoadBalancerBackendAddresses[j].Properties
+		a.NetworkInterfaceIPConfiguration, a.InboundNatRulesPortMapping = nil, nil
+		if a.AdminState, err = canonEnum(fmt.Sprintf("%sloadBalancerBackendAddresses[%d].properties.adminState", pref, j),
+			a.AdminState, "", "None", "Up", "Down"); err != nil {
+			return err
+		}
+	}
+	for j := range pp.TunnelInterfaces {
+		t := &pp.TunnelInterfaces[j]
+		if t.Protocol, err = canonEnum(fmt.Sprintf("%stunnelInterfaces[%d].protocol", pref, j), t.Protocol, "", "None", "Native", "VXLAN"); err != nil {
+			return err
+		}
+		if t.Type, err = canonEnum(fmt.Sprintf("%stunnelInterfaces[%d].type", pref, j), t.Type, "", "None", "Internal", "External"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func joinField(prefix, rest string) string {
+	if prefix == "" {
+		return rest
+	}
+	return prefix + "." + rest
+}
+
+func normRule(lbID string, i int, r *LoadBalancingRule) error {
+	r.ID, r.Type = ChildID(lbID, CollLoadBalancingRules, r.Name), LoadBalancingRuleType
+	rp := &r.Properties
+	rp.ProvisioningState = ""
+	field := fmt.Sprintf("properties.loadBalancingRules[%d].properties.", i)
+	var err error
+	if rp.Protocol, err = canonEnum(field+"protocol", rp.Protocol, "", "Tcp", "Udp", "All"); err != nil {
+		return err
+	}
+	if rp.LoadDistribution, err = canonEnum(field+"loadDistribution", rp.LoadDistribution, "Default", "Default", "SourceIP", "SourceIPProtocol"); err != nil {
+		return err
+	}
+	// backendAddressPool and backendAddressPools describe the same thing.
+	if rp.BackendAddressPool == nil && len(rp.BackendAddressPools) > 0 {
+		rp.BackendAddressPool = &SubResource{ID: rp.BackendAddressPools[0].ID}
+	}
+	if rp.BackendAddressPool != nil && len(rp.BackendAddressPools) == 0 {
+		rp.BackendAddressPools = []SubResource{{ID: rp.BackendAddressPool.ID}}
+	}
+	if rp.BackendPort == nil && rp.FrontendPort != nil {
+		rp.BackendPort = i32(*rp.FrontendPort)
+	}
+	if rp.IdleTimeoutInMinutes == nil {
+		rp.IdleTimeoutInMinutes = i32(DefaultIdleTimeoutMinutes)
+	}
+	if rp.EnableFloatingIP == nil {
+		rp.EnableFloatingIP = bptr(false)
+	}
+	if rp.EnableTCPReset == nil {
+		rp.EnableTCPReset = bptr(false)
+	}
+	if rp.DisableOutboundSnat == nil {
+		rp.DisableOutboundSnat = bptr(false)
+	}
+	return nil
+}
+
+func normProbe(lbID string, i int, pr *Probe) error {
+	pr.ID, pr.Type = ChildID(lbID, CollProbes, pr.Name), ProbeType
+	pp := &pr.Properties
+	pp.LoadBalancingRules, pp.ProvisioningState = nil, ""
+	field := fmt.Sprintf("properties.probes[%d].properties.", i)
+	var err error
+	if pp.Protocol, err = canonEnum(field+"protocol", pp.Protocol, "", "Tcp", "Http", "Https"); err != nil {
+		return err
+	}
+	if pp.NoHealthyBackendsBehavior, err = canonEnum(field+"noHealthyBackendsBehavior", pp.NoHealthyBackendsBehavior, "", "AllProbedDown", "AllProbedUp"); err != nil {
+		return err
+	}
+	if pp.IntervalInSeconds == nil {
+		pp.IntervalInSeconds = i32(DefaultProbeInterval)
+	}
+	if pp.NumberOfProbes == nil {
+		pp.NumberOfProbes = i32(DefaultNumberOfProbes)
+	}
+	if pp.ProbeThreshold == nil {
+		pp.ProbeThreshold = i32(DefaultProbeThreshold)
+	}
+	return nil
+}
+
+// NormalizeInboundNatRule normalizes one NAT rule as NormalizeLoadBalancer
+// does; field is its JSON path ("" for a child PUT body).
+func NormalizeInboundNatRule(lbID, field string, r *InboundNatRule) error {
+	r.ID, r.Type = ChildID(lbID, CollInboundNatRules, r.Name), InboundNatRuleType
+	rp := &r.Properties
+	rp.ProvisioningState, rp.BackendIPConfiguration = "", nil
+	var err error
+	if rp.Protocol, err = canonEnum(joinField(field, "properties.protocol"), rp.Protocol, "", "Tcp", "Udp", "All"); err != nil {
+		return err
+	}
+	if rp.IdleTimeoutInMinutes == nil {
+		rp.IdleTimeoutInMinutes = i32(DefaultIdleTimeoutMinutes)
+	}
+	if rp.EnableFloatingIP == nil {
+		rp.EnableFloatingIP = bptr(false)
+	}
+	if rp.EnableTCPReset == nil {
+		rp.EnableTCPReset = bptr(false)
+	}
+	return nil
+}
+
+func normNatPool(lbID string, i int, np *InboundNatPool) error {
+	np.ID, np.Type = ChildID(lbID, CollInboundNatPools, np.Name), InboundNatPoolType
+	pp := &np.Properties
+	pp.ProvisioningState = ""
+	var err error
+	if pp.Protocol, err = canonEnum(fmt.Sprintf("properties.inboundNatPools[%d].properties.protocol", i), pp.Protocol, "", "Tcp", "Udp", "All"); err != nil {
+		return err
+	}
+	if pp.IdleTimeoutInMinutes == nil {
+		pp.IdleTimeoutInMinutes = i32(DefaultIdleTimeoutMinutes)
+	}
+	if pp.EnableFloatingIP == nil {
+		pp.EnableFloatingIP = bptr(false)
+	}
+	if pp.EnableTCPReset == nil {
+		pp.EnableTCPReset = bptr(false)
+	}
+	return nil
+}
+
+func normOutbound(lbID string, i int, o *OutboundRule) error {
+	o.ID, o.Type = ChildID(lbID, CollOutboundRules, o.Name), OutboundRuleType
+	op := &o.Properties
+	op.ProvisioningState = ""
+	var err error
+	if op.Protocol, err = canonEnum(fmt.Sprintf("properties.outboundRules[%d].properties.protocol", i), op.Protocol, "", "Tcp", "Udp", "All"); err != nil {
+		return err
+	}
+	if op.IdleTimeoutInMinutes == nil {
+		op.IdleTimeoutInMinutes = i32(DefaultIdleTimeoutMinutes)
+	}
+	if op.EnableTCPReset == nil {
+		op.EnableTCPReset = bptr(false)
+	}
+	if op.AllocatedOutboundPorts == nil {
+		op.AllocatedOutboundPorts = i32(0)
+	}
+	return nil
+}
+
+// fingerprint is a canonical encoding of a child's client-settable content:
+// read-only keys dropped, reference ids lowercased, object keys sorted. Two
+// children with equal fingerprints are "unchanged" (same etag; not a
+// modification for the VMSS probe rule).
+func fingerprint(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	var x any
+	if json.Unmarshal(b, &x) != nil {
+		return ""
+	}
+	x = stripRO(x, "")
+	out, _ := json.Marshal(x)
+	return string(out)
+}
+
+// roKeys are the read-only keys dropped by fingerprint.
+var roKeys = map[string]bool{
+	"etag": true, "type": true, "provisioningState": true, "loadBalancingRules": true,
+	"inboundNatRules": true, "inboundNatPools": true, "outboundRules": true, "outboundRule": true,
+	"backendIPConfigurations": true, "backendIPConfiguration": true,
+}
+
+func stripRO(x any, key string) any {
+	switch v := x.(type) {
+	case map[string]any:
+		for k := range v {
+			if roKeys[k] {
+				delete(v, k)
+				continue
+			}
+			v[k] = stripRO(v[k], k)
+		}
+		return v
+	case []any:
+		for i := range v {
+			v[i] = stripRO(v[i], key)
+		}
+		return v
+	case string:
+		if key == "id" {
+			return NormalizeRefID(v)
+		}
+	}
+	return x
+}
+
+// AssignEtags gives lb a new etag (newTag()) and each child the etag of the
+// same-named child in old when its content is unchanged, else a new one.
+// Every child and the LB get provisioningState Succeeded; resourceGuid is
+// kept from old or assigned on create.
+func AssignEtags(lb, old *LoadBalancer, newTag func() string) {
+	lb.Etag = newTag()
+	lb.Properties.ProvisioningState = Succeeded
+	if old != nil && old.Properties.ResourceGUID != "" {
+		lb.Properties.ResourceGUID = old.Properties.ResourceGUID
+	} else {
+		lb.Properties.ResourceGUID = NewGUID()
+	}
+	type child struct {
+		name, etag string
+		v          any
+	}
+	collect := func(l *LoadBalancer) map[string]map[string]child {
+		m := map[string]map[string]child{}
+		add := func(coll, name, etag string, v any) {
+			if m[coll] == nil {
+				m[coll] = map[string]child{}
+			}
+			m[coll][strings.ToLower(name)] = child{name, etag, v}
+		}
+		if l == nil {
+			return m
+		}
+		p := &l.Properties
+		for i := range p.FrontendIPConfigurations {
+			c := &p.FrontendIPConfigurations[i]
+			add(CollFrontendIPConfigurations, c.Name, c.Etag, c)
+		}
+		for i := range p.BackendAddressPools {
+			c := &p.BackendAddressPools[i]
+			add(CollBackendAddressPools, c.Name, c.Etag, c)
+		}
+		for i := range p.LoadBalancingRules {
+			c := &p.LoadBalancingRules[i]
+			add(CollLoadBalancingRules, c.Name, c.Etag, c)
+		}
+		for i := range p.Probes {
+			c := &p.Probes[i]
+			add(CollProbes, c.Name, c.Etag, c)
+		}
+		for i := range p.InboundNatRules {
+			c := &p.InboundNatRules[i]
+			add(CollInboundNatRules, c.Name, c.Etag, c)
+		}
+		for i := range p.InboundNatPools {
+			c := &p.InboundNatPools[i]
+			add(CollInboundNatPools, c.Name, c.Etag, c)
+		}
+		for i := range p.OutboundRules {
+			c := &p.OutboundRules[i]
+			add(CollOutboundRules, c.Name, c.Etag, c)
+		}
+		return m
+	}
+	oldC := collect(old)
+	pick := func(coll, name string, v any) string {
+		if o, ok := oldC[coll][strings.ToLower(name)]; ok && o.etag != "" && fingerprint(o.v) == fingerprint(v) {
+			return o.etag
+		}
+		return newTag()
+	}
+	p := &lb.Properties
+	for i := range p.FrontendIPConfigurations {
+		c := &p.FrontendIPConfigurations[i]
+		c.Etag = pick(CollFrontendIPConfigurations, c.Name, c)
+		c.Properties.ProvisioningState = Succeeded
+	}
+	for i := range p.BackendAddressPools {
+		c := &p.BackendAddressPools[i]
+		c.Etag = pick(CollBackendAddressPools, c.Name, c)
+		c.Properties.ProvisioningState = Succeeded
+	}
+	for i := range p.LoadBalancingRules {
+		c := &p.LoadBalancingRules[i]
+		c.Etag = pick(CollLoadBalancingRules, c.Name, c)
+		c.Properties.ProvisioningState = Succeeded
+	}
+	for i := range p.Probes {
+		c := &p.Probes[i]
+		c.Etag = pick(CollProbes, c.Name, c)
+		c.Properties.ProvisioningState = Succeeded
+	}
+	for i := range p.InboundNatRules {
+		c := &p.InboundNatRules[i]
+		c.Etag = pick(CollInboundNatRules, c.Name, c)
+		c.Properties.ProvisioningState = Succeeded
+	}
+	for i := range p.InboundNatPools {
+		c := &p.InboundNatPools[i]
+		c.Etag = pick(CollInboundNatPools, c.Name, c)
+		c.Properties.ProvisioningState = Succeeded
+	}
+	for i := range p.OutboundRules {
+		c := &p.OutboundRules[i]
+		c.Etag = pick(CollOutboundRules, c.Name, c)
+		c.Properties.ProvisioningState = Succeeded
+	}
+}
+
+// LBInstanceView is the instance-level data a rendered LB shows in its
+// read-only back-references. The zero value means "no instances".
+type LBInstanceView struct {
+	// PoolMembers maps a normalized pool id to the NIC ipconfig ids in it.
+	PoolMembers map[string][]string
+	// NatRuleBackends maps a normalized NAT rule id to its backend ipconfig id.
+	NatRuleBackends map[string]string
+	// GeneratedNatRules are per-instance NAT rules generated from NAT pools
+	// ({pool}.{n}); Render lists them after the client's NAT rules.
+	GeneratedNatRules []InboundNatRule
+}
+
+// Render fills lb's read-only back-references (computed from its children
+// and view) and replaces every nil collection with an empty one, so the
+// result is what GET returns. It modifies lb in place.
+func Render(lb *LoadBalancer, view LBInstanceView) {
+	p := &lb.Properties
+	if len(view.GeneratedNatRules) > 0 {
+		p.InboundNatRules = append(p.InboundNatRules, view.GeneratedNatRules...)
+	}
+	fe := map[string]*FrontendIPConfigP{}
+	for i := range p.FrontendIPConfigurations {
+		f := &p.FrontendIPConfigurations[i].Properties
+		f.LoadBalancingRules, f.InboundNatRules, f.InboundNatPools, f.OutboundRules = []SubResource{}, []SubResource{}, []SubResource{}, []SubResource{}
+		fe[NormalizeRefID(p.FrontendIPConfigurations[i].ID)] = f
+	}
+	pools := map[string]*BackendPool{}
+	for i := range p.BackendAddressPools {
+		bp := &p.BackendAddressPools[i]
+		pp := &bp.Properties
+		pp.LoadBalancingRules, pp.OutboundRules, pp.InboundNatRules = []SubResource{}, []SubResource{}, []SubResource{}
+		pp.OutboundRule = nil
+		pp.BackendIPConfigurations = []SubResource{}
+		members := view.PoolMembers[NormalizeRefID(bp.ID)]
+		sorted := append([]string(nil), members...)
+		sort.Strings(sorted)
+		for _, m := range sorted {
+			pp.BackendIPConfigurations = append(pp.BackendIPConfigurations, SubResource{ID: m})
+		}
+		if pp.LoadBalancerBackendAddresses == nil {
+			pp.LoadBalancerBackendAddresses = []LoadBalancerBackendAddress{}
+		}
+		pools[NormalizeRefID(bp.ID)] = pp
+	}
+	probes := map[string]*ProbeProps{}
+	for i := range p.Probes {
+		p.Probes[i].Properties.LoadBalancingRules = []SubResource{}
+		probes[NormalizeRefID(p.Probes[i].ID)] = &p.Probes[i].Properties
+	}
+	for _, r := range p.LoadBalancingRules {
+		ref := SubResource{ID: r.ID}
+		if r.Properties.FrontendIPConfiguration != nil {
+			if f := fe[NormalizeRefID(r.Properties.FrontendIPConfiguration.ID)]; f != nil {
+				f.LoadBalancingRules = append(f.LoadBalancingRules, ref)
+			}
+		}
+		for _, pid := range r.RulePools() {
+			if pp := pools[NormalizeRefID(pid)]; pp != nil {
+				pp.LoadBalancingRules = append(pp.LoadBalancingRules, ref)
+			}
+		}
+		if r.Properties.Probe != nil {
+			if pr := probes[NormalizeRefID(r.Properties.Probe.ID)]; pr != nil {
+				pr.LoadBalancingRules = append(pr.LoadBalancingRules, ref)
+			}
+		}
+	}
+	for i := range p.LoadBalancingRules {
+		if p.LoadBalancingRules[i].Properties.BackendAddressPools == nil {
+			p.LoadBalancingRules[i].Properties.BackendAddressPools = []SubResource{}
+		}
+	}
+	for i := range p.InboundNatRules {
+		r := &p.InboundNatRules[i]
+		ref := SubResource{ID: r.ID}
+		if r.Properties.FrontendIPConfiguration != nil {
+			if f := fe[NormalizeRefID(r.Properties.FrontendIPConfiguration.ID)]; f != nil {
+				f.InboundNatRules = append(f.InboundNatRules, ref)
+			}
+		}
+		if r.Properties.BackendAddressPool != nil {
+			if pp := pools[NormalizeRefID(r.Properties.BackendAddressPool.ID)]; pp != nil {
+				pp.InboundNatRules = append(pp.InboundNatRules, ref)
+			}
+		}
+		if b, ok := view.NatRuleBackends[NormalizeRefID(r.ID)]; ok {
+			r.Properties.BackendIPConfiguration = &SubResource{ID: b}
+		}
+	}
+	for _, np := range p.InboundNatPools {
+		if np.Properties.FrontendIPConfiguration != nil {
+			if f := fe[NormalizeRefID(np.Properties.FrontendIPConfiguration.ID)]; f != nil {
+				f.InboundNatPools = append(f.InboundNatPools, SubResource{ID: np.ID})
+			}
+		}
+	}
+	for i := range p.OutboundRules {
+		o := &p.OutboundRules[i]
+		ref := SubResource{ID: o.ID}
+		for _, fr := range o.Properties.FrontendIPConfigurations {
+			if f := fe[NormalizeRefID(fr.ID)]; f != nil {
+				f.OutboundRules = append(f.OutboundRules, ref)
+			}
+		}
+		if o.Properties.BackendAddressPool != nil {
+			if pp := pools[NormalizeRefID(o.Properties.BackendAddressPool.ID)]; pp != nil {
+				pp.OutboundRules = append(pp.OutboundRules, ref)
+				if pp.OutboundRule == nil {
+					pp.OutboundRule = &SubResource{ID: o.ID}
+				}
+			}
+		}
+		if o.Properties.FrontendIPConfigurations == nil {
+			o.Properties.FrontendIPConfigurations = []SubResource{}
+		}
+	}
+	if p.FrontendIPConfigurations == nil {
+		p.FrontendIPConfigurations = []FrontendIPConfiguration{}
+	}
+	if p.BackendAddressPools == nil {
+		p.BackendAddressPools = []BackendAddressPool{}
+	}
+	if p.LoadBalancingRules == nil {
+		p.LoadBalancingRules = []LoadBalancingRule{}
+	}
+	if p.Probes == nil {
+		p.Probes = []Probe{}
+	}
+	if p.InboundNatRules == nil {
+		p.InboundNatRules = []InboundNatRule{}
+	}
+	if p.InboundNatPools == nil {
+		p.InboundNatPools = []InboundNatPool{}
+	}
+	if p.OutboundRules == nil {
+		p.OutboundRules = []OutboundRule{}
+	}
+}
