@@ -65,6 +65,9 @@ type Config struct {
 	Store store.Store
 	// Components are built after the server and run until the node stops.
 	Components []ComponentFunc
+	// Runtime is handed to the ARM server (see arm.Runtime); nil serves
+	// the API from the store alone.
+	Runtime arm.Runtime
 }
 
 // Endpoint is the content of endpoint.json: everything a client needs.
@@ -173,7 +176,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id auth.Identity, iss *auth.Issuer, cert tls.Certificate, host string, closeStore func()) (*Node, error) {
-	srv, err := arm.New(arm.Config{Store: st, Tokens: iss, Identity: id, PublicPool: cfg.PublicPool, Logger: log})
+	srv, err := arm.New(arm.Config{Store: st, Tokens: iss, Identity: id, PublicPool: cfg.PublicPool, Logger: log, Runtime: cfg.Runtime})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
