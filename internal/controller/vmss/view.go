@@ -1,0 +1,279 @@
+package vmss
+
+import (
+	"sort"
+	"strings"
+
+	"nimbus/internal/resource"
+)
+
+// This file holds the pure functions that turn instance records into what
+// the API shows about load balancers: pool membership (backendIPConfigurations),
+// the inbound NAT rules generated from NAT pools ({pool}.{instanceId}) and
+// the port mappings of NAT rules v2 (queryInboundNatRulePortMapping).
+//
+// They follow the data plane (internal/controller/lb): an instance takes part
+// through the primary ipconfig of its APPLIED model (Instance.Model), never
+// the scale set's current model, so a pool added to the model shows up only
+// on upgraded or new instances, as in Azure.
+
+// poolMember reports whether an instance's primary ipconfig is a pool
+// member: it is not being deleted and is asked to run (Azure stops sending
+// to stopped and deallocated VMs).
+func poolMember(in *resource.Instance) bool {
+	return in != nil && !in.Deleting && in.Power == resource.PowerRunning
+}
+
+// LBView computes the instance-level part of a load balancer's rendering
+// (resource.Render): for each of lb's backend pools, the ipconfig ids of the
+// running, non-deleting instances whose applied model lists the pool; for
+// each NAT pool, one generated inbound NAT rule {pool}.{instanceId} per
+// non-deleting instance holding a port of it (Instance.NATPorts), carrying
+// the pool's protocol, backend port, frontend, idle timeout, floating IP and
+// TCP reset settings; and the backend of each generated rule. Instances of
+// any scale set may be passed: only references to lb count. The result is
+// deterministic (members and rules sorted). A nil lb gives the zero view.
+func LBView(lb *resource.LoadBalancer, instances []*resource.Instance) resource.LBInstanceView {
+	var view resource.LBInstanceView
+	if lb == nil {
+		return view
+	}
+	pools := map[string]bool{}
+	for _, bp := range lb.Properties.BackendAddressPools {
+		pools[resource.NormalizeRefID(bp.ID)] = true
+	}
+	natPools := map[string]*resource.InboundNatPool{}
+	for i := range lb.Properties.InboundNatPools {
+		np := &lb.Properties.InboundNatPools[i]
+		natPools[resource.NormalizeRefID(np.ID)] = np
+	}
+	sorted := sortedInstances(instances)
+	for _, in := range sorted {
+		_, ipc := resource.PrimaryIPConfig(in.Model)
+		backend := in.PrimaryIPConfigID()
+		if ipc == nil || backend == "" || in.Deleting {
+			continue
+		}
+		if poolMember(in) {
+			seen := map[string]bool{}
+			for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
+				id := resource.NormalizeRefID(p.ID)
+				if !pools[id] || seen[id] {
+					continue
+				}
+				seen[id] = true
+				if view.PoolMembers == nil {
+					view.PoolMembers = map[string][]string{}
+				}
+				view.PoolMembers[id] = append(view.PoolMembers[id], backend)
+			}
+		}
+		for _, ref := range ipc.Properties.LoadBalancerInboundNatPools {
+			np := natPools[resource.NormalizeRefID(ref.ID)]
+			if np == nil {
+				continue
+			}
+			port := in.NATPorts[resource.NormalizeRefID(np.ID)]
+			if port == 0 {
+				continue
+			}
+			rule := generatedNatRule(lb, np, in, port, backend)
+			view.GeneratedNatRules = append(view.GeneratedNatRules, rule)
+			if view.NatRuleBackends == nil {
+				view.NatRuleBackends = map[string]string{}
+			}
+			view.NatRuleBackends[resource.NormalizeRefID(rule.ID)] = backend
+		}
+	}
+	sort.SliceStable(view.GeneratedNatRules, func(i, j int) bool {
+		a, b := view.GeneratedNatRules[i].Name, view.GeneratedNatRules[j].Name
+		ap, ai, _ := strings.Cut(a, ".")
+		bp, bi, _ := strings.Cut(b, ".")
+		if !strings.EqualFold(ap, bp) {
+			return strings.ToLower(ap) < strings.ToLower(bp)
+		}
+		return lessInstanceID(ai, bi)
+	})
+	for id := range view.PoolMembers {
+		sort.Strings(view.PoolMembers[id])
+	}
+	return view
+}
+
+// generatedNatRule is the inbound NAT rule Azure generates for instance in
+// from NAT pool np: name {pool}.{instanceId}, the pool's settings, the
+// instance's frontend port and its ipconfig as backend.
+func generatedNatRule(lb *resource.LoadBalancer, np *resource.InboundNatPool, in *resource.Instance, port uint16, backend string) resource.InboundNatRule {
+	name := np.Name + "." + in.InstanceID
+	fp := int32(port)
+	p := np.Properties
+	return resource.InboundNatRule{
+		ID:   resource.ChildID(lb.ID, resource.CollInboundNatRules, name),
+		Name: name,
+		Type: resource.InboundNatRuleType,
+		Etag: np.Etag,
+		Properties: resource.NatRuleProps{
+			FrontendIPConfiguration: copyRef(p.FrontendIPConfiguration),
+			BackendIPConfiguration:  &resource.SubResource{ID: backend},
+			Protocol:                p.Protocol,
+			FrontendPort:            &fp,
+			BackendPort:             copyInt32(p.BackendPort),
+			IdleTimeoutInMinutes:    copyInt32(p.IdleTimeoutInMinutes),
+			EnableFloatingIP:        copyBool(p.EnableFloatingIP),
+			EnableTCPReset:          copyBool(p.EnableTCPReset),
+			ProvisioningState:       resource.Succeeded,
+		},
+	}
+}
+
+// BackendPortMappings is one pool member's NAT rule v2 port mappings, the
+// answer of queryInboundNatRulePortMapping for it.
+type BackendPortMappings struct {
+	// IPConfigID is the member's NIC ipconfig id; PrivateIP its address.
+	IPConfigID string
+	PrivateIP  string
+	// Mappings lists, per v2 NAT rule on the pool, the member's frontend
+	// port, sorted by rule name.
+	Mappings []resource.NatRulePortMapping
+}
+
+// PortMappings returns the NAT rule v2 port mappings of every member of the
+// backend pool poolID of lb: for each v2 inbound NAT rule whose
+// backendAddressPool is the pool, each running, non-deleting instance in the
+// pool that holds a port of the rule (Instance.NATPorts keyed by the rule's
+// normalized id) gets {inboundNatRuleName, protocol, frontendPort,
+// backendPort}. Members without any mapping are left out. The result is
+// sorted by ipconfig id.
+func PortMappings(lb *resource.LoadBalancer, poolID string, instances []*resource.Instance) []BackendPortMappings {
+	if lb == nil {
+		return nil
+	}
+	pool := resource.NormalizeRefID(poolID)
+	var rules []*resource.InboundNatRule
+	for i := range lb.Properties.InboundNatRules {
+		r := &lb.Properties.InboundNatRules[i]
+		if r.IsV2() && r.Properties.BackendAddressPool != nil && resource.NormalizeRefID(r.Properties.BackendAddressPool.ID) == pool {
+			rules = append(rules, r)
+		}
+	}
+	sort.Slice(rules, func(i, j int) bool { return strings.ToLower(rules[i].Name) < strings.ToLower(rules[j].Name) })
+	var out []BackendPortMappings
+	for _, in := range sortedInstances(instances) {
+		if !poolMember(in) || !inPool(in, pool) {
+			continue
+		}
+		m := BackendPortMappings{IPConfigID: in.PrimaryIPConfigID(), PrivateIP: in.PrivateIP}
+		for _, r := range rules {
+			port := in.NATPorts[resource.NormalizeRefID(r.ID)]
+			if port == 0 {
+				continue
+			}
+			bp := int32(0)
+			if r.Properties.BackendPort != nil {
+				bp = *r.Properties.BackendPort
+			}
+			m.Mappings = append(m.Mappings, resource.NatRulePortMapping{
+				InboundNatRuleName: r.Name, Protocol: r.Properties.Protocol, FrontendPort: int32(port), BackendPort: bp,
+			})
+		}
+		if len(m.Mappings) > 0 {
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return resource.NormalizeRefID(out[i].IPConfigID) < resource.NormalizeRefID(out[j].IPConfigID)
+	})
+	return out
+}
+
+// PoolBackend is one instance ipconfig in a backend pool, as the
+// load-balancing rule health API lists it.
+type PoolBackend struct {
+	// IPConfigID is the NIC ipconfig id, PrivateIP its customer address.
+	IPConfigID string
+	PrivateIP  string
+}
+
+// PoolBackends returns the members of the given pools (normalized or not):
+// running, non-deleting instances whose applied model's primary ipconfig
+// lists one of them, each once, sorted by ipconfig id.
+func PoolBackends(poolIDs []string, instances []*resource.Instance) []PoolBackend {
+	want := map[string]bool{}
+	for _, p := range poolIDs {
+		want[resource.NormalizeRefID(p)] = true
+	}
+	var out []PoolBackend
+	for _, in := range sortedInstances(instances) {
+		if !poolMember(in) {
+			continue
+		}
+		for p := range want {
+			if inPool(in, p) {
+				out = append(out, PoolBackend{IPConfigID: in.PrimaryIPConfigID(), PrivateIP: in.PrivateIP})
+				break
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return resource.NormalizeRefID(out[i].IPConfigID) < resource.NormalizeRefID(out[j].IPConfigID)
+	})
+	return out
+}
+
+// inPool reports whether the primary ipconfig of in's applied model lists
+// the normalized pool id.
+func inPool(in *resource.Instance, pool string) bool {
+	_, ipc := resource.PrimaryIPConfig(in.Model)
+	if ipc == nil || in.PrimaryIPConfigID() == "" {
+		return false
+	}
+	for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
+		if resource.NormalizeRefID(p.ID) == pool {
+			return true
+		}
+	}
+	return false
+}
+
+// sortedInstances returns the non-nil instances ordered by scale set id,
+// then numeric instance id.
+func sortedInstances(instances []*resource.Instance) []*resource.Instance {
+	out := make([]*resource.Instance, 0, len(instances))
+	for _, in := range instances {
+		if in != nil {
+			out = append(out, in)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := strings.ToLower(out[i].ScaleSetID), strings.ToLower(out[j].ScaleSetID)
+		if a != b {
+			return a < b
+		}
+		return lessInstanceID(out[i].InstanceID, out[j].InstanceID)
+	})
+	return out
+}
+
+func copyRef(r *resource.SubResource) *resource.SubResource {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	return &c
+}
+
+func copyInt32(p *int32) *int32 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func copyBool(p *bool) *bool {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
