@@ -1,0 +1,215 @@
+package arm
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+
+	"nimbus/internal/resource"
+)
+
+// vnetModel implements Model for Microsoft.Network/virtualNetworks; subnets
+// are stored inline and also served through their child endpoints.
+type vnetModel struct{ s *Server }
+
+var _ Model = vnetModel{}
+
+func (vnetModel) New() Object { return &resource.VirtualNetwork{} }
+
+// Prepare validates address spaces and subnets, and refuses to remove or
+// re-address a subnet that something references.
+func (vnetModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) error {
+	v := obj.(*resource.VirtualNetwork)
+	if err := v.Normalize(); err != nil {
+		return err
+	}
+	if old == nil {
+		v.Properties.ResourceGUID = resource.NewGUID()
+		return nil
+	}
+	prev := old.(*resource.VirtualNetwork)
+	v.Properties.ResourceGUID = prev.Properties.ResourceGUID
+	for _, ps := range prev.Properties.Subnets {
+		ns := v.Subnet(ps.Name)
+		if ns != nil && slices.Equal(ns.Prefixes(), ps.Prefixes()) {
+			continue
+		}
+		refs, err := Referrers(ctx, tx, ps.ID, false)
+		if err != nil {
+			return err
+		}
+		if len(refs) == 0 {
+			continue
+		}
+		if ns == nil {
+			return resource.InUseSubnetError(ps.ID, refs[0].Source)
+		}
+		return resource.BadRequest("InUseSubnetCannotBeUpdated",
+			"Subnet %s is in use by %s and its address prefix cannot be changed.", ps.ID, refs[0].Source)
+	}
+	return nil
+}
+
+func (vnetModel) References(Object) []resource.Ref { return nil }
+
+// Release refuses to delete a network whose subnets are in use.
+func (vnetModel) Release(ctx context.Context, tx *Tx, obj Object) error {
+	v := obj.(*resource.VirtualNetwork)
+	refs, err := Referrers(ctx, tx, v.ID, true)
+	if err != nil {
+		return err
+	}
+	if len(refs) > 0 {
+		return resource.InUseSubnetError(refs[0].Target, refs[0].Source)
+	}
+	return nil
+}
+
+// Render fills each subnet's ipConfigurations from the reference index.
+func (vnetModel) Render(ctx context.Context, rd Reader, obj Object) error {
+	v := obj.(*resource.VirtualNetwork)
+	refs, err := Referrers(ctx, rd, v.ID, true)
+	if err != nil {
+		return err
+	}
+	for i := range v.Properties.Subnets {
+		s := &v.Properties.Subnets[i]
+		s.Properties.IPConfigurations = nil
+		for _, r := range refs {
+			if resource.SameID(r.Target, s.ID) {
+				s.Properties.IPConfigurations = append(s.Properties.IPConfigurations, resource.SubResource{ID: r.Source})
+			}
+		}
+	}
+	return nil
+}
+
+// subnet child endpoints
+
+func (s *Server) vnetKind() *Kind { return s.Kind(resource.VirtualNetworkType) }
+
+func subnetParent(r *Request) resource.ID {
+	return resource.NewID(r.Param("sub"), r.Param("rg"), resource.VirtualNetworkType, r.Param("name"))
+}
+
+func subnetNotFound(vnet resource.ID, name string) error {
+	return resource.NotFound("NotFound", "Resource %s not found.", vnet.Child("subnets", name))
+}
+
+func (s *Server) getSubnet(ctx context.Context, r *Request) (*Response, error) {
+	k := s.vnetKind()
+	obj, _, err := s.Load(ctx, StoreReader{s.st}, k, subnetParent(r))
+	if err != nil {
+		return nil, err
+	}
+	if obj, err = s.Render(ctx, k, obj); err != nil {
+		return nil, err
+	}
+	sn := obj.(*resource.VirtualNetwork).Subnet(r.Param("subnet"))
+	if sn == nil {
+		return nil, subnetNotFound(subnetParent(r), r.Param("subnet"))
+	}
+	return JSON(http.StatusOK, sn), nil
+}
+
+func (s *Server) listSubnets(ctx context.Context, r *Request) (*Response, error) {
+	k := s.vnetKind()
+	obj, _, err := s.Load(ctx, StoreReader{s.st}, k, subnetParent(r))
+	if err != nil {
+		return nil, err
+	}
+	if obj, err = s.Render(ctx, k, obj); err != nil {
+		return nil, err
+	}
+	var items []any
+	for i := range obj.(*resource.VirtualNetwork).Properties.Subnets {
+		items = append(items, &obj.(*resource.VirtualNetwork).Properties.Subnets[i])
+	}
+	return r.Page(items)
+}
+
+func (s *Server) putSubnet(ctx context.Context, r *Request) (*Response, error) {
+	k := s.vnetKind()
+	var body resource.Subnet
+	if err := r.Decode(&body); err != nil {
+		return nil, err
+	}
+	name := r.Param("subnet")
+	body.Name = name
+	created := false
+	res, err := s.Apply(ctx, Write{Kind: k, ID: subnetParent(r), Build: func(_ context.Context, _ *Tx, old Object) (Object, error) {
+		if old == nil {
+			return nil, resource.NotFound("ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent resource '%s' not found.", r.Param("name"))
+		}
+		v := old.(*resource.VirtualNetwork)
+		cur := v.Subnet(name)
+		if err := checkPreconditions(r.HTTP.Header.Get("If-Match"), r.HTTP.Header.Get("If-None-Match"), cur != nil, subnetEtag(cur)); err != nil {
+			return nil, err
+		}
+		created = cur == nil
+		if cur == nil {
+			v.Properties.Subnets = append(v.Properties.Subnets, body)
+		} else {
+			body.Name = cur.Name
+			*cur = body
+		}
+		return v, nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Render(ctx, k, res.Object)
+	if err != nil {
+		return nil, err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return r.Async(status, out.(*resource.VirtualNetwork).Subnet(name), res.Op), nil
+}
+
+func subnetEtag(s *resource.Subnet) string {
+	if s == nil {
+		return ""
+	}
+	return s.Etag
+}
+
+func (s *Server) deleteSubnet(ctx context.Context, r *Request) (*Response, error) {
+	k := s.vnetKind()
+	name := r.Param("subnet")
+	existed := true
+	res, err := s.Apply(ctx, Write{Kind: k, ID: subnetParent(r), Build: func(_ context.Context, _ *Tx, old Object) (Object, error) {
+		if old == nil {
+			return nil, resource.NotFound("ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent resource '%s' not found.", r.Param("name"))
+		}
+		v := old.(*resource.VirtualNetwork)
+		cur := v.Subnet(name)
+		if err := checkPreconditions(r.HTTP.Header.Get("If-Match"), "", cur != nil, subnetEtag(cur)); err != nil {
+			return nil, err
+		}
+		existed = cur != nil
+		v.Properties.Subnets = slices.DeleteFunc(v.Properties.Subnets, func(x resource.Subnet) bool { return strings.EqualFold(x.Name, name) })
+		return v, nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if !existed {
+		return NoContent(http.StatusNoContent), nil
+	}
+	return r.Accepted(res.Op), nil
+}
+
+func init() {
+	registrations = append(registrations, func(s *Server) {
+		s.RegisterKind(&Kind{Type: resource.VirtualNetworkType, Versions: NetworkVersions, Model: vnetModel{s}, Children: []string{"subnets"}})
+		base := "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets"
+		s.Handle(http.MethodGet, base, NetworkVersions, s.listSubnets)
+		s.Handle(http.MethodGet, base+"/{subnet}", NetworkVersions, s.getSubnet)
+		s.Handle(http.MethodPut, base+"/{subnet}", NetworkVersions, s.putSubnet)
+		s.Handle(http.MethodDelete, base+"/{subnet}", NetworkVersions, s.deleteSubnet)
+	})
+}
