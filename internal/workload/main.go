@@ -21,6 +21,9 @@ func Main(ctx context.Context, kind string, getenv func(string) string, environ 
 		if _, err := fmt.Sscan(fd, &n); err != nil || n < 3 {
 			return fmt.Errorf("workload: %s=%q is not a descriptor number", EnvReadyFD, fd)
 		}
+		// Keep it out of the script's processes: the driver waits for
+		// the line, and a copy held open elsewhere would hide our exit.
+		syscall.CloseOnExec(n)
 		readyFile = os.NewFile(uintptr(n), "ready")
 		defer readyFile.Close()
 	}

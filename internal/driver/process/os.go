@@ -1,0 +1,52 @@
+package process
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// osOps is the operating-system part of the driver: process groups, exit
+// notification and process identity. newOS returns the one for this OS or
+// an error wrapping driver.ErrNotSupported.
+type osOps interface {
+	// spawn starts argv as the leader of a new process group, with files
+	// as its descriptors 0, 1, 2, 3...
+	spawn(argv, env []string, dir string, files []*os.File) (*proc, error)
+	// adopt returns a handle on pid if it is still the process that started
+	// at ticks, else an error wrapping errGone.
+	adopt(pid int, ticks uint64) (*proc, error)
+	// waitExit blocks until the leader exits (then kills the rest of its
+	// group and reaps the leader if it is our child) or the handle is
+	// closed (errDetached).
+	waitExit(p *proc) (exit, error)
+	// hasExited reports, without blocking, whether p's leader has exited.
+	hasExited(p *proc) bool
+	// signalGroup signals every process of p's group.
+	signalGroup(p *proc, sig syscall.Signal) error
+	// reapGroup kills what remains of the group of a leader (pid, ticks)
+	// that is gone.
+	reapGroup(pid int, ticks uint64)
+	// groupMembers lists the live processes of group pgid.
+	groupMembers(pgid int) []int
+}
+
+// proc is a handle on a running group leader. Closing pidfd detaches a
+// waitExit in progress.
+type proc struct {
+	pid   int
+	ticks uint64
+	pidfd *os.File
+}
+
+// exit is how a leader ended.
+type exit struct {
+	code  int
+	known bool // false when the leader was not our child: code is -1
+	msg   string
+}
+
+var (
+	errGone     = errors.New("process: gone")
+	errDetached = errors.New("process: detached")
+)
