@@ -45,7 +45,7 @@ func (linuxOS) spawn(argv, env []string, dir string, files []*os.File) (*proc, e
 	pid, err := syscall.ForkExec(argv[0], argv, attr)
 	runtime.KeepAlive(files)
 	if err != nil {
-		return nil, fmt.Errorf("process: exec %s: %w", argv[0], err)
+		return nil, fmt.Errorf("exec %s: %w", argv[0], err)
 	}
 	if pidfd < 0 {
 		// The kernel has no CLONE_PIDFD: pidfd_open right away; the child

@@ -7,9 +7,15 @@ package process
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,4 +63,245 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+func TestPool(t *testing.T) {
+	a := netip.MustParseAddr
+	type step struct {
+		op   string // alloc, release, claim
+		key  string
+		addr string // claim/release input, or alloc's expected result ("" = error)
+	}
+	tests := []struct {
+		name   string
+		prefix string
+		steps  []step
+	}{
+		{"lowest free first", "127.101.1.0/29", []step{
+			{"alloc", "a", "127.101.1.1"}, {"alloc", "b", "127.101.1.2"}, {"alloc", "c", "127.101.1.3"},
+			{"release", "b", "127.101.1.2"}, {"alloc", "d", "127.101.1.2"}, {"alloc", "e", "127.101.1.4"},
+		}},
+		{"exhausted: no network or last address", "127.101.1.0/30", []step{
+			{"alloc", "a", "127.101.1.1"}, {"alloc", "b", "127.101.1.2"}, {"alloc", "c", ""},
+		}},
+		{"claims are respected", "127.101.1.0/29", []step{
+			{"claim", "a", "127.101.1.1"}, {"claim", "x", "127.101.1.1"}, {"claim", "a", "127.101.1.9"},
+			{"alloc", "b", "127.101.1.2"},
+		}},
+		{"release by another key is ignored", "127.101.1.0/29", []step{
+			{"alloc", "a", "127.101.1.1"}, {"release", "b", "127.101.1.1"}, {"alloc", "b", "127.101.1.2"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPool(netip.MustParsePrefix(tt.prefix))
+			for i, s := range tt.steps {
+				switch s.op {
+				case "alloc":
+					got, err := p.alloc(s.key)
+					if s.addr == "" {
+						if err == nil {
+							t.Fatalf("step %d: alloc %s = %s; want exhausted", i, s.key, got)
+						}
+						continue
+					}
+					if err != nil || got != a(s.addr) {
+						t.Fatalf("step %d: alloc %s = %s, %v; want %s", i, s.key, got, err, s.addr)
+					}
+				case "release":
+					p.release(a(s.addr), s.key)
+				case "claim":
+					err := p.claim(a(s.addr), s.key)
+					wantErr := s.key == "x" || s.addr == "127.101.1.9"
+					if (err != nil) != wantErr {
+						t.Fatalf("step %d: claim %s %s = %v; want error %v", i, s.addr, s.key, err, wantErr)
+					}
+				}
+			}
+		})
+	}
+}
+
+func newTestDriver(t *testing.T, opts Options) *Driver {
+	t.Helper()
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(context.Background(), true); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return d
+}
+
+func TestStartFailures(t *testing.T) {
+	if r := drivertest.LowPortsSkipReason(); r != "" {
+		t.Skip(r)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy of this binary that user nobody may run, for the unprivileged case.
+	bin := filepath.Join(t.TempDir(), "workload.test")
+	os.Chmod(filepath.Dir(bin), 0o755)
+	src, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unpriv := os.Geteuid() == 0 && unprivilegedLowPortsDenied()
+	tests := []struct {
+		name    string
+		command []string
+		skip    bool
+		want    []string
+		is      []error
+	}{
+		{name: "exits before ready", command: []string{"/bin/false"},
+			want: []string{"workload ended before it served", "exited with code 1"}},
+		{name: "not executable", command: []string{"/nonexistent/nimbus"},
+			want: []string{"exec /nonexistent/nimbus"}},
+		{name: "unprivileged low port", skip: !unpriv,
+			command: []string{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin},
+			want:    []string{"permission denied", "setcap cap_net_bind_service=+ep", "ip_unprivileged_port_start=0"},
+			is:      []error{workload.ErrPrivilegedPort, driver.ErrNotSupported}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.skip {
+				t.Skip("needs root and net.ipv4.ip_unprivileged_port_start > 80 to run the workload unprivileged")
+			}
+			opts := testOptions(t.TempDir(), "127.101.2.0/24")
+			opts.Command = tt.command
+			d := newTestDriver(t, opts)
+			spec := drivertest.Spec(1, drivertest.Echo)
+			_, err := d.Start(context.Background(), spec)
+			if err == nil {
+				t.Fatal("Start succeeded")
+			}
+			t.Logf("Start: %v", err)
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			for _, target := range tt.is {
+				if !errors.Is(err, target) {
+					t.Errorf("error %q is not %v", err, target)
+				}
+			}
+			// The instance is not left running, and a failed first start
+			// holds no address.
+			if st, err := d.Inspect(context.Background(), spec.Key); err == nil && st.State == driver.StateRunning {
+				t.Errorf("Inspect after a failed Start = %+v", st)
+			}
+			if st, err := d.Inspect(context.Background(), spec.Key); err == nil && st.PID > 0 {
+				if left := drivertest.GroupMembers(st.PID); len(left) > 0 {
+					t.Errorf("processes %v left after a failed Start", left)
+				}
+			}
+		})
+	}
+}
+
+func unprivilegedLowPortsDenied() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && n > 80
+}
+
+// TestPIDReuse checks that a record whose PID now names another process is
+// reported exited after a restart and that the other process is left alone.
+func TestPIDReuse(t *testing.T) {
+	if r := drivertest.LowPortsSkipReason(); r != "" {
+		t.Skip(r)
+	}
+	dir := t.TempDir()
+	opts := testOptions(dir, "127.101.3.0/24")
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := drivertest.Spec(1, drivertest.Echo)
+	st, err := d.Start(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-st.PID, syscall.SIGKILL) })
+	if err := d.Close(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	// Pretend the recorded process started at another time: its PID was
+	// reused by the live process.
+	path := d.recordPath(spec.Key)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.StartTicks++
+	b, _ = json.Marshal(&r)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	d2 := newTestDriver(t, opts)
+	got, err := d2.Inspect(context.Background(), spec.Key)
+	if err != nil || got.State != driver.StateExited {
+		t.Fatalf("Inspect = %+v, %v; want exited", got, err)
+	}
+	if err := d2.Destroy(context.Background(), spec.Key); err != nil {
+		t.Fatal(err)
+	}
+	if len(drivertest.GroupMembers(st.PID)) == 0 {
+		t.Fatal("the process that reused the PID was killed")
+	}
+}
+
+func TestCloseStopAll(t *testing.T) {
+	if r := drivertest.LowPortsSkipReason(); r != "" {
+		t.Skip(r)
+	}
+	d, err := New(context.Background(), testOptions(t.TempDir(), "127.101.4.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for i := range 3 {
+		st, err := d.Start(context.Background(), drivertest.Spec(i, drivertest.Echo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, st.PID)
+	}
+	if err := d.Close(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if left := drivertest.GroupMembers(pid); len(left) > 0 {
+			t.Errorf("group %d left %v after Close(stopAll)", pid, left)
+		}
+	}
+	if _, err := d.Start(context.Background(), drivertest.Spec(9, drivertest.Echo)); err == nil {
+		t.Error("Start after Close succeeded")
+	}
+}
+
+func TestStateDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	newTestDriver(t, testOptions(dir, "127.101.5.0/24"))
+	if _, err := New(context.Background(), testOptions(dir, "127.101.5.0/24")); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second New over the same state dir = %v; want in use", err)
+	}
 }
