@@ -1,6 +1,9 @@
 package arm
 
-import "context"
+import (
+	"context"
+	"net/http"
+)
 
 // Runtime is the running system behind the API: the scale-set controller and
 // the health prober. A Server without one (Config.Runtime nil, as in
@@ -16,7 +19,25 @@ type Runtime interface {
 	// (ids in any case): up, whether the prober has an answer yet, and the
 	// reason of the last result.
 	BackendHealth(probeID, backendID string) (up, known bool, reason string)
+	// Info describes the running system (driver, data plane, addresses) for
+	// GET /nimbus/info.
+	Info() any
 }
 
 // Runtime returns the server's runtime, or nil.
 func (s *Server) Runtime() Runtime { return s.cfg.Runtime }
+
+func init() {
+	registrations = append(registrations, func(s *Server) {
+		// GET /nimbus/info (authenticated, no api-version): the mode nimbus
+		// runs in and its address plan, as `nimbus serve` printed at start.
+		s.Handle(http.MethodGet, "/nimbus/info", nil, func(ctx context.Context, r *Request) (*Response, error) {
+			body := map[string]any{"runtime": nil, "subscriptionId": s.cfg.Identity.SubscriptionID,
+				"tenantId": s.cfg.Identity.TenantID, "publicPool": s.cfg.PublicPool.String()}
+			if rt := s.Runtime(); rt != nil {
+				body["runtime"] = rt.Info()
+			}
+			return JSON(http.StatusOK, body), nil
+		})
+	})
+}

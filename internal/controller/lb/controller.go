@@ -42,6 +42,10 @@ type Options struct {
 	// OnApplied, when set, is called after each Config is applied, with the
 	// store revision it reflects.
 	OnApplied func(rev int64, cfg dataplane.Config)
+	// ProbeInterval, when positive, replaces every probe's interval. The API
+	// keeps Azure's 5-second minimum; this exists for tests and demos only
+	// (`nimbus serve --test-probe-interval`).
+	ProbeInterval time.Duration
 }
 
 // Controller compiles the stored load balancers into the data plane. It is
@@ -192,6 +196,11 @@ func (c *Controller) Sync(ctx context.Context) error {
 	}
 	snap.ListenIP = c.opt.ListenIP
 	cfg := Compile(snap)
+	if c.opt.ProbeInterval > 0 {
+		for i := range cfg.Probes {
+			cfg.Probes[i].Interval = c.opt.ProbeInterval
+		}
+	}
 	c.mu.Lock()
 	same := c.last != nil && reflect.DeepEqual(*c.last, cfg)
 	c.mu.Unlock()

@@ -60,6 +60,10 @@ type Options struct {
 	StartConcurrency int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// RepairGrace, when positive, replaces every automaticRepairsPolicy
+	// gracePeriod. The API keeps Azure's 10-minute minimum; this exists for
+	// tests and demos only (`nimbus serve --test-repair-grace`).
+	RepairGrace time.Duration
 }
 
 // Controller reconciles scale sets into instances. Run it with Run; it is

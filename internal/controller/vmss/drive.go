@@ -319,6 +319,9 @@ func (c *Controller) repair(ctx context.Context, vm *resource.VirtualMachineScal
 			action = pol.RepairAction
 		}
 	}
+	if c.opt.RepairGrace > 0 {
+		grace = c.opt.RepairGrace
+	}
 	budget := RepairBatchSize(len(alive))
 	for _, ik := range alive {
 		in := ik.in

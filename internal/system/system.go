@@ -1,0 +1,381 @@
+// Package system assembles a whole nimbus: the ARM server (internal/node),
+// an instance driver, a data-plane engine, the health prober and the two
+// controllers, in the mode the machine allows. `nimbus serve`, `nimbus demo`
+// and the end-to-end tests all start nimbus through it.
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"nimbus/internal/arm"
+	lbctl "nimbus/internal/controller/lb"
+	vmssctl "nimbus/internal/controller/vmss"
+	"nimbus/internal/dataplane"
+	"nimbus/internal/dataplane/proxy"
+	"nimbus/internal/driver"
+	"nimbus/internal/driver/process"
+	"nimbus/internal/metrics"
+	"nimbus/internal/node"
+	"nimbus/internal/probe"
+)
+
+// Mode names accepted by Options.Driver and Options.Dataplane.
+const (
+	Auto    = "auto"
+	Process = "process"
+	Netns   = "netns"
+	Proxy   = "proxy"
+	NFT     = "nft"
+)
+
+// Options configure a System. The zero value starts an auto-mode nimbus with
+// node defaults.
+type Options struct {
+	// Node configures the API server (data dir, listen address, public pool,
+	// logger). Components and Runtime are set by the system.
+	Node node.Config
+	// Driver is auto, process or netns; Dataplane is auto, proxy or nft.
+	// auto picks netns + nft as root on Linux with nftables, else
+	// process + proxy.
+	Driver    string
+	Dataplane string
+	// MetricsListen serves Prometheus metrics over plain HTTP; it must be a
+	// loopback address ("" = 127.0.0.1:0 picks a free port, "off" disables).
+	MetricsListen string
+	// WorkloadCommand overrides the program the process driver runs for
+	// instances (default: this executable); tests use the test binary.
+	WorkloadCommand []string
+	// WorkloadEnv is extra environment for workloads (tests set
+	// workload.ReexecEnv).
+	WorkloadEnv map[string]string
+	// Resync overrides the controllers' periodic resync (tests).
+	Resync time.Duration
+	// ProbeInterval and RepairGrace override every probe's interval and
+	// every repair grace period, below Azure's minimums (5 s, 10 min), for
+	// tests and demos only.
+	ProbeInterval time.Duration
+	RepairGrace   time.Duration
+}
+
+// Mode is the driver and data plane a System runs with.
+type Mode struct {
+	Driver    string `json:"driver"`
+	Dataplane string `json:"dataplane"`
+	// Reason says why auto chose this mode ("" when chosen explicitly).
+	Reason string `json:"reason,omitempty"`
+}
+
+// System is a running nimbus. Its fields are set by Start and read-only.
+type System struct {
+	Node    *node.Node
+	Mode    Mode
+	Driver  driver.Driver
+	Engine  dataplane.Engine
+	Prober  *probe.Prober
+	LB      *lbctl.Controller
+	VMSS    *vmssctl.Controller
+	Metrics *metrics.Metrics
+	// MetricsAddr is where /metrics is served ("" when off).
+	MetricsAddr string
+
+	closers []func() error
+	once    sync.Once
+}
+
+// ErrImpossibleMode is returned (wrapped) for a driver and data plane that
+// cannot run on this machine or together.
+var ErrImpossibleMode = errors.New("impossible mode")
+
+// ChooseMode resolves auto and checks that the combination can run here.
+func ChooseMode(drv, dp string) (Mode, error) {
+	drv, dp = strings.ToLower(orDefault(drv, Auto)), strings.ToLower(orDefault(dp, Auto))
+	kernelOK, why := kernelPathAvailable()
+	m := Mode{Driver: drv, Dataplane: dp}
+	if drv == Auto && dp == Auto {
+		if kernelOK == nil {
+			return Mode{Driver: Netns, Dataplane: NFT, Reason: "root on Linux with nftables"}, nil
+		}
+		return Mode{Driver: Process, Dataplane: Proxy, Reason: why}, nil
+	}
+	if drv == Auto {
+		m.Driver = map[string]string{NFT: Netns, Proxy: Process}[dp]
+	}
+	if dp == Auto {
+		m.Dataplane = map[string]string{Netns: NFT, Process: Proxy}[drv]
+	}
+	switch {
+	case m.Driver != Process && m.Driver != Netns:
+		return m, fmt.Errorf("%w: unknown driver %q (want auto, process or netns)", ErrImpossibleMode, drv)
+	case m.Dataplane != Proxy && m.Dataplane != NFT:
+		return m, fmt.Errorf("%w: unknown data plane %q (want auto, proxy or nft)", ErrImpossibleMode, dp)
+	case m.Driver == Process && m.Dataplane == NFT:
+		return m, fmt.Errorf("%w: --dataplane nft needs --driver netns: the kernel engine forwards to instances' real addresses inside nimbus's namespace, and process instances live on the host's loopback", ErrImpossibleMode)
+	case m.Driver == Netns && m.Dataplane == Proxy:
+		return m, fmt.Errorf("%w: --driver netns needs --dataplane nft: the userspace proxy runs on the host and cannot reach instances inside nimbus's namespace", ErrImpossibleMode)
+	case m.Driver == Netns && kernelOK != nil:
+		return m, fmt.Errorf("%w: --driver netns --dataplane nft: %v", ErrImpossibleMode, kernelOK)
+	}
+	return m, nil
+}
+
+// kernelPathAvailable reports whether the netns driver and nft engine can
+// run here, and a reason when not.
+func kernelPathAvailable() (error, string) {
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("the kernel path needs Linux (this is %s)", runtime.GOOS), "not Linux: process driver and userspace proxy"
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the kernel path needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)"), "not root: process driver and userspace proxy"
+	}
+	if err := kernelAvailable(); err != nil {
+		return err, "kernel path unavailable (" + err.Error() + "): process driver and userspace proxy"
+	}
+	return nil, ""
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Start starts a whole nimbus and returns once the API serves.
+func Start(ctx context.Context, opt Options) (*System, error) {
+	mode, err := ChooseMode(opt.Driver, opt.Dataplane)
+	if err != nil {
+		return nil, err
+	}
+	log := opt.Node.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+		opt.Node.Logger = log
+	}
+	if opt.Node.DataDir == "" {
+		opt.Node.DataDir = node.DefaultDataDir()
+	}
+	if mode.Driver == Netns && !opt.Node.PublicPool.IsValid() {
+		opt.Node.PublicPool = DefaultKernelPublicPool
+	}
+	if err := os.MkdirAll(opt.Node.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &System{Mode: mode, Metrics: metrics.New()}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+
+	if err := s.startDataPath(ctx, opt, log); err != nil {
+		return nil, err
+	}
+	rt := &sysRuntime{s: s}
+	opt.Node.Runtime = rt
+	opt.Node.Components = append(opt.Node.Components, func(n *node.Node) (node.Component, error) {
+		return s.controllers(n, opt, log)
+	})
+	n, err := node.Start(ctx, opt.Node)
+	if err != nil {
+		return nil, err
+	}
+	s.Node = n
+	s.closers = append(s.closers, n.Stop)
+	if err := s.serveMetrics(opt.MetricsListen); err != nil {
+		return nil, err
+	}
+	log.Info("nimbus started", "driver", mode.Driver, "dataplane", mode.Dataplane, "reason", mode.Reason,
+		"endpoint", n.Endpoint.Endpoint, "metrics", s.MetricsAddr)
+	ok = true
+	return s, nil
+}
+
+// startDataPath starts the driver, the engine and the prober of the mode.
+func (s *System) startDataPath(ctx context.Context, opt Options, log *slog.Logger) error {
+	var dialer probe.Dialer
+	switch s.Mode.Driver {
+	case Process:
+		d, err := process.New(ctx, process.Options{
+			StateDir: filepath.Join(opt.Node.DataDir, "instances"), Command: opt.WorkloadCommand,
+			Env: opt.WorkloadEnv, Logger: log.With("driver", "process"),
+		})
+		if err != nil {
+			return fmt.Errorf("process driver: %w", err)
+		}
+		s.Driver = d
+		s.closers = append(s.closers, func() error { return d.Close(context.Background(), false) })
+		e := proxy.New(proxy.Options{Logger: log.With("dataplane", "proxy"), Metrics: s.Metrics})
+		s.Engine = e
+		s.closers = append(s.closers, e.Close)
+	case Netns:
+		var err error
+		dialer, err = s.startKernelPath(ctx, opt, log)
+		if err != nil {
+			return err
+		}
+	}
+	s.Prober = probe.New(probe.Options{Dialer: dialer, Logger: log.With("component", "probe"),
+		OnChange: func(h dataplane.Health) {
+			if s.LB != nil {
+				s.LB.SetHealth(h)
+			}
+		}})
+	s.closers = append(s.closers, s.Prober.Close)
+	return nil
+}
+
+// controllers builds the LB and VMSS controllers once the node exists.
+func (s *System) controllers(n *node.Node, opt Options, log *slog.Logger) (node.Component, error) {
+	s.LB = lbctl.New(lbctl.Options{Store: n.Store, Engine: s.Engine, Prober: s.Prober, Logger: log,
+		ListenIP: s.listenIP, Resync: opt.Resync, OnApplied: s.onApplied, ProbeInterval: opt.ProbeInterval})
+	s.VMSS = vmssctl.New(vmssctl.Options{Store: n.Store, Driver: s.Driver, Network: newAddressBook(n.Store),
+		PublicIPs: newAddressBook(n.Store).public(publicPool(opt.Node.PublicPool)), Health: s.LB, Logger: log, Resync: opt.Resync, RepairGrace: opt.RepairGrace})
+	return componentFunc(func(ctx context.Context) error {
+		errc := make(chan error, 2)
+		go func() { errc <- s.LB.Run(ctx) }()
+		go func() { errc <- s.VMSS.Run(ctx) }()
+		err := <-errc
+		if err2 := <-errc; err == nil {
+			err = err2
+		}
+		return err
+	}), nil
+}
+
+type componentFunc func(ctx context.Context) error
+
+func (f componentFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// listenIP maps internal frontends (private addresses) to loopback for the
+// userspace engine; the kernel engine uses addresses as they are.
+func (s *System) listenIP(a netip.Addr) netip.Addr {
+	if s.Mode.Dataplane != Proxy || a.IsLoopback() {
+		return a
+	}
+	// Private frontends are mapped 1:1 into 127.101.0.0/16 by their last two
+	// bytes; the mapping is stable and shown by the info endpoint.
+	b := a.As4()
+	return netip.AddrFrom4([4]byte{127, 101, b[2], b[3]})
+}
+
+// onApplied keeps the SNAT allocation metrics in step with the data plane.
+func (s *System) onApplied(_ int64, cfg dataplane.Config) {
+	var ports []metrics.SnatPorts
+	for _, o := range cfg.Outbound {
+		ports = append(ports, metrics.SnatPorts{FrontendIP: o.Frontend.IP, BackendIP: o.Backend.IP,
+			Protocol: string(o.Protocol), Allocated: int(o.PortEnd) - int(o.PortStart) + 1})
+	}
+	s.Metrics.SetSnatPorts(ports)
+}
+
+// serveMetrics serves /metrics on a loopback-only plain HTTP listener.
+func (s *System) serveMetrics(addr string) error {
+	if addr == "off" {
+		return nil
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("metrics listen %q: %w", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); (err != nil && host != "localhost") || (err == nil && !ip.IsLoopback()) {
+		return fmt.Errorf("metrics listen %q: metrics are served without authentication and only on loopback", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.Metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	s.MetricsAddr = ln.Addr().String()
+	s.closers = append(s.closers, srv.Close)
+	return nil
+}
+
+// Stop stops the node, the controllers and the data path. Instances keep
+// running for re-adoption by the next start, as after a crash.
+func (s *System) Stop() error { return s.close() }
+
+func (s *System) close() error {
+	var errs []error
+	s.once.Do(func() {
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			if err := s.closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// sysRuntime is the arm.Runtime of a System.
+type sysRuntime struct{ s *System }
+
+var _ arm.Runtime = (*sysRuntime)(nil)
+
+func (r *sysRuntime) WaitScaleSet(ctx context.Context, vmssID string) error {
+	if r.s.VMSS == nil {
+		return errors.New("scale-set controller not running")
+	}
+	return r.s.VMSS.WaitConverged(ctx, vmssID)
+}
+
+func (r *sysRuntime) BackendHealth(probeID, backendID string) (bool, bool, string) {
+	if r.s.Prober == nil {
+		return false, false, ""
+	}
+	p, b := strings.ToLower(probeID), strings.ToLower(backendID)
+	for _, st := range r.s.Prober.Status() {
+		if st.ProbeID == p && st.BackendID == b {
+			return st.Up, st.Known, st.Reason
+		}
+	}
+	return false, false, ""
+}
+
+// Info is what GET /nimbus/info reports about the running system.
+type Info struct {
+	Mode        Mode   `json:"mode"`
+	MetricsAddr string `json:"metricsAddress,omitempty"`
+	// AddressPlan says where instances and frontends are reachable from the
+	// host in this mode.
+	AddressPlan map[string]string `json:"addressPlan"`
+}
+
+func (r *sysRuntime) Info() any {
+	plan := map[string]string{}
+	switch r.s.Mode.Driver {
+	case Process:
+		plan["instances"] = "each private IP (CA) is mapped 1:1 to a loopback provider address (PA) in " + process.DefaultPool.String() + "; the instance view shows both"
+		plan["internalFrontends"] = "a private frontend a.b.c.d listens on 127.101.c.d"
+	case Netns:
+		plan["instances"] = "each instance is a network namespace with its real private IP on a bridge per subnet inside nimbus's namespace"
+		plan["internalFrontends"] = "private frontends are addresses inside nimbus's namespace"
+	}
+	return Info{Mode: r.s.Mode, MetricsAddr: r.s.MetricsAddr, AddressPlan: plan}
+}
+
+// publicPool is the effective public pool (the API's default when zero).
+func publicPool(p netip.Prefix) netip.Prefix {
+	if !p.IsValid() {
+		return arm.DefaultPublicPool
+	}
+	return p
+}
