@@ -29,6 +29,12 @@ type osOps interface {
 	reapGroup(pid int, ticks uint64)
 	// groupMembers lists the live processes of group pgid.
 	groupMembers(pgid int) []int
+	// sweep kills the process groups of live processes whose environment
+	// holds the entry marker ("NAME=value"), except the groups in keep, and
+	// returns the groups it killed.
+	sweep(marker string, keep map[int]bool) []int
+	// bootID names the current boot of the machine ("" if unknown).
+	bootID() string
 }
 
 // proc is a handle on a running group leader. Closing pidfd detaches a

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -191,6 +192,41 @@ func (linuxOS) groupMembers(pgid int) []int {
 		pids = append(pids, pid)
 	}
 	return pids
+}
+
+func (linuxOS) sweep(marker string, keep map[int]bool) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	want := []byte(marker)
+	var killed []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		st, err := readStat(pid)
+		if err != nil || st.state == 'Z' || st.state == 'X' || keep[st.pgrp] || st.pgrp <= 1 {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !slices.ContainsFunc(bytes.Split(env, []byte{0}), func(kv []byte) bool { return bytes.Equal(kv, want) }) {
+			continue
+		}
+		syscall.Kill(-st.pgrp, syscall.SIGKILL)
+		keep[st.pgrp] = true // once per group
+		killed = append(killed, st.pgrp)
+	}
+	return killed
+}
+
+func (linuxOS) bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 type stat struct {

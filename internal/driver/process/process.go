@@ -95,6 +95,7 @@ type Driver struct {
 	log  *slog.Logger
 	os   osOps
 	lock *os.File
+	boot string // the machine's boot id, see record.BootID
 
 	mu     sync.Mutex // guards everything below and every instance's rec and run
 	insts  map[string]*instance
@@ -163,6 +164,10 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
+	d.boot = ops.bootID()
+	if d.opts.StateDir, err = filepath.Abs(d.opts.StateDir); err != nil {
+		return nil, fmt.Errorf("process: state dir: %w", err)
+	}
 	for _, sub := range []string{instancesDir, logsDir} {
 		if err := os.MkdirAll(filepath.Join(opts.StateDir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("process: state dir: %w", err)
@@ -215,6 +220,10 @@ func (d *Driver) recover(ctx context.Context) error {
 			continue
 		}
 		p, err := d.os.adopt(r.PID, r.StartTicks)
+		if err == nil && r.BootID != d.boot {
+			p.pidfd.Close()
+			p, err = nil, errGone
+		}
 		switch {
 		case err == nil && !d.os.hasExited(p):
 			d.log.Info("instance re-adopted", "instance", r.Key, "pid", r.PID)
@@ -226,7 +235,9 @@ func (d *Driver) recover(ctx context.Context) error {
 			ex, _ := d.os.waitExit(p)
 			r.ExitCode, r.Message = ex.code, "exited while no driver watched it: "+ex.msg
 		case errors.Is(err, errGone):
-			d.os.reapGroup(r.PID, r.StartTicks)
+			if r.BootID == d.boot {
+				d.os.reapGroup(r.PID, r.StartTicks)
+			}
 			r.ExitCode, r.Message = -1, "exited while nimbus was not running; exit status unknown"
 		default:
 			return fmt.Errorf("process: recover %s: %w", r.Key, err)
@@ -237,8 +248,29 @@ func (d *Driver) recover(ctx context.Context) error {
 			return err
 		}
 	}
+	// Workloads without a record (nimbus died between starting one and
+	// saving its record) carry the marker: end them.
+	keep := make(map[int]bool)
+	for _, inst := range d.insts {
+		if inst.run != nil {
+			keep[inst.run.p.pid] = true
+		}
+	}
+	for _, pgid := range d.os.sweep(d.marker(), keep) {
+		d.log.Warn("orphan workload killed", "pgid", pgid)
+	}
 	return nil
 }
+
+// marker is the environment entry that tags this driver's workloads:
+// envOwner with the state directory's absolute path.
+func (d *Driver) marker() string {
+	return envOwner + "=" + d.opts.StateDir
+}
+
+// envOwner tags every workload with the state directory of the driver that
+// started it, so a restarted driver can find workloads it has no record of.
+const envOwner = "NIMBUS_PROCESS_STATE_DIR"
 
 // follow starts the watcher of p for inst. Called with d.mu held or before
 // d is shared.
@@ -317,7 +349,8 @@ func (d *Driver) lookup(key string, create bool) (*instance, error) {
 // example a port it may not bind (wrapping workload.ErrPrivilegedPort and
 // driver.ErrNotSupported). An unknown image wraps driver.ErrUnknownImage.
 // A stopped or exited instance starts again from spec, keeping its provider
-// address.
+// address; a running one keeps the spec it was started with (Stop, then
+// Start, to apply a new one, as a reimage does).
 func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.Status, error) {
 	if spec.Key == "" {
 		return driver.Status{}, errors.New("process: start: empty instance key")
@@ -428,7 +461,7 @@ func (d *Driver) spawn(r *record, spec driver.InstanceSpec, kind workload.Kind) 
 		return nil, nil, err
 	}
 	r.Spec, r.Kind = spec, kind
-	r.State, r.PID, r.StartTicks = driver.StateRunning, p.pid, p.ticks
+	r.State, r.PID, r.StartTicks, r.BootID = driver.StateRunning, p.pid, p.ticks, d.boot
 	r.StartedAt = time.Now().UTC().Truncate(time.Millisecond)
 	r.ExitCode, r.Message = 0, ""
 	if err := d.save(r); err != nil {
@@ -454,6 +487,7 @@ func (d *Driver) environ(spec driver.InstanceSpec, pa netip.Addr) []string {
 	env[workload.EnvPrivateIP] = spec.PrivateIP.String()
 	env[workload.EnvBindIP] = pa.String()
 	env[workload.EnvReadyFD] = "3"
+	env[envOwner] = d.opts.StateDir
 	delete(env, workload.EnvCustomData)
 	if spec.CustomData != "" {
 		env[workload.EnvCustomData] = spec.CustomData

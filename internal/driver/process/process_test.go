@@ -1,3 +1,5 @@
+//go:build linux
+
 package process
 
 // Address plan: instances of these tests get provider addresses from
@@ -6,12 +8,15 @@ package process
 // invented in 198.18.0.0/24 and never receive traffic.
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,7 +32,115 @@ import (
 func TestMain(m *testing.M) {
 	// The driver re-executes this test binary as `<test> workload <kind>`.
 	workload.RunIfReexec()
+	if dir := os.Getenv(helperEnv); dir != "" {
+		driverHelper(dir)
+	}
 	os.Exit(m.Run())
+}
+
+// helperEnv makes this test binary play a nimbus that starts instances and
+// then waits to be killed (see TestRestartAfterNimbusKilled).
+const helperEnv = "NIMBUS_TEST_DRIVER_HELPER"
+
+// helperPool is the provider pool of the helper's instances.
+const helperPool = "127.101.7.0/24"
+
+func driverHelper(dir string) {
+	d, err := New(context.Background(), testOptions(dir, helperPool))
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	for _, spec := range helperSpecs() {
+		if _, err := d.Start(context.Background(), spec); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+	}
+	fmt.Println("ready")
+	select {} // until killed
+}
+
+func helperSpecs() []driver.InstanceSpec {
+	return []driver.InstanceSpec{drivertest.Spec(1, drivertest.Echo), drivertest.ScriptSpec(2, "sleep 600 &\nsleep 601 &\nwait\n")}
+}
+
+// TestRestartAfterNimbusKilled runs a driver in another process, kills that
+// process with SIGKILL, and checks that a new driver re-adopts its instances
+// (no longer its children), notices when one dies, and ends the rest.
+func TestRestartAfterNimbusKilled(t *testing.T) {
+	if r := drivertest.LowPortsSkipReason(); r != "" {
+		t.Skip(r)
+	}
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := exec.Command(exe)
+	helper.Env = append(os.Environ(), helperEnv+"="+dir)
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { helper.Process.Kill(); helper.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	if err := helper.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	helper.Wait()
+
+	d := newTestDriver(t, testOptions(dir, helperPool))
+	list, err := d.List(context.Background())
+	if err != nil || len(list) != 2 {
+		t.Fatalf("List = %+v, %v; want the helper's two instances", list, err)
+	}
+	for _, st := range list {
+		t.Cleanup(func() { syscall.Kill(-st.PID, syscall.SIGKILL) })
+		if st.State != driver.StateRunning {
+			t.Fatalf("instance %+v not re-adopted", st)
+		}
+	}
+	echo, script := list[0], list[1]
+	resp, err := http.Get("http://" + netip.AddrPortFrom(echo.ProviderIP, 80).String() + "/")
+	if err != nil {
+		t.Fatalf("GET / of the re-adopted echo: %v", err)
+	}
+	resp.Body.Close()
+
+	// A re-adopted instance that dies is noticed.
+	if err := syscall.Kill(echo.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := d.Inspect(context.Background(), echo.Key)
+		if st.State == driver.StateExited {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("killed re-adopted instance still %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Deleting the scale set after the restart ends the whole group.
+	members := drivertest.GroupMembers(script.PID)
+	if len(members) < 4 {
+		t.Fatalf("script group %v; want workload, sh and two sleeps", members)
+	}
+	if err := d.Destroy(context.Background(), script.Key); err != nil {
+		t.Fatal(err)
+	}
+	if left := drivertest.GroupMembers(script.PID); len(left) > 0 {
+		t.Fatalf("processes %v of %v survived Destroy after the restart", left, members)
+	}
 }
 
 // testOptions are the options of a driver over dir whose workloads are this
@@ -218,12 +331,21 @@ func unprivilegedLowPortsDenied() bool {
 	return err == nil && n > 80
 }
 
-// TestPIDReuse checks that a record whose PID now names another process is
-// reported exited after a restart and that the other process is left alone.
+// TestPIDReuse checks that a record whose PID now names an unrelated
+// process is reported exited after a restart and that the process is left
+// alone.
 func TestPIDReuse(t *testing.T) {
-	if r := drivertest.LowPortsSkipReason(); r != "" {
-		t.Skip(r)
+	other := exec.Command("sleep", "600")
+	other.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	st, err := readStat(other.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	dir := t.TempDir()
 	opts := testOptions(dir, "127.101.3.0/24")
 	d, err := New(context.Background(), opts)
@@ -231,28 +353,14 @@ func TestPIDReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := drivertest.Spec(1, drivertest.Echo)
-	st, err := d.Start(context.Background(), spec)
-	if err != nil {
+	// The record of an instance whose process ended; its PID now names
+	// the sleep, which started at another time.
+	r := &record{Key: spec.Key, Spec: spec, Kind: workload.KindEcho, ProviderIP: netip.MustParseAddr("127.101.3.1"),
+		State: driver.StateRunning, PID: other.Process.Pid, StartTicks: st.ticks + 1, BootID: d.boot}
+	if err := d.save(r); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Kill(-st.PID, syscall.SIGKILL) })
 	if err := d.Close(context.Background(), false); err != nil {
-		t.Fatal(err)
-	}
-	// Pretend the recorded process started at another time: its PID was
-	// reused by the live process.
-	path := d.recordPath(spec.Key)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	r.StartTicks++
-	b, _ = json.Marshal(&r)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -264,8 +372,46 @@ func TestPIDReuse(t *testing.T) {
 	if err := d2.Destroy(context.Background(), spec.Key); err != nil {
 		t.Fatal(err)
 	}
-	if len(drivertest.GroupMembers(st.PID)) == 0 {
+	if len(drivertest.GroupMembers(other.Process.Pid)) == 0 {
 		t.Fatal("the process that reused the PID was killed")
+	}
+}
+
+// TestSweepUnrecorded checks that a workload left without a record (nimbus
+// died between starting it and saving the record) is killed by the next
+// driver over the state directory.
+func TestSweepUnrecorded(t *testing.T) {
+	if r := drivertest.LowPortsSkipReason(); r != "" {
+		t.Skip(r)
+	}
+	dir := t.TempDir()
+	opts := testOptions(dir, "127.101.6.0/24")
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := drivertest.ScriptSpec(1, "sleep 600 &\nwait\n")
+	st, err := d.Start(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-st.PID, syscall.SIGKILL) })
+	if err := d.Close(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(d.recordPath(spec.Key)); err != nil {
+		t.Fatal(err)
+	}
+	d2 := newTestDriver(t, opts)
+	if list, _ := d2.List(context.Background()); len(list) != 0 {
+		t.Fatalf("List = %+v; want nothing", list)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(drivertest.GroupMembers(st.PID)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("unrecorded workload group %d survived: %v", st.PID, drivertest.GroupMembers(st.PID))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -30,10 +30,13 @@ type record struct {
 	PID        int                 `json:"pid,omitempty"`
 	// StartTicks is field 22 of /proc/<pid>/stat, the process start time in
 	// clock ticks since boot: PID plus StartTicks name one process.
-	StartTicks uint64    `json:"startTicks,omitempty"`
-	StartedAt  time.Time `json:"startedAt"`
-	ExitCode   int       `json:"exitCode"`
-	Message    string    `json:"message,omitempty"`
+	StartTicks uint64 `json:"startTicks,omitempty"`
+	// BootID is the machine's boot the process ran in: after a reboot no
+	// recorded process can be alive, whatever its PID.
+	BootID    string    `json:"bootId,omitempty"`
+	StartedAt time.Time `json:"startedAt"`
+	ExitCode  int       `json:"exitCode"`
+	Message   string    `json:"message,omitempty"`
 }
 
 func (r *record) status() driver.Status {
