@@ -332,7 +332,8 @@ func (n *Net) EnsureSubnet(ctx context.Context, subnet netip.Prefix, gateway net
 				return err
 			}
 		}
-		return nil
+		// Answer proxied ARP at once, not after up to 0.8 s.
+		return writeSysctl("net/ipv4/neigh/"+name+"/proxy_delay", "0")
 	})
 	if err != nil {
 		return "", err

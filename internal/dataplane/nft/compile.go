@@ -83,7 +83,7 @@ func SlotTableSize(n int) uint64 {
 type compileOptions struct {
 	table     string
 	uplink    string
-	slotSize  uint64 // 0 = SlotTableSize(len(backends))
+	slotSize  func(ruleID string, backends int) uint64 // nil = SlotTableSize
 	floatMark func(ip netip.Addr) uint32
 }
 
@@ -290,8 +290,10 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 		idleChains = append(idleChains, &chainSpec{
 			name: idleChain(m),
 			rules: []ruleSpec{{
-				text:  fmt.Sprintf("ct timeout set %q", obj.name),
-				exprs: func(setRefs) []expr.Any { return []expr.Any{&expr.Objref{Type: unix.NFT_OBJECT_CT_TIMEOUT, Name: obj.name}} },
+				text: fmt.Sprintf("ct timeout set %q", obj.name),
+				exprs: func(setRefs) []expr.Any {
+					return []expr.Any{&expr.Objref{Type: unix.NFT_OBJECT_CT_TIMEOUT, Name: obj.name}}
+				},
 			}},
 		})
 	}
@@ -304,9 +306,9 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 
 // ruleChain builds one LB rule's chain and slot map.
 func ruleChain(r *dataplane.Rule, health dataplane.Health, o compileOptions, name string) (*chainSpec, *setSpec) {
-	size := o.slotSize
-	if size == 0 {
-		size = SlotTableSize(len(r.Backends))
+	size := SlotTableSize(len(r.Backends))
+	if o.slotSize != nil {
+		size = o.slotSize(r.ID, len(r.Backends))
 	}
 	slots := &setSpec{
 		name:    name + "-slots",

@@ -135,7 +135,23 @@ type Engine struct {
 	applied   *ruleset // nil until the first successful apply
 	structure string
 	routes    map[netip.Addr]uint32 // floating-IP backend -> route id
+	sizes     map[string]uint64     // rule id -> slot table size in use
 	closed    bool
+	stats     Stats
+}
+
+// Stats counts what the engine sent to the kernel.
+type Stats struct {
+	Transactions   uint64 // batches committed
+	FullReplaces   uint64 // of which whole-table replacements
+	ElementChanges uint64 // set elements deleted or added by incremental updates
+}
+
+// Stats returns the counters so far.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
 }
 
 var _ dataplane.Engine = (*Engine)(nil)
@@ -169,7 +185,7 @@ func New(ctx context.Context, ns *hostnet.Namespace, opts Options) (*Engine, err
 	if err := ns.Sysctl("net/netfilter/nf_conntrack_tcp_loose", "0"); err != nil {
 		opts.Logger.Warn("nft tcp_loose", "err", err)
 	}
-	return &Engine{ns: ns, opts: opts, log: opts.Logger, conn: c, routes: map[netip.Addr]uint32{}}, nil
+	return &Engine{ns: ns, opts: opts, log: opts.Logger, conn: c, routes: map[netip.Addr]uint32{}, sizes: map[string]uint64{}}, nil
 }
 
 func forceBuffers(c *netlink.Conn) error {
@@ -297,11 +313,27 @@ func (e *Engine) Ruleset() string {
 	return e.applied.text()
 }
 
+// slotSize keeps a rule's table size while it is large enough, so a pool
+// that shrinks (or grows a little) changes slot-map elements only: the size
+// is part of the rule's hash expression, and Maglev's small-churn property
+// holds only for a fixed size.
+func (e *Engine) slotSize(ruleID string, backends int) uint64 {
+	if e.opts.SlotTableSize != 0 {
+		return e.opts.SlotTableSize
+	}
+	want := SlotTableSize(backends)
+	if cur, ok := e.sizes[ruleID]; ok && cur >= want {
+		return cur
+	}
+	e.sizes[ruleID] = want
+	return want
+}
+
 func (e *Engine) compile(cfg dataplane.Config, h dataplane.Health) *ruleset {
 	return compile(cfg, h, compileOptions{
 		table:    e.opts.Table,
 		uplink:   e.opts.Uplink,
-		slotSize: e.opts.SlotTableSize,
+		slotSize: e.slotSize,
 		floatMark: func(ip netip.Addr) uint32 {
 			return floatTag | e.routes[ip]
 		},
@@ -317,6 +349,8 @@ func (e *Engine) sync(rs *ruleset) error {
 			return err
 		}
 		e.applied, e.structure = rs, st
+		e.stats.Transactions++
+		e.stats.FullReplaces++
 		e.log.Debug("nft table replaced", "table", rs.table, "sets", len(rs.sets), "chains", len(rs.chains))
 		return nil
 	}
@@ -327,6 +361,8 @@ func (e *Engine) sync(rs *ruleset) error {
 		return err
 	}
 	if n > 0 {
+		e.stats.Transactions++
+		e.stats.ElementChanges += uint64(n)
 		e.log.Debug("nft elements updated", "table", rs.table, "changes", n)
 	}
 	e.applied = rs

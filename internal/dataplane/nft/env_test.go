@@ -124,7 +124,17 @@ func serveTCP(t *testing.T, ns *hostnet.Namespace, addr, name string) {
 		t.Fatalf("listen %s: %v", addr, err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -133,6 +143,9 @@ func serveTCP(t *testing.T, ns *hostnet.Namespace, addr, name string) {
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
