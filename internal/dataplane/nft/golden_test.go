@@ -1,0 +1,144 @@
+package nft
+
+// Address plan: public frontends 198.18.100.10/.11, internal frontend
+// 198.19.1.100, instances 198.19.1.4-.6, instance public IP 198.18.100.50.
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"nimbus/internal/dataplane"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func goldenConfig() dataplane.Config {
+	pub := dataplane.Frontend{ID: "fe/pub", IP: netip.MustParseAddr("198.18.100.10")}
+	pub2 := dataplane.Frontend{ID: "fe/pub2", IP: netip.MustParseAddr("198.18.100.11")}
+	ilb := dataplane.Frontend{ID: "fe/ilb", IP: netip.MustParseAddr("198.19.1.100"), Internal: true}
+	var bs []dataplane.Backend
+	for i, n := range []string{"vm0", "vm1", "vm2"} {
+		ip := netip.AddrFrom4([4]byte{198, 19, 1, byte(4 + i)})
+		bs = append(bs, dataplane.Backend{ID: "nic/" + n, IP: ip, DialIP: ip})
+	}
+	return dataplane.Config{
+		Rules: []dataplane.Rule{
+			{ID: "rule/http", Frontend: pub, Protocol: dataplane.TCP, FrontendPort: 80, BackendPort: 8080, ProbeID: "probe/1", Backends: bs, TCPReset: true},
+			{ID: "rule/dns", Frontend: pub, Protocol: dataplane.UDP, FrontendPort: 53, BackendPort: 53, Distribution: dataplane.SourceIPProtocol, Backends: bs},
+			{ID: "rule/ssh", Frontend: pub, Protocol: dataplane.TCP, FrontendPort: 2222, BackendPort: 22, Distribution: dataplane.SourceIP, IdleTimeout: 30 * time.Minute, Backends: bs[:2]},
+			{ID: "rule/ha", Frontend: ilb, Protocol: dataplane.All, Backends: bs[1:]},
+			{ID: "rule/float", Frontend: pub2, Protocol: dataplane.TCP, FrontendPort: 443, BackendPort: 8443, FloatingIP: true, Backends: bs},
+		},
+		NATRules: []dataplane.NATRule{
+			{ID: "nat/0", Frontend: pub, Protocol: dataplane.TCP, FrontendPort: 50000, BackendPort: 22, Backend: bs[0]},
+			{ID: "nat/1", Frontend: pub, Protocol: dataplane.TCP, FrontendPort: 50001, BackendPort: 22, Backend: bs[1], FloatingIP: true},
+		},
+		Outbound: []dataplane.SNATAllocation{
+			{RuleID: "out/1", Frontend: pub, Protocol: dataplane.All, Backend: bs[0], PortStart: 1024, PortEnd: 2047},
+			{RuleID: "out/1", Frontend: pub, Protocol: dataplane.All, Backend: bs[1], PortStart: 2048, PortEnd: 3071},
+		},
+		InstanceIPs: []dataplane.InstancePublicIP{{PublicIP: netip.MustParseAddr("198.18.100.50"), Backend: bs[2]}},
+	}
+}
+
+func TestGolden(t *testing.T) {
+	marks := map[netip.Addr]uint32{}
+	opts := compileOptions{
+		table:    DefaultTable,
+		uplink:   "nimbus0-lb",
+		slotSize: func(string, int) uint64 { return 13 },
+		floatMark: func(ip netip.Addr) uint32 {
+			if _, ok := marks[ip]; !ok {
+				marks[ip] = uint32(len(marks) + 1)
+			}
+			return floatTag | marks[ip]
+		},
+	}
+	full := goldenConfig()
+	tests := []struct {
+		name   string
+		cfg    dataplane.Config
+		health dataplane.Health
+	}{
+		{"empty", dataplane.Config{}, nil},
+		{"full", full, nil},
+		{"vm1-down", full, dataplane.Health{{ProbeID: "probe/1", BackendID: "nic/vm1"}: false}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := compile(tc.cfg, tc.health, opts).text()
+			path := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("ruleset differs from %s (run with -update to accept):\n%s", path, diffLines(string(want), got))
+			}
+		})
+	}
+}
+
+func TestCompileDeterministic(t *testing.T) {
+	opts := compileOptions{table: DefaultTable, uplink: "up"}
+	cfg := goldenConfig()
+	a := compile(cfg, nil, opts).text()
+	// Reversed input order must not matter.
+	rev := goldenConfig()
+	for i, j := 0, len(rev.Rules)-1; i < j; i, j = i+1, j-1 {
+		rev.Rules[i], rev.Rules[j] = rev.Rules[j], rev.Rules[i]
+	}
+	if b := compile(rev, nil, opts).text(); a != b {
+		t.Errorf("rule order changed the ruleset:\n%s", diffLines(a, b))
+	}
+}
+
+func TestHealthChangeIsElementsOnly(t *testing.T) {
+	opts := compileOptions{table: DefaultTable, uplink: "up"}
+	cfg := goldenConfig()
+	up := compile(cfg, nil, opts)
+	down := compile(cfg, dataplane.Health{{ProbeID: "probe/1", BackendID: "nic/vm1"}: false}, opts)
+	if up.structure() != down.structure() {
+		t.Fatal("a health change altered the table structure")
+	}
+	if up.text() == down.text() {
+		t.Fatal("a health change altered no element")
+	}
+}
+
+func diffLines(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			b.WriteString("line " + itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl + "\n")
+		}
+	}
+	return b.String()
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	return itoa(i/10) + digits[i%10:i%10+1]
+}
