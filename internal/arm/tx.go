@@ -51,6 +51,16 @@ type Tx struct {
 
 func newTx(st store.Store, op Op) *Tx { return &Tx{rd: StoreReader{st}, op: op} }
 
+// NewTx returns a standalone write over st for code outside the request
+// path (controllers allocating addresses with ipam, tests). It has no
+// operation: Defer and After have no effect. Commit applies it.
+func NewTx(st store.Store) *Tx { return newTx(st, Op{}) }
+
+// Commit applies the staged writes atomically and returns the store revision.
+// A *store.ConflictError means something changed underneath: rebuild the
+// write and try again.
+func (t *Tx) Commit(ctx context.Context, st store.Store) (int64, error) { return t.commit(ctx, st) }
+
 // Op returns the operation this write reports to. Store its ID if another
 // component will finish it (see Defer).
 func (t *Tx) Op() Op { return t.op }
