@@ -312,3 +312,6 @@ func hasRef(list []string, id string) bool {
 	}
 	return false
 }
+
+// SetProvisioningState sets properties.provisioningState.
+func (v *VirtualMachineScaleSet) SetProvisioningState(state string) { v.Properties.ProvisioningState = state }

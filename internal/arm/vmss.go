@@ -1,0 +1,214 @@
+package arm
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"nimbus/internal/resource"
+	"nimbus/internal/store"
+)
+
+// vmssModel is the Model of Microsoft.Compute/virtualMachineScaleSets: the
+// scale-set MODEL. Instances are the scale-set controller's records; a PUT,
+// PATCH or DELETE finishes its operation when the controller reports the
+// scale set converged (Runtime.WaitScaleSet), or at once without a runtime.
+type vmssModel struct{ s *Server }
+
+var (
+	_ Model  = vmssModel{}
+	_ Merger = vmssModel{}
+)
+
+func init() {
+	registrations = append(registrations, func(s *Server) {
+		k := &Kind{Type: resource.VirtualMachineScaleSetType, Versions: ComputeVersions, Model: vmssModel{s}}
+		s.RegisterKind(k)
+		s.Handle(http.MethodGet, "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/virtualMachineScaleSets", ComputeVersions,
+			func(ctx context.Context, r *Request) (*Response, error) { return s.listScaleSetsByLocation(ctx, r, k) })
+	})
+}
+
+func (vmssModel) New() Object { return &resource.VirtualMachineScaleSet{} }
+
+// Prepare normalizes and validates the model against the stored one and the
+// LBs and subnets it references, guards the LBs it read, and (with a
+// runtime) makes the operation wait for the instances.
+func (m vmssModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) error {
+	v := obj.(*resource.VirtualMachineScaleSet)
+	var prev *resource.VirtualMachineScaleSet
+	if old != nil {
+		prev = old.(*resource.VirtualMachineScaleSet)
+	}
+	if err := resource.NormalizeScaleSet(v, prev, v.ID, v.Name); err != nil {
+		return err
+	}
+	v.Properties.ProvisioningState = resource.Succeeded
+	if prev == nil {
+		v.Properties.UniqueID = resource.NewGUID()
+		v.Properties.TimeCreated = m.s.now().UTC().Format(time.RFC3339Nano)
+	}
+	vctx, read, err := vmssContext(ctx, tx, v)
+	if err != nil {
+		return err
+	}
+	if err := resource.ValidateScaleSet(v, prev, vctx); err != nil {
+		return err
+	}
+	guardRead(tx, read)
+	m.waitConverged(tx, v.ID)
+	return nil
+}
+
+func (m vmssModel) waitConverged(tx *Tx, id string) {
+	if rt := m.s.Runtime(); rt != nil {
+		tx.After(func(ctx context.Context) (any, error) { return nil, rt.WaitScaleSet(ctx, id) })
+	}
+}
+
+// vmssContext reads the LBs and subnets a model references; read are the
+// stored LB entries (for write guards).
+func vmssContext(ctx context.Context, rd Reader, v *resource.VirtualMachineScaleSet) (*resource.VMSSContext, []store.KV, error) {
+	c := &resource.VMSSContext{LoadBalancers: map[string]*resource.LoadBalancer{}, Subnets: map[string]resource.SubnetFacts{}}
+	var read []store.KV
+	u := v.Uses()
+	lbIDs := u.LoadBalancerIDs()
+	for _, lbID := range lbIDs {
+		kv, ok, err := readTop(ctx, rd, lbID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			continue
+		}
+		lb, err := resource.DecodeLoadBalancer(kv.Value)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.LoadBalancers[resource.NormalizeRefID(lbID)] = lb
+		read = append(read, kv)
+	}
+	if np := v.NetworkProfile(); np != nil {
+		for _, nic := range np.NetworkInterfaceConfigurations {
+			for _, ipc := range nic.Properties.IPConfigurations {
+				if ipc.Properties.Subnet != nil {
+					if err := readSubnet(ctx, rd, ipc.Properties.Subnet.ID, c.Subnets); err != nil {
+						return nil, nil, err
+					}
+				}
+			}
+		}
+	}
+	return c, read, nil
+}
+
+// References lists the pools, NAT pools, health probe and subnets the model uses.
+func (vmssModel) References(obj Object) []resource.Ref {
+	v := obj.(*resource.VirtualMachineScaleSet)
+	u := v.Uses()
+	var out []resource.Ref
+	for _, id := range append(append(append([]string(nil), u.Pools...), u.NatPools...), u.HealthProbe) {
+		if id != "" {
+			out = append(out, resource.Ref{Source: v.ID, Target: id})
+		}
+	}
+	if np := v.NetworkProfile(); np != nil {
+		for _, nic := range np.NetworkInterfaceConfigurations {
+			for _, ipc := range nic.Properties.IPConfigurations {
+				if ipc.Properties.Subnet != nil && ipc.Properties.Subnet.ID != "" {
+					out = append(out, resource.Ref{Source: v.ID, Target: ipc.Properties.Subnet.ID})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Release lets the controller remove the instances; the operation finishes
+// when they are gone.
+func (m vmssModel) Release(_ context.Context, tx *Tx, obj Object) error {
+	m.waitConverged(tx, obj.(*resource.VirtualMachineScaleSet).ID)
+	return nil
+}
+
+// Render removes write-only values.
+func (vmssModel) Render(_ context.Context, _ Reader, obj Object) error {
+	obj.(*resource.VirtualMachineScaleSet).ScrubSecrets()
+	return nil
+}
+
+// Merge applies a PATCH body (VirtualMachineScaleSetUpdate) as a JSON merge
+// patch: objects merge recursively, arrays and scalars replace, null
+// removes. Read-only and identity fields of the body are ignored.
+func (vmssModel) Merge(obj Object, body []byte) error {
+	var patch map[string]any
+	if err := DecodeBody(body, &patch); err != nil {
+		return err
+	}
+	for _, k := range []string{"id", "name", "type", "location", "etag"} {
+		delete(patch, k)
+	}
+	cur, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(cur, &doc); err != nil {
+		return err
+	}
+	merged, err := json.Marshal(mergePatch(doc, patch))
+	if err != nil {
+		return err
+	}
+	v := obj.(*resource.VirtualMachineScaleSet)
+	*v = resource.VirtualMachineScaleSet{}
+	return DecodeBody(merged, v)
+}
+
+// mergePatch applies RFC 7386 JSON merge patch p to doc.
+func mergePatch(doc, p map[string]any) map[string]any {
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	for k, pv := range p {
+		if pv == nil {
+			delete(doc, k)
+			continue
+		}
+		pm, pIsMap := pv.(map[string]any)
+		dm, dIsMap := doc[k].(map[string]any)
+		if pIsMap && dIsMap {
+			doc[k] = mergePatch(dm, pm)
+			continue
+		}
+		if pIsMap {
+			doc[k] = mergePatch(nil, pm)
+			continue
+		}
+		doc[k] = pv
+	}
+	return doc
+}
+
+// listScaleSetsByLocation serves GET {SUB}/providers/Microsoft.Compute/locations/{loc}/virtualMachineScaleSets.
+func (s *Server) listScaleSetsByLocation(ctx context.Context, r *Request, k *Kind) (*Response, error) {
+	rd := StoreReader{s.st}
+	objs, err := s.ListObjects(ctx, rd, k, r.Param("sub"), "")
+	if err != nil {
+		return nil, err
+	}
+	loc := NormalizeLocation(r.Param("loc"))
+	items := []any{}
+	for _, obj := range objs {
+		if !strings.EqualFold(obj.Meta().Location, loc) {
+			continue
+		}
+		if err := k.Model.Render(ctx, rd, obj); err != nil {
+			return nil, err
+		}
+		items = append(items, obj)
+	}
+	return r.Page(items)
+}
