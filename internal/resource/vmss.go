@@ -314,4 +314,6 @@ func hasRef(list []string, id string) bool {
 }
 
 // SetProvisioningState sets properties.provisioningState.
-func (v *VirtualMachineScaleSet) SetProvisioningState(state string) { v.Properties.ProvisioningState = state }
+func (v *VirtualMachineScaleSet) SetProvisioningState(state string) {
+	v.Properties.ProvisioningState = state
+}
