@@ -252,6 +252,12 @@ func (n *Net) ensureUplink() error {
 	return nil
 }
 
+// EnsureAddr adds the interface address p (host bits kept) to link unless
+// it is already there.
+func EnsureAddr(h *netlink.Handle, link netlink.Link, p netip.Prefix) error {
+	return ensureAddr(h, link, p)
+}
+
 func ensureAddr(h *netlink.Handle, link netlink.Link, p netip.Prefix) error {
 	addrs, err := h.AddrList(link, unix.AF_INET)
 	if err != nil {
