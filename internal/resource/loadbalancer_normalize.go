@@ -193,6 +193,9 @@ func normRule(lbID string, i int, r *LoadBalancingRule) error {
 	if rp.DisableOutboundSnat == nil {
 		rp.DisableOutboundSnat = bptr(false)
 	}
+	if rp.EnableConnectionTracking == nil {
+		rp.EnableConnectionTracking = bptr(false)
+	}
 	return nil
 }
 
