@@ -38,7 +38,12 @@ type lbEnv struct {
 
 func newLBEnv(t *testing.T) *lbEnv {
 	t.Helper()
-	n := startTestNode(t)
+	return newLBEnvOn(t, startTestNode(t))
+}
+
+// newLBEnvOn is newLBEnv on an already started node n.
+func newLBEnvOn(t *testing.T, n *testNode) *lbEnv {
+	t.Helper()
 	e := &lbEnv{testNode: n, ctx: context.Background()}
 	n.group("rg")
 	n.lbMustPut(n.rgPath("rg", "Microsoft.Network/virtualNetworks/vn1")+"?api-version=2025-01-01", map[string]any{
