@@ -111,14 +111,22 @@ func protos(p dataplane.Protocol) []byte {
 	}
 }
 
-func idleMinutes(d time.Duration) uint32 {
+// idleSeconds is the conntrack timeout of an idle timeout (zero means
+// Azure's 4 minutes), rounded up to whole seconds.
+func idleSeconds(d time.Duration) uint32 {
 	if d <= 0 {
 		d = dataplane.DefaultIdleTimeout
 	}
-	return uint32((d + time.Minute - 1) / time.Minute)
+	return uint32((d + time.Second - 1) / time.Second)
 }
 
-func idleChain(min uint32) string { return fmt.Sprintf("idle-%dm", min) }
+// idleName names the ct timeout object and chain of an idle timeout.
+func idleName(sec uint32) string {
+	if sec%60 == 0 {
+		return fmt.Sprintf("idle-%dm", sec/60)
+	}
+	return fmt.Sprintf("idle-%ds", sec)
+}
 
 // compile turns a Config and a Health snapshot into the whole table. It is
 // pure: the same inputs give the same ruleset, byte for byte.
@@ -152,9 +160,9 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	resetBE := newSet(setResetBE, "TCP reset on idle: backend ip . port", "ipv4_addr . inet_service", typeIPPort)
 
 	timeouts := map[uint32]bool{}
-	jumpIdle := func(min uint32) (*expr.Verdict, string) {
-		timeouts[min] = true
-		return &expr.Verdict{Kind: expr.VerdictJump, Chain: idleChain(min)}, "jump " + idleChain(min)
+	jumpIdle := func(sec uint32) (*expr.Verdict, string) {
+		timeouts[sec] = true
+		return &expr.Verdict{Kind: expr.VerdictJump, Chain: idleName(sec)}, "jump " + idleName(sec)
 	}
 	fppKey := func(ip netip.Addr, p byte, port uint16) ([]byte, string) {
 		return cat(ipBytes(ip), protoBytes(p), portBytes(port)), fmt.Sprintf("%s . %s . %d", ip, protoName(p), port)
@@ -185,7 +193,7 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 			if p != unix.IPPROTO_TCP {
 				continue
 			}
-			v, vt := jumpIdle(idleMinutes(r.IdleTimeout))
+			v, vt := jumpIdle(idleSeconds(r.IdleTimeout))
 			if haPorts {
 				toHA.add(element{key: cat(ipBytes(fe), protoBytes(p)), verdict: v, text: fmt.Sprintf("%s . tcp : %s", fe, vt)})
 			} else {
@@ -235,7 +243,7 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 				natMap.add(element{key: k, val: cat(ipBytes(ip), portBytes(n.BackendPort)), text: fmt.Sprintf("%s : %s . %d", kt, ip, n.BackendPort)})
 			}
 			if p == unix.IPPROTO_TCP {
-				v, vt := jumpIdle(idleMinutes(n.IdleTimeout))
+				v, vt := jumpIdle(idleSeconds(n.IdleTimeout))
 				toFE.add(element{key: k, verdict: v, text: kt + " : " + vt})
 				if n.TCPReset {
 					resetFE.add(element{key: cat(ipBytes(fe), portBytes(n.FrontendPort)), text: fmt.Sprintf("%s . %d", fe, n.FrontendPort)})
@@ -271,7 +279,7 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 			val := cat(ipBytes(fe), portBytes(a.PortStart), ipBytes(fe), portBytes(a.PortEnd))
 			snat.add(element{key: k, val: val, text: fmt.Sprintf("%s : %s . %d-%s . %d", kt, fe, a.PortStart, fe, a.PortEnd)})
 			if p == unix.IPPROTO_TCP {
-				v, vt := jumpIdle(idleMinutes(a.IdleTimeout))
+				v, vt := jumpIdle(idleSeconds(a.IdleTimeout))
 				toOut.add(element{key: k, verdict: v, text: kt + " : " + vt})
 			}
 		}
@@ -284,11 +292,11 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	}
 	sort.Slice(mins, func(i, j int) bool { return mins[i] < mins[j] })
 	var idleChains []*chainSpec
-	for _, m := range mins {
-		obj := timeoutObj{name: fmt.Sprintf("idle-%dm", m), idle: m * 60}
+	for _, sec := range mins {
+		obj := timeoutObj{name: idleName(sec), idle: sec}
 		rs.objs = append(rs.objs, obj)
 		idleChains = append(idleChains, &chainSpec{
-			name: idleChain(m),
+			name: idleName(sec),
 			rules: []ruleSpec{{
 				text: fmt.Sprintf("ct timeout set %q", obj.name),
 				exprs: func(setRefs) []expr.Any {

@@ -264,8 +264,41 @@ func (e *Engine) SetHealth(ctx context.Context, h dataplane.Health) error {
 	if err := e.sync(rs); err != nil {
 		return err
 	}
+	moved := udpLeavers(e.cfg, e.health, hc)
 	e.health = hc
+	if len(moved) > 0 {
+		// Azure moves the UDP flows of a backend that went down to a
+		// healthy one (TCP flows stay): forget their conntrack entries so
+		// their next datagram is balanced again.
+		e.flushConntrackProto(moved, unix.IPPROTO_UDP)
+	}
 	return nil
+}
+
+// udpLeavers lists backends of UDP rules that were eligible under old and
+// are not under cur.
+func udpLeavers(cfg dataplane.Config, old, cur dataplane.Health) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
+		if r.Protocol == dataplane.TCP {
+			continue
+		}
+		before, _ := dataplane.Eligible(r, old)
+		after, _ := dataplane.Eligible(r, cur)
+		still := map[string]bool{}
+		for _, b := range after {
+			still[b.ID] = true
+		}
+		for _, b := range before {
+			if ip := dialIP(b); !still[b.ID] && !seen[ip] {
+				seen[ip] = true
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
 }
 
 // Close releases the netlink connection. The table stays in nimbus's
@@ -582,12 +615,20 @@ func removedBackends(old, cur dataplane.Config) []netip.Addr {
 
 // flushConntrack deletes the conntrack entries of flows DNATed to the given
 // backends (reply source = backend).
-func (e *Engine) flushConntrack(ips []netip.Addr) {
+func (e *Engine) flushConntrack(ips []netip.Addr) { e.flushConntrackProto(ips, 0) }
+
+// flushConntrackProto is flushConntrack for one protocol (0: all).
+func (e *Engine) flushConntrackProto(ips []netip.Addr, proto uint8) {
 	var filters []vnl.CustomConntrackFilter
 	for _, ip := range ips {
 		f := &vnl.ConntrackFilter{}
 		if err := f.AddIP(vnl.ConntrackReplySrcIP, net.IP(ip.AsSlice())); err != nil {
 			continue
+		}
+		if proto != 0 {
+			if err := f.AddProtocol(proto); err != nil {
+				continue
+			}
 		}
 		filters = append(filters, f)
 	}
