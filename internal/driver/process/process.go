@@ -200,6 +200,9 @@ func lockDir(dir string) (*os.File, error) {
 
 // recover loads every record and re-adopts or settles it.
 func (d *Driver) recover(ctx context.Context) error {
+	// Watchers of re-adopted instances wait for the recovery to finish.
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	recs, err := d.loadRecords()
 	if err != nil {
 		return err
@@ -272,8 +275,7 @@ func (d *Driver) marker() string {
 // started it, so a restarted driver can find workloads it has no record of.
 const envOwner = "NIMBUS_PROCESS_STATE_DIR"
 
-// follow starts the watcher of p for inst. Called with d.mu held or before
-// d is shared.
+// follow starts the watcher of p for inst. Called with d.mu held.
 func (d *Driver) follow(inst *instance, p *proc) *running {
 	run := &running{p: p, done: make(chan struct{})}
 	inst.run = run
