@@ -17,12 +17,17 @@ import (
 // the scale set's current model, so a pool added to the model shows up only
 // on upgraded or new instances, as in Azure.
 
-// poolMember reports whether an instance's primary ipconfig is a pool
-// member: it is not being deleted and is asked to run (Azure stops sending
-// to stopped and deallocated VMs).
-func poolMember(in *resource.Instance) bool {
+// InPools reports whether an instance's primary ipconfig counts as a member
+// of the backend pools its applied model lists: it is not being deleted and
+// is asked to run (Azure stops sending to stopped and deallocated VMs). Its
+// NAT pool rules stay while it is stopped (HasNATRules).
+func InPools(in *resource.Instance) bool {
 	return in != nil && !in.Deleting && in.Power == resource.PowerRunning
 }
+
+// HasNATRules reports whether an instance keeps the inbound NAT rules
+// generated for it from NAT pools: until it is being deleted.
+func HasNATRules(in *resource.Instance) bool { return in != nil && !in.Deleting }
 
 // LBView computes the instance-level part of a load balancer's rendering
 // (resource.Render): for each of lb's backend pools, the ipconfig ids of the
@@ -51,10 +56,10 @@ func LBView(lb *resource.LoadBalancer, instances []*resource.Instance) resource.
 	for _, in := range sorted {
 		_, ipc := resource.PrimaryIPConfig(in.Model)
 		backend := in.PrimaryIPConfigID()
-		if ipc == nil || backend == "" || in.Deleting {
+		if ipc == nil || backend == "" || !HasNATRules(in) {
 			continue
 		}
-		if poolMember(in) {
+		if InPools(in) {
 			seen := map[string]bool{}
 			for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
 				id := resource.NormalizeRefID(p.ID)
@@ -159,7 +164,7 @@ func PortMappings(lb *resource.LoadBalancer, poolID string, instances []*resourc
 	sort.Slice(rules, func(i, j int) bool { return strings.ToLower(rules[i].Name) < strings.ToLower(rules[j].Name) })
 	var out []BackendPortMappings
 	for _, in := range sortedInstances(instances) {
-		if !poolMember(in) || !inPool(in, pool) {
+		if !InPools(in) || !inPool(in, pool) {
 			continue
 		}
 		m := BackendPortMappings{IPConfigID: in.PrimaryIPConfigID(), PrivateIP: in.PrivateIP}
@@ -204,7 +209,7 @@ func PoolBackends(poolIDs []string, instances []*resource.Instance) []PoolBacken
 	}
 	var out []PoolBackend
 	for _, in := range sortedInstances(instances) {
-		if !poolMember(in) {
+		if !InPools(in) {
 			continue
 		}
 		for p := range want {
@@ -276,4 +281,22 @@ func copyBool(p *bool) *bool {
 	}
 	v := *p
 	return &v
+}
+
+// ApplyModel gives the instance record in a copy of the scale set's
+// virtualMachineProfile p as its applied model (manualupgrade, automatic and
+// rolling upgrades): Model and ModelHash change, and Generation is bumped
+// when what the workload runs (image, customData) changed, so the
+// controller restarts it; network membership changes apply in place, as in
+// Azure.
+func ApplyModel(in *resource.Instance, p *resource.VMProfile) error {
+	model, err := cloneProfile(p)
+	if err != nil {
+		return err
+	}
+	if workloadChanged(in.Model, model) {
+		in.Generation++
+	}
+	in.Model, in.ModelHash = model, resource.ProfileHash(p)
+	return nil
 }
