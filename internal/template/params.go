@@ -2,6 +2,7 @@ package template
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -319,8 +320,27 @@ func innerMessage(err error) string {
 
 // ParameterValue is a deployment parameter as ARM reports it back in a
 // deployment's properties.parameters: Type is ARM's capitalized type name;
-// Value is omitted (nil) for secure types.
+// Value is nil, and not marshaled, for the secure types.
 type ParameterValue struct {
 	Type  string `json:"type"`
-	Value any    `json:"value,omitempty"`
+	Value any    `json:"value"`
+}
+
+// MarshalJSON leaves the value out for SecureString and SecureObject.
+func (p ParameterValue) MarshalJSON() ([]byte, error) {
+	return marshalTypedValue(p.Type, p.Value)
+}
+
+// marshalTypedValue writes {"type": typ, "value": v}, without the value for
+// secure types.
+func marshalTypedValue(typ string, v any) ([]byte, error) {
+	if typ == "SecureString" || typ == "SecureObject" {
+		return json.Marshal(struct {
+			Type string `json:"type"`
+		}{typ})
+	}
+	return json.Marshal(struct {
+		Type  string `json:"type"`
+		Value any    `json:"value"`
+	}{typ, v})
 }

@@ -44,11 +44,15 @@ type TargetResource struct {
 
 // Output is one deployment output as ARM reports it: Type is ARM's
 // capitalized type ("String", "Int", "Bool", "Object", "Array",
-// "SecureString", "SecureObject"); Value is nil for secure types.
+// "SecureString", "SecureObject"); Value is nil, and not marshaled, for
+// secure types.
 type Output struct {
 	Type  string `json:"type"`
-	Value any    `json:"value,omitempty"`
+	Value any    `json:"value"`
 }
+
+// MarshalJSON leaves the value out for SecureString and SecureObject.
+func (o Output) MarshalJSON() ([]byte, error) { return marshalTypedValue(o.Type, o.Value) }
 
 // Run deploys the plan through env: each resource is put as soon as the
 // resources it depends on have succeeded, independent resources in
@@ -273,14 +277,18 @@ func (p *Plan) evalBodyWith(ev *evaluator, s *site, inst *instance) (map[string]
 }
 
 // resourceError is the detail of DeploymentFailed for a failed resource:
-// the resource's own error, targeted at the resource.
+// the resource's own code and message, targeted at the resource's id. When
+// the resource's error had a target of its own (a property path), the
+// original error is kept as the single nested detail.
 func resourceError(inst *instance, err error) *Error {
 	var te *Error
 	if errors.As(err, &te) {
 		c := *te
-		if c.Target == "" {
-			c.Target = inst.id
+		if c.Target != "" && c.Target != inst.id {
+			orig := *te
+			c.Details = []*Error{&orig}
 		}
+		c.Target = inst.id
 		return &c
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

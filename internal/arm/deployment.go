@@ -1,0 +1,762 @@
+package arm
+
+// Template deployments: Microsoft.Resources/deployments at resource-group
+// scope. A PUT validates the template (internal/template) at once — a bad
+// template is a 400 and nothing is stored or created — then stores the
+// deployment as Accepted and runs it in the background as a long-running
+// operation: every resource is put through this server's own handlers
+// (deploymentEnv), so it gets the same validation as a direct PUT. The
+// deployment record keeps the state, outputs, error and one operation per
+// resource, served by GET …/deployments/{name}/operations.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"nimbus/internal/resource"
+	"nimbus/internal/store"
+	"nimbus/internal/template"
+)
+
+// DeploymentType is the resource type of template deployments.
+const DeploymentType = "Microsoft.Resources/deployments"
+
+// Deployment provisioning states.
+const (
+	deployAccepted  = "Accepted"
+	deployRunning   = "Running"
+	deploySucceeded = "Succeeded"
+	deployFailed    = "Failed"
+	deployCanceled  = "Canceled"
+)
+
+// deploymentRequest is the body of PUT, validate and whatIf.
+type deploymentRequest struct {
+	Location   string            `json:"location,omitempty"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	Properties *struct {
+		Template       json.RawMessage `json:"template"`
+		TemplateLink   json.RawMessage `json:"templateLink"`
+		Parameters     json.RawMessage `json:"parameters"`
+		ParametersLink json.RawMessage `json:"parametersLink"`
+		Mode           string          `json:"mode"`
+	} `json:"properties"`
+}
+
+// deployment is a deployment as clients see it (DeploymentExtended).
+type deployment struct {
+	ID         string               `json:"id"`
+	Name       string               `json:"name"`
+	Type       string               `json:"type"`
+	Location   string               `json:"location,omitempty"`
+	Tags       map[string]string    `json:"tags,omitempty"`
+	Properties deploymentProperties `json:"properties"`
+}
+
+type deploymentProperties struct {
+	TemplateHash       string                             `json:"templateHash"`
+	Parameters         map[string]template.ParameterValue `json:"parameters"`
+	Mode               string                             `json:"mode"`
+	ProvisioningState  string                             `json:"provisioningState"`
+	Timestamp          time.Time                          `json:"timestamp"`
+	Duration           string                             `json:"duration"`
+	CorrelationID      string                             `json:"correlationId"`
+	Providers          []deploymentProvider               `json:"providers"`
+	Dependencies       []deploymentDependency             `json:"dependencies"`
+	Outputs            map[string]template.Output         `json:"outputs,omitempty"`
+	OutputResources    []resource.SubResource             `json:"outputResources,omitempty"`
+	ValidatedResources []resource.SubResource             `json:"validatedResources,omitempty"`
+	Error              *errorBody                         `json:"error,omitempty"`
+}
+
+type deploymentProvider struct {
+	Namespace     string                   `json:"namespace"`
+	ResourceTypes []deploymentProviderType `json:"resourceTypes"`
+}
+
+type deploymentProviderType struct {
+	ResourceType string   `json:"resourceType"`
+	Locations    []string `json:"locations"`
+}
+
+type deploymentDependency struct {
+	ID           string                `json:"id"`
+	ResourceType string                `json:"resourceType"`
+	ResourceName string                `json:"resourceName"`
+	DependsOn    []deploymentDependsOn `json:"dependsOn"`
+}
+
+type deploymentDependsOn struct {
+	ID           string `json:"id"`
+	ResourceType string `json:"resourceType"`
+	ResourceName string `json:"resourceName"`
+}
+
+// storedDeployment is the store value of a deployment.
+type storedDeployment struct {
+	Deployment deployment           `json:"deployment"`
+	Template   json.RawMessage      `json:"template"`
+	Operations []template.Operation `json:"operations"`
+	// OperationIDs are the Operations' ids (not part of their JSON).
+	OperationIDs []string `json:"operationIds"`
+	// Op is the long-running operation of the PUT.
+	Op Op `json:"op"`
+	// Started is when the run started.
+	Started time.Time `json:"started"`
+}
+
+func deploymentID(r *Request) resource.ID {
+	return resource.NewID(r.Param("sub"), r.Param("rg"), DeploymentType, r.Param("name"))
+}
+
+// deploymentName is ARM's rule for deployment names.
+var deploymentName = regexp.MustCompile(`^[-\w\._\(\)]+$`)
+
+func validateDeploymentName(name string) error {
+	if len(name) > 64 {
+		return resource.BadRequest("DeploymentNameLengthLimitExceeded",
+			"The provided deployment name '%s' has a length of '%d' which exceeds the maximum length of '64'. Please see https://aka.ms/arm-deploy for usage details.", name, len(name))
+	}
+	if !deploymentName.MatchString(name) {
+		return resource.BadRequest("DeploymentNameInvalidCharacters",
+			"The provided deployment name '%s' has these invalid characters: '%s'. The name can only be a letter, digit, '-', '.', '(', ')' or '_'. Please see https://aka.ms/arm-deploy for usage details.", name, invalidChars(name))
+	}
+	return nil
+}
+
+func invalidChars(name string) string {
+	var b strings.Builder
+	for _, c := range name {
+		if !deploymentName.MatchString(string(c)) {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+// runKey identifies a running deployment of one server.
+type runKey struct {
+	s  *Server
+	id string // lower-case deployment id
+}
+
+// deploymentRuns holds the cancel function of every deployment running in
+// this process.
+var deploymentRuns sync.Map // runKey → context.CancelFunc
+
+func (s *Server) runningDeployment(id resource.ID) (context.CancelFunc, bool) {
+	v, ok := deploymentRuns.Load(runKey{s, strings.ToLower(id.String())})
+	if !ok {
+		return nil, false
+	}
+	return v.(context.CancelFunc), true
+}
+
+// templateError converts the engine's error to the server's.
+func templateError(err error) error {
+	var te *template.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	return toResourceError(te)
+}
+
+func toResourceError(te *template.Error) *resource.Error {
+	e := &resource.Error{Status: te.StatusCode, Code: te.Code, Message: te.Message, Target: te.Target}
+	if e.Status == 0 {
+		e.Status = http.StatusBadRequest
+	}
+	for _, d := range te.Details {
+		e.Details = append(e.Details, toResourceError(d))
+	}
+	return e
+}
+
+// decodeDeploymentRequest reads and checks a deployment body.
+func decodeDeploymentRequest(r *Request) (*deploymentRequest, error) {
+	var req deploymentRequest
+	if err := r.Decode(&req); err != nil {
+		return nil, err
+	}
+	p := req.Properties
+	if p == nil {
+		return nil, resource.BadRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized: the 'properties' of the deployment are required.")
+	}
+	if len(p.TemplateLink) > 0 && string(p.TemplateLink) != "null" {
+		return nil, resource.BadRequest("InvalidTemplateDeployment", "The deployment uses 'templateLink'; nimbus fetches nothing from the network. Send the template inline in 'properties.template'.")
+	}
+	if len(p.ParametersLink) > 0 && string(p.ParametersLink) != "null" {
+		return nil, resource.BadRequest("InvalidTemplateDeployment", "The deployment uses 'parametersLink'; nimbus fetches nothing from the network. Send the parameters inline in 'properties.parameters'.")
+	}
+	if len(p.Template) == 0 || string(p.Template) == "null" {
+		return nil, resource.BadRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized: 'properties.template' is required.")
+	}
+	switch {
+	case p.Mode == "", strings.EqualFold(p.Mode, "Incremental"):
+		p.Mode = "Incremental"
+	case strings.EqualFold(p.Mode, "Complete"):
+		return nil, resource.BadRequest("InvalidDeploymentMode", "The deployment mode 'Complete' is not supported by nimbus; use 'Incremental'.")
+	default:
+		return nil, resource.BadRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized: the deployment mode '%s' is not one of 'Incremental', 'Complete'.", p.Mode)
+	}
+	return &req, nil
+}
+
+// deploymentScope is the template scope of a deployment in group rg.
+func (s *Server) deploymentScope(ctx context.Context, sub, rg, name string) (template.Scope, error) {
+	g, _, err := s.loadGroup(ctx, resource.GroupID(sub, rg))
+	if err != nil {
+		return template.Scope{}, err
+	}
+	sc := template.Scope{
+		TenantID:          s.cfg.Identity.TenantID,
+		SubscriptionID:    sub,
+		ResourceGroup:     g.Name,
+		Location:          g.Location,
+		ResourceGroupTags: g.Tags,
+		DeploymentName:    name,
+	}
+	if kv, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(sub))); err == nil {
+		var subRec resource.Subscription
+		if json.Unmarshal(kv.Value, &subRec) == nil {
+			sc.SubscriptionDisplayName = subRec.DisplayName
+			if subRec.TenantID != "" {
+				sc.TenantID = subRec.TenantID
+			}
+		}
+	}
+	return sc, nil
+}
+
+// planDeployment validates a deployment request into a plan.
+func (s *Server) planDeployment(ctx context.Context, r *Request, req *deploymentRequest, env *deploymentEnv) (*template.Plan, template.Scope, error) {
+	sub, rg, name := r.Param("sub"), r.Param("rg"), r.Param("name")
+	if err := validateDeploymentName(name); err != nil {
+		return nil, template.Scope{}, err
+	}
+	sc, err := s.deploymentScope(ctx, sub, rg, name)
+	if err != nil {
+		return nil, sc, err
+	}
+	sc.ResourceManagerEndpoint = r.BaseURL()
+	plan, err := template.Validate(ctx, template.Input{
+		Template:   req.Properties.Template,
+		Parameters: req.Properties.Parameters,
+		Scope:      sc,
+		Now:        s.now(),
+	}, env)
+	if err != nil {
+		return nil, sc, templateError(err)
+	}
+	return plan, sc, nil
+}
+
+// newDeployment builds the record of a validated deployment.
+func (s *Server) newDeployment(r *Request, req *deploymentRequest, plan *template.Plan, state string) deployment {
+	id := deploymentID(r)
+	corr := r.HTTP.Header.Get("x-ms-correlation-request-id")
+	if corr == "" {
+		corr = uuid.NewString()
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(req.Properties.Template)
+	d := deployment{
+		ID:       id.String(),
+		Name:     r.Param("name"),
+		Type:     DeploymentType,
+		Location: NormalizeLocation(req.Location),
+		Tags:     req.Tags,
+		Properties: deploymentProperties{
+			TemplateHash:      strconv.FormatUint(h.Sum64(), 10),
+			Parameters:        plan.Parameters(),
+			Mode:              req.Properties.Mode,
+			ProvisioningState: state,
+			Timestamp:         s.now().UTC(),
+			Duration:          "PT0S",
+			CorrelationID:     corr,
+		},
+	}
+	planned := plan.Resources()
+	byID := map[string]template.PlannedResource{}
+	for _, p := range planned {
+		byID[strings.ToLower(p.ID)] = p
+	}
+	provs := map[string]map[string]map[string]bool{}
+	for _, p := range planned {
+		ns, typ, _ := strings.Cut(p.Type, "/")
+		if provs[ns] == nil {
+			provs[ns] = map[string]map[string]bool{}
+		}
+		if provs[ns][typ] == nil {
+			provs[ns][typ] = map[string]bool{}
+		}
+		if loc := NormalizeLocation(p.Location); loc != "" {
+			provs[ns][typ][loc] = true
+		}
+		if len(p.DependsOn) > 0 {
+			dep := deploymentDependency{ID: p.ID, ResourceType: p.Type, ResourceName: p.Name}
+			for _, did := range p.DependsOn {
+				o := byID[strings.ToLower(did)]
+				dep.DependsOn = append(dep.DependsOn, deploymentDependsOn{ID: o.ID, ResourceType: o.Type, ResourceName: o.Name})
+			}
+			d.Properties.Dependencies = append(d.Properties.Dependencies, dep)
+		}
+	}
+	for _, ns := range sortedMapKeys(provs) {
+		dp := deploymentProvider{Namespace: ns}
+		for _, typ := range sortedMapKeys(provs[ns]) {
+			dp.ResourceTypes = append(dp.ResourceTypes, deploymentProviderType{ResourceType: typ, Locations: sortedMapKeys(provs[ns][typ])})
+		}
+		d.Properties.Providers = append(d.Properties.Providers, dp)
+	}
+	return d
+}
+
+func sortedMapKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// loadDeployment reads a stored deployment; a missing one is 404
+// DeploymentNotFound (or ResourceGroupNotFound).
+func (s *Server) loadDeployment(ctx context.Context, id resource.ID) (*storedDeployment, store.KV, error) {
+	kv, err := s.st.Get(ctx, resource.Key(id))
+	if notFound(err) {
+		if gerr := s.requireGroup(ctx, StoreReader{s.st}, id.Subscription, id.ResourceGroup); gerr != nil {
+			return nil, kv, gerr
+		}
+		return nil, kv, resource.NotFound("DeploymentNotFound", "Deployment '%s' could not be found.", id.Name())
+	}
+	if err != nil {
+		return nil, kv, err
+	}
+	var sd storedDeployment
+	if err := json.Unmarshal(kv.Value, &sd); err != nil {
+		return nil, kv, fmt.Errorf("arm: decode deployment: %w", err)
+	}
+	s.settleInterrupted(&sd)
+	return &sd, kv, nil
+}
+
+// settleInterrupted reports a deployment left Accepted or Running by a
+// process that no longer runs it as Failed.
+func (s *Server) settleInterrupted(sd *storedDeployment) {
+	st := sd.Deployment.Properties.ProvisioningState
+	if st != deployAccepted && st != deployRunning {
+		return
+	}
+	id, err := resource.ParseID(sd.Deployment.ID)
+	if err != nil {
+		return
+	}
+	if _, running := s.runningDeployment(id); running {
+		return
+	}
+	sd.Deployment.Properties.ProvisioningState = deployFailed
+	sd.Deployment.Properties.Error = &errorBody{Code: "DeploymentInterrupted",
+		Message: "The deployment was interrupted by a restart of the service; deploy it again.", Details: []errorBody{}}
+}
+
+// putDeployment serves PUT …/deployments/{name}.
+func (s *Server) putDeployment(ctx context.Context, r *Request) (*Response, error) {
+	id := deploymentID(r)
+	req, err := decodeDeploymentRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	env, err := s.newDeploymentEnv(r)
+	if err != nil {
+		return nil, err
+	}
+	plan, _, err := s.planDeployment(ctx, r, req, env)
+	if err != nil {
+		return nil, err
+	}
+	d := s.newDeployment(r, req, plan, deployAccepted)
+	op := NewOp(id, "global")
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	key := runKey{s, strings.ToLower(id.String())}
+	if _, loaded := deploymentRuns.LoadOrStore(key, cancel); loaded {
+		cancel()
+		return nil, resource.Conflict("DeploymentActive",
+			"Unable to edit or replace deployment '%s': previous deployment is still active (state: %s). Please see https://aka.ms/arm-deploy for usage details.", id.Name(), deployRunning)
+	}
+	started := false
+	defer func() {
+		if !started {
+			deploymentRuns.Delete(key)
+			cancel()
+		}
+	}()
+	sd := storedDeployment{Deployment: d, Template: req.Properties.Template, Op: op, Started: s.now().UTC(), Operations: []template.Operation{}, OperationIDs: []string{}}
+	created, rev, err := s.storeNewRun(ctx, id, &sd)
+	if err != nil {
+		return nil, err
+	}
+	started = true
+	s.Ops.Go(runCtx, op, func(opCtx context.Context) (any, error) {
+		defer deploymentRuns.Delete(key)
+		defer cancel()
+		// The run ends when it is canceled (runCtx) or the server stops (opCtx).
+		stop := context.AfterFunc(opCtx, cancel)
+		defer stop()
+		return nil, s.runDeployment(runCtx, id, plan, env, &sd, rev)
+	})
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return r.Async(status, &sd.Deployment, op), nil
+}
+
+// storeNewRun stores the deployment record and its InProgress operation in
+// one transaction, replacing a finished deployment of the same name.
+func (s *Server) storeNewRun(ctx context.Context, id resource.ID, sd *storedDeployment) (created bool, rev int64, err error) {
+	key := resource.Key(id)
+	for attempt := 0; ; attempt++ {
+		kv, gerr := s.st.Get(ctx, key)
+		expected := store.MustNotExist
+		switch {
+		case gerr == nil:
+			expected = kv.Revision
+		case !notFound(gerr):
+			return false, 0, gerr
+		}
+		tx := newTx(s.st, sd.Op)
+		if err := tx.PutJSON(key, sd, expected); err != nil {
+			return false, 0, err
+		}
+		rec := opRecord{Op: sd.Op, ResourceID: id.String(), Status: StatusInProgress, StartTime: sd.Started, InProcess: true}
+		if err := tx.PutJSON(opKey(sd.Op.ID), rec, store.MustNotExist); err != nil {
+			return false, 0, err
+		}
+		rev, err := tx.commit(ctx, s.st)
+		var ce *store.ConflictError
+		if errors.As(err, &ce) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return false, 0, err
+		}
+		return gerr != nil, rev, nil
+	}
+}
+
+// runDeployment runs a plan and records its progress and outcome. The
+// returned error finishes the PUT's operation.
+func (s *Server) runDeployment(ctx context.Context, id resource.ID, plan *template.Plan, env *deploymentEnv, sd *storedDeployment, rev int64) error {
+	rec := &deploymentWriter{s: s, id: id, sd: sd, rev: rev}
+	rec.update(context.WithoutCancel(ctx), func(sd *storedDeployment) { sd.Deployment.Properties.ProvisioningState = deployRunning })
+	outputs, ops, err := plan.Run(ctx, env, func(op template.Operation) {
+		rec.update(context.WithoutCancel(ctx), func(sd *storedDeployment) { sd.setOperation(op) })
+	})
+	var result error
+	rec.update(context.WithoutCancel(ctx), func(sd *storedDeployment) {
+		for _, op := range ops {
+			sd.setOperation(op)
+		}
+		p := &sd.Deployment.Properties
+		now := s.now().UTC()
+		p.Timestamp = now
+		p.Duration = isoDuration(now.Sub(sd.Started))
+		var te *template.Error
+		switch {
+		case err == nil:
+			p.ProvisioningState = deploySucceeded
+			p.Outputs = outputs
+			for _, op := range ops {
+				p.OutputResources = append(p.OutputResources, resource.SubResource{ID: op.TargetResource.ID})
+			}
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			p.ProvisioningState = deployCanceled
+			e := resource.Conflict("DeploymentCanceled", "The deployment '%s' was canceled.", id.Name())
+			b := toBody(e)
+			p.Error = &b
+			result = e
+		case errors.As(err, &te):
+			p.ProvisioningState = deployFailed
+			e := toResourceError(te)
+			b := toBody(e)
+			p.Error = &b
+			result = e
+		default:
+			p.ProvisioningState = deployFailed
+			e := AsARMError(err)
+			b := toBody(e)
+			p.Error = &b
+			result = err
+		}
+	})
+	return result
+}
+
+// setOperation inserts or replaces the record of op.
+func (sd *storedDeployment) setOperation(op template.Operation) {
+	for i, id := range sd.OperationIDs {
+		if id == op.OperationID {
+			sd.Operations[i] = op
+			return
+		}
+	}
+	sd.OperationIDs = append(sd.OperationIDs, op.OperationID)
+	sd.Operations = append(sd.Operations, op)
+}
+
+// deploymentWriter writes a running deployment's record. It stops writing
+// once the record was deleted or replaced underneath (a group delete).
+type deploymentWriter struct {
+	s    *Server
+	id   resource.ID
+	mu   sync.Mutex
+	sd   *storedDeployment
+	rev  int64
+	gone bool
+}
+
+func (w *deploymentWriter) update(ctx context.Context, change func(sd *storedDeployment)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	change(w.sd)
+	if w.gone {
+		return
+	}
+	b, err := json.Marshal(w.sd)
+	if err != nil {
+		w.s.log.Error("encode deployment", "resource", w.id.String(), "err", err)
+		return
+	}
+	rev, err := w.s.st.Put(ctx, resource.Key(w.id), b, w.rev)
+	if err != nil {
+		w.gone = true
+		w.s.log.Warn("deployment record not updated", "resource", w.id.String(), "err", err)
+		return
+	}
+	w.rev = rev
+}
+
+// isoDuration renders d as ARM does (PT1.2345S).
+func isoDuration(d time.Duration) string {
+	s := strconv.FormatFloat(d.Seconds(), 'f', 7, 64)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return "PT" + s + "S"
+}
+
+// getDeployment serves GET …/deployments/{name}.
+func (s *Server) getDeployment(ctx context.Context, r *Request) (*Response, error) {
+	sd, _, err := s.loadDeployment(ctx, deploymentID(r))
+	if err != nil {
+		return nil, err
+	}
+	return JSON(http.StatusOK, &sd.Deployment), nil
+}
+
+// headDeployment serves HEAD …/deployments/{name} (CheckExistence).
+func (s *Server) headDeployment(ctx context.Context, r *Request) (*Response, error) {
+	_, _, err := s.loadDeployment(ctx, deploymentID(r))
+	var re *resource.Error
+	if errors.As(err, &re) && re.Status == http.StatusNotFound {
+		return NoContent(http.StatusNotFound), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return NoContent(http.StatusNoContent), nil
+}
+
+// listDeployments serves GET …/resourceGroups/{rg}/providers/Microsoft.Resources/deployments.
+func (s *Server) listDeployments(ctx context.Context, r *Request) (*Response, error) {
+	sub, rg := r.Param("sub"), r.Param("rg")
+	if err := s.requireGroup(ctx, StoreReader{s.st}, sub, rg); err != nil {
+		return nil, err
+	}
+	stateFilter := ""
+	if f := r.Query("$filter"); f != "" {
+		m := regexp.MustCompile(`(?i)^\s*provisioningState\s+eq\s+'([^']*)'\s*$`).FindStringSubmatch(f)
+		if m == nil {
+			return nil, resource.BadRequest("InvalidFilterInQueryString", "Invalid $filter '%s'. Supported: provisioningState eq '<state>'.", f)
+		}
+		stateFilter = m[1]
+	}
+	kvs, _, err := s.st.List(ctx, resource.TypePrefix(sub, rg, DeploymentType))
+	if err != nil {
+		return nil, err
+	}
+	items := []any{}
+	for _, kv := range kvs {
+		var sd storedDeployment
+		if err := json.Unmarshal(kv.Value, &sd); err != nil {
+			return nil, fmt.Errorf("arm: decode deployment %s: %w", kv.Key, err)
+		}
+		s.settleInterrupted(&sd)
+		if stateFilter != "" && !strings.EqualFold(stateFilter, sd.Deployment.Properties.ProvisioningState) {
+			continue
+		}
+		d := sd.Deployment
+		items = append(items, &d)
+	}
+	if top := r.Query("$top"); top != "" {
+		n, err := strconv.Atoi(top)
+		if err != nil || n < 0 {
+			return nil, resource.BadRequest("InvalidQueryParameterValue", "The value '%s' of $top is not valid.", top)
+		}
+		if n < len(items) {
+			items = items[:n]
+		}
+	}
+	return r.Page(items)
+}
+
+// deleteDeployment serves DELETE …/deployments/{name}: the record goes, the
+// deployed resources stay (as in ARM).
+func (s *Server) deleteDeployment(ctx context.Context, r *Request) (*Response, error) {
+	id := deploymentID(r)
+	if _, running := s.runningDeployment(id); running {
+		return nil, resource.Conflict("DeploymentActive",
+			"The deployment '%s' is still active; cancel it before deleting it. Please see https://aka.ms/arm-deploy for usage details.", id.Name())
+	}
+	_, kv, err := s.loadDeployment(ctx, id)
+	var re *resource.Error
+	if errors.As(err, &re) && re.Code == "DeploymentNotFound" {
+		return NoContent(http.StatusNoContent), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	op := NewOp(id, "global")
+	tx := newTx(s.st, op)
+	tx.Delete(resource.Key(id), kv.Revision)
+	now := s.now().UTC()
+	rec := opRecord{Op: op, ResourceID: id.String(), Status: StatusInProgress, StartTime: now}
+	finishRecord(&rec, now, nil, nil)
+	if err := tx.PutJSON(opKey(op.ID), rec, store.MustNotExist); err != nil {
+		return nil, err
+	}
+	if _, err := tx.commit(ctx, s.st); err != nil {
+		return nil, err
+	}
+	return r.Accepted(op), nil
+}
+
+// cancelDeployment serves POST …/deployments/{name}/cancel.
+func (s *Server) cancelDeployment(ctx context.Context, r *Request) (*Response, error) {
+	id := deploymentID(r)
+	sd, _, err := s.loadDeployment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cancel, running := s.runningDeployment(id)
+	if !running {
+		return nil, resource.Conflict("DeploymentCannotBeCancelled",
+			"The deployment '%s' cannot be canceled: it is in the terminal state '%s'. Please see https://aka.ms/arm-deploy for usage details.", id.Name(), sd.Deployment.Properties.ProvisioningState)
+	}
+	cancel()
+	return NoContent(http.StatusNoContent), nil
+}
+
+// validateDeployment serves POST …/deployments/{name}/validate: 200 with
+// the would-be deployment, or 400 with the template's error.
+func (s *Server) validateDeployment(ctx context.Context, r *Request) (*Response, error) {
+	req, err := decodeDeploymentRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	env, err := s.newDeploymentEnv(r)
+	if err != nil {
+		return nil, err
+	}
+	plan, _, err := s.planDeployment(ctx, r, req, env)
+	if err != nil {
+		return nil, err
+	}
+	d := s.newDeployment(r, req, plan, deploySucceeded)
+	for _, p := range plan.Resources() {
+		d.Properties.ValidatedResources = append(d.Properties.ValidatedResources, resource.SubResource{ID: p.ID})
+	}
+	return JSON(http.StatusOK, &d), nil
+}
+
+// deploymentOperation is one entry of GET …/deployments/{name}/operations.
+type deploymentOperation struct {
+	ID          string             `json:"id"`
+	OperationID string             `json:"operationId"`
+	Properties  template.Operation `json:"properties"`
+}
+
+func (sd *storedDeployment) operation(i int) deploymentOperation {
+	id := sd.OperationIDs[i]
+	return deploymentOperation{ID: sd.Deployment.ID + "/operations/" + id, OperationID: id, Properties: sd.Operations[i]}
+}
+
+// listDeploymentOperations serves GET …/deployments/{name}/operations.
+func (s *Server) listDeploymentOperations(ctx context.Context, r *Request) (*Response, error) {
+	sd, _, err := s.loadDeployment(ctx, deploymentID(r))
+	if err != nil {
+		return nil, err
+	}
+	items := []any{}
+	for i := range sd.Operations {
+		items = append(items, sd.operation(i))
+	}
+	return r.Page(items)
+}
+
+// getDeploymentOperation serves GET …/deployments/{name}/operations/{op}.
+func (s *Server) getDeploymentOperation(ctx context.Context, r *Request) (*Response, error) {
+	sd, _, err := s.loadDeployment(ctx, deploymentID(r))
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range sd.OperationIDs {
+		if strings.EqualFold(id, r.Param("op")) {
+			return JSON(http.StatusOK, sd.operation(i)), nil
+		}
+	}
+	return nil, resource.NotFound("DeploymentOperationNotFound", "The deployment operation '%s' could not be found.", r.Param("op"))
+}
+
+// exportDeploymentTemplate serves POST …/deployments/{name}/exportTemplate.
+func (s *Server) exportDeploymentTemplate(ctx context.Context, r *Request) (*Response, error) {
+	sd, _, err := s.loadDeployment(ctx, deploymentID(r))
+	if err != nil {
+		return nil, err
+	}
+	return JSON(http.StatusOK, map[string]any{"template": sd.Template}), nil
+}
+
+func init() {
+	registrations = append(registrations, func(s *Server) {
+		group := "/subscriptions/{sub}/resourceGroups/{rg}/providers/" + DeploymentType
+		one := group + "/{name}"
+		s.Handle(http.MethodPut, one, ResourcesVersions, s.putDeployment)
+		s.Handle(http.MethodGet, one, ResourcesVersions, s.getDeployment)
+		s.Handle(http.MethodHead, one, ResourcesVersions, s.headDeployment)
+		s.Handle(http.MethodDelete, one, ResourcesVersions, s.deleteDeployment)
+		s.Handle(http.MethodGet, group, ResourcesVersions, s.listDeployments)
+		s.Handle(http.MethodPost, one+"/cancel", ResourcesVersions, s.cancelDeployment)
+		s.Handle(http.MethodPost, one+"/validate", ResourcesVersions, s.validateDeployment)
+		s.Handle(http.MethodPost, one+"/whatIf", ResourcesVersions, s.whatIfDeployment)
+		s.Handle(http.MethodPost, one+"/exportTemplate", ResourcesVersions, s.exportDeploymentTemplate)
+		// ARM serves deployment operations without the provider segment
+		// (…/resourcegroups/{rg}/deployments/{name}/operations); accept both.
+		for _, base := range []string{one, "/subscriptions/{sub}/resourceGroups/{rg}/deployments/{name}"} {
+			s.Handle(http.MethodGet, base+"/operations", ResourcesVersions, s.listDeploymentOperations)
+			s.Handle(http.MethodGet, base+"/operations/{op}", ResourcesVersions, s.getDeploymentOperation)
+		}
+	})
+}

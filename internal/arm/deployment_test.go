@@ -1,0 +1,432 @@
+package arm_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+)
+
+// Address plan: the node listens on 127.0.0.1:0; public IPs come from the
+// default pool (127.77.0.0/16). No traffic is sent to the resources.
+
+const depAPI = "?api-version=2019-10-01"
+
+// azPollOpts polls deployments quickly.
+var azPollOpts = runtime.PollUntilDoneOptions{Frequency: 20 * time.Millisecond}
+
+// loadAzBody reads one of the bodies az 2.45 sends (copied from
+// shared/reference/az-deployments into the template package's testdata).
+func loadAzBody(t *testing.T, file string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile("../template/testdata/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(b, &body); err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// useNimbusImage swaps a vmss create body's image for nimbus's echo image.
+func useNimbusImage(t *testing.T, body map[string]any) {
+	t.Helper()
+	for _, r := range body["properties"].(map[string]any)["template"].(map[string]any)["resources"].([]any) {
+		rm := r.(map[string]any)
+		if rm["type"] != "Microsoft.Compute/virtualMachineScaleSets" {
+			continue
+		}
+		sp := rm["properties"].(map[string]any)["virtualMachineProfile"].(map[string]any)["storageProfile"].(map[string]any)
+		sp["imageReference"] = map[string]any{"publisher": "nimbus", "offer": "workloads", "sku": "echo", "version": "latest"}
+		return
+	}
+	t.Fatal("no scale set in the body")
+}
+
+// waitDeployment polls a deployment until it leaves Accepted/Running and
+// returns its body.
+func (n *testNode) waitDeployment(rg, name string) map[string]any {
+	n.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, _, b := n.do(http.MethodGet, n.rgPath(rg, "Microsoft.Resources/deployments/"+name)+depAPI, nil)
+		if st != http.StatusOK {
+			n.t.Fatalf("GET deployment: %d %s", st, b)
+		}
+		var d map[string]any
+		if err := json.Unmarshal(b, &d); err != nil {
+			n.t.Fatal(err)
+		}
+		state := d["properties"].(map[string]any)["provisioningState"]
+		if state != "Accepted" && state != "Running" {
+			return d
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("deployment %s still %v", name, state)
+		}
+		<-tick.C
+	}
+}
+
+func TestDeploymentAzNetworkLBCreate(t *testing.T) {
+	n := startTestNode(t)
+	n.group("rg")
+	// az's template hard-codes this subscription id.
+	body := loadAzBody(t, "az-network-lb-create.json")
+	b, _ := json.Marshal(body)
+	js := strings.ReplaceAll(string(b), "00000000-0000-0000-0000-000000000001", n.sub)
+	st, hdr, resp := n.do(http.MethodPut, n.rgPath("rg", "Microsoft.Resources/deployments/lb_deploy_x")+depAPI, js)
+	if st != http.StatusCreated || hdr.Get("Azure-AsyncOperation") == "" {
+		t.Fatalf("PUT deployment: %d %s", st, resp)
+	}
+	d := n.waitDeployment("rg", "lb_deploy_x")
+	props := d["properties"].(map[string]any)
+	if props["provisioningState"] != "Succeeded" {
+		t.Fatalf("deployment = %v", props)
+	}
+	lb := props["outputs"].(map[string]any)["loadBalancer"].(map[string]any)
+	if lb["type"] != "Object" || len(lb["value"].(map[string]any)["frontendIPConfigurations"].([]any)) != 1 {
+		t.Errorf("outputs = %v", lb)
+	}
+	if st, _, b := n.do(http.MethodGet, n.rgPath("rg", "Microsoft.Network/loadBalancers/lb1")+"?api-version=2022-07-01", nil); st != http.StatusOK {
+		t.Errorf("GET lb1: %d %s", st, b)
+	}
+	st, _, b = n.do(http.MethodGet, n.rgPath("rg", "Microsoft.Resources/deployments/lb_deploy_x/operations")+depAPI, nil)
+	var ops struct {
+		Value []struct {
+			ID          string `json:"id"`
+			OperationID string `json:"operationId"`
+			Properties  struct {
+				ProvisioningState string `json:"provisioningState"`
+				StatusCode        string `json:"statusCode"`
+				TargetResource    struct {
+					ResourceType string `json:"resourceType"`
+					ResourceName string `json:"resourceName"`
+				} `json:"targetResource"`
+			} `json:"properties"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal(b, &ops); err != nil || st != http.StatusOK || len(ops.Value) != 2 {
+		t.Fatalf("operations: %d %s", st, b)
+	}
+	for _, op := range ops.Value {
+		if op.Properties.ProvisioningState != "Succeeded" || op.Properties.StatusCode != "Created" || !strings.HasSuffix(op.ID, "/operations/"+op.OperationID) {
+			t.Errorf("operation %+v", op)
+		}
+	}
+	if ops.Value[0].Properties.TargetResource.ResourceName != "pip1" {
+		t.Errorf("first operation is %+v, want pip1", ops.Value[0].Properties.TargetResource)
+	}
+	st, _, b = n.do(http.MethodGet, n.rgPath("rg", "Microsoft.Resources/deployments/lb_deploy_x/operations/"+ops.Value[1].OperationID)+depAPI, nil)
+	if st != http.StatusOK || !strings.Contains(string(b), `"resourceName":"lb1"`) {
+		t.Errorf("GET operation: %d %s", st, b)
+	}
+}
+
+// basicLBWhenUnset gives the body's load balancer the sku Azure gave a load
+// balancer without one at api-version 2018-11-01 (Basic, like the public IP
+// next to it); nimbus's resource model defaults an absent LB sku to
+// Standard but an absent public IP sku to Basic, which do not match.
+func basicLBWhenUnset(body map[string]any) {
+	for _, r := range body["properties"].(map[string]any)["template"].(map[string]any)["resources"].([]any) {
+		rm := r.(map[string]any)
+		if rm["type"] == "Microsoft.Network/loadBalancers" && rm["sku"] == nil {
+			rm["sku"] = map[string]any{"name": "Basic"}
+		}
+	}
+}
+
+func TestDeploymentAzVMSSCreateSDK(t *testing.T) {
+	n := startTestNode(t)
+	n.group("rg")
+	ctx := context.Background()
+	body := loadAzBody(t, "az-vmss-create.json")
+	useNimbusImage(t, body)
+	basicLBWhenUnset(body)
+	b, _ := json.Marshal(body["properties"])
+	b = []byte(strings.ReplaceAll(string(b), "00000000-0000-0000-0000-000000000001", n.sub))
+	var props armresources.DeploymentProperties
+	if err := json.Unmarshal(b, &props); err != nil {
+		t.Fatal(err)
+	}
+	client, err := armresources.NewDeploymentsClient(n.sub, n.cred, n.options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	poller, err := client.BeginCreateOrUpdate(ctx, "rg", "vmss_deploy", armresources.Deployment{Properties: &props}, nil)
+	if err != nil {
+		t.Fatalf("BeginCreateOrUpdate: %v", err)
+	}
+	res, err := poller.PollUntilDone(ctx, &azPollOpts)
+	if err != nil {
+		t.Fatalf("PollUntilDone: %v", err)
+	}
+	t.Logf("az vmss create template deployed in %v (API only, no runtime)", time.Since(start))
+	p := res.Properties
+	if *p.ProvisioningState != armresources.ProvisioningStateSucceeded {
+		t.Fatalf("state = %v", *p.ProvisioningState)
+	}
+	out := p.Outputs.(map[string]any)["VMSS"].(map[string]any)
+	vm := out["value"].(map[string]any)
+	if vm["provisioningState"] != "Succeeded" || vm["virtualMachineProfile"] == nil {
+		t.Errorf("VMSS output = %v", out)
+	}
+	if pv := p.Parameters.(map[string]any)["adminPassword"].(map[string]any); pv["value"] != nil || pv["type"] != "SecureString" {
+		t.Errorf("secure parameter reported as %v", pv)
+	}
+	if len(p.OutputResources) != 4 || len(p.Dependencies) != 2 {
+		t.Errorf("outputResources %d, dependencies %d", len(p.OutputResources), len(p.Dependencies))
+	}
+	// The NAT pool's string ports were taken by the load balancer.
+	st, _, lb := n.do(http.MethodGet, n.rgPath("rg", "Microsoft.Network/loadBalancers/vmss1LB")+"?api-version=2022-07-01", nil)
+	if st != http.StatusOK || !strings.Contains(string(lb), `"frontendPortRangeStart":50000`) {
+		t.Errorf("GET vmss1LB: %d %s", st, lb)
+	}
+	// Operations: VNet and PIP end before the LB starts, the LB before the VMSS.
+	opsClient, err := armresources.NewDeploymentOperationsClient(n.sub, n.cred, n.options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type span struct{ start, end time.Time }
+	spans := map[string]span{}
+	pager := opsClient.NewListPager("rg", "vmss_deploy", nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range page.Value {
+			pp := op.Properties
+			if *pp.ProvisioningState != "Succeeded" {
+				t.Errorf("operation %s: %s", *pp.TargetResource.ResourceName, *pp.ProvisioningState)
+			}
+			d, err := time.ParseDuration(strings.ToLower(strings.TrimPrefix(*pp.Duration, "PT")))
+			if err != nil {
+				t.Fatalf("duration %q: %v", *pp.Duration, err)
+			}
+			spans[*pp.TargetResource.ResourceName] = span{pp.Timestamp.Add(-d), *pp.Timestamp}
+		}
+	}
+	if len(spans) != 4 {
+		t.Fatalf("operations: %v", spans)
+	}
+	for _, before := range []string{"vmss1VNET", "vmss1LBPublicIP"} {
+		if spans[before].end.After(spans["vmss1LB"].start.Add(time.Millisecond)) {
+			t.Errorf("%s ended after vmss1LB started", before)
+		}
+	}
+	if spans["vmss1LB"].end.After(spans["vmss1"].start.Add(time.Millisecond)) {
+		t.Error("vmss1LB ended after vmss1 started")
+	}
+}
+
+func TestDeploymentBadTemplatesCreateNothing(t *testing.T) {
+	n := startTestNode(t)
+	n.group("rg")
+	pip := func(name string) map[string]any {
+		return map[string]any{"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01", "name": name, "location": "eastus",
+			"sku": map[string]any{"name": "Standard"}, "properties": map[string]any{"publicIPAllocationMethod": "Static"}}
+	}
+	withDeps := func(r map[string]any, deps ...string) map[string]any {
+		r["dependsOn"] = deps
+		return r
+	}
+	tests := []struct {
+		name     string
+		template map[string]any
+		params   map[string]any
+		want     string
+	}{
+		{"cycle", map[string]any{"resources": []any{withDeps(pip("a"), "b"), withDeps(pip("b"), "a")}}, nil, "Circular dependency"},
+		{"unknown function", map[string]any{"resources": []any{pip("a"), map[string]any{
+			"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01", "name": "[nope('b')]", "location": "eastus"}}}, nil,
+			"The template function 'nope' is not valid"},
+		{"missing parameter", map[string]any{"parameters": map[string]any{"n": map[string]any{"type": "string"}},
+			"resources": []any{pip("a")}}, nil, "The value for the template parameter 'n' is not provided"},
+		{"wrong type", map[string]any{"parameters": map[string]any{"n": map[string]any{"type": "int"}},
+			"resources": []any{pip("a")}}, map[string]any{"n": map[string]any{"value": "many"}}, "Expected a value of type 'Int'"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tc.template, "parameters": tc.params}}
+			st, _, b := n.do(http.MethodPut, n.rgPath("rg", "Microsoft.Resources/deployments/bad")+depAPI, body)
+			if st != http.StatusBadRequest || errCode(b) != "InvalidTemplate" || !strings.Contains(string(b), tc.want) {
+				t.Fatalf("PUT: %d %s", st, b)
+			}
+			st, _, b = n.do(http.MethodPost, n.rgPath("rg", "Microsoft.Resources/deployments/bad/validate")+depAPI, body)
+			if st != http.StatusBadRequest || errCode(b) != "InvalidTemplate" {
+				t.Fatalf("validate: %d %s", st, b)
+			}
+		})
+	}
+	if st, _, b := n.do(http.MethodGet, n.rgPath("rg", "Microsoft.Resources/deployments/bad")+depAPI, nil); st != http.StatusNotFound || errCode(b) != "DeploymentNotFound" {
+		t.Errorf("GET bad deployment: %d %s", st, b)
+	}
+	st, _, b := n.do(http.MethodGet, "/subscriptions/"+n.sub+"/resourceGroups/rg/resources?api-version=2021-04-01", nil)
+	if st != http.StatusOK || strings.Contains(string(b), "publicIPAddresses") {
+		t.Errorf("resources after bad templates: %d %s", st, b)
+	}
+}
+
+func TestDeploymentResourceFailure(t *testing.T) {
+	n := startTestNode(t)
+	n.group("rg")
+	tmpl := map[string]any{"resources": []any{
+		map[string]any{"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2022-07-01", "name": "vn", "location": "eastus",
+			"properties": map[string]any{"addressSpace": map[string]any{"addressPrefixes": []any{"10.0.0.0/16"}}}},
+		map[string]any{"type": "Microsoft.Network/loadBalancers", "apiVersion": "2022-07-01", "name": "lb", "location": "eastus",
+			"dependsOn": []any{"vn"}, "sku": map[string]any{"name": "Standard"},
+			"properties": map[string]any{"frontendIPConfigurations": []any{map[string]any{"name": "fe", "properties": map[string]any{
+				"publicIPAddress": map[string]any{"id": "[resourceId('Microsoft.Network/publicIPAddresses', 'missing')]"}}}}}},
+		map[string]any{"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01", "name": "after", "location": "eastus",
+			"dependsOn": []any{"lb"}, "sku": map[string]any{"name": "Standard"}, "properties": map[string]any{"publicIPAllocationMethod": "Static"}},
+	}}
+	body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tmpl}}
+	if st, _, b := n.do(http.MethodPut, n.rgPath("rg", "Microsoft.Resources/deployments/fail")+depAPI, body); st != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", st, b)
+	}
+	d := n.waitDeployment("rg", "fail")
+	props := d["properties"].(map[string]any)
+	e := props["error"].(map[string]any)
+	details := e["details"].([]any)
+	if props["provisioningState"] != "Failed" || e["code"] != "DeploymentFailed" || len(details) != 1 {
+		t.Fatalf("deployment = %v", props)
+	}
+	detail := details[0].(map[string]any)
+	if detail["code"] != "InvalidResourceReference" || !strings.HasSuffix(detail["target"].(string), "/providers/Microsoft.Network/loadBalancers/lb") {
+		t.Errorf("detail = %v", detail)
+	}
+	t.Logf("failed resource's error: %v", detail)
+	if st, _, _ := n.do(http.MethodGet, n.rgPath("rg", "Microsoft.Network/publicIPAddresses/after")+"?api-version=2022-07-01", nil); st != http.StatusNotFound {
+		t.Errorf("a resource after the failure was created: %d", st)
+	}
+	// Cancel of a finished deployment, then delete.
+	if st, _, b := n.do(http.MethodPost, n.rgPath("rg", "Microsoft.Resources/deployments/fail/cancel")+depAPI, nil); st != http.StatusConflict {
+		t.Errorf("cancel: %d %s", st, b)
+	}
+	client, err := armresources.NewDeploymentsClient(n.sub, n.cred, n.options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	del, err := client.BeginDelete(ctx, "rg", "fail", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := del.PollUntilDone(ctx, &azPollOpts); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := n.do(http.MethodGet, n.rgPath("rg", "Microsoft.Resources/deployments/fail")+depAPI, nil); st != http.StatusNotFound {
+		t.Errorf("deleted deployment: %d", st)
+	}
+	if st, _, _ := n.do(http.MethodGet, n.rgPath("rg", "Microsoft.Network/virtualNetworks/vn")+"?api-version=2022-07-01", nil); st != http.StatusOK {
+		t.Errorf("deleting the deployment deleted its resources: %d", st)
+	}
+}
+
+func TestDeploymentValidateWhatIfList(t *testing.T) {
+	n := startTestNode(t)
+	n.group("rg")
+	ctx := context.Background()
+	tmpl := map[string]any{
+		"parameters": map[string]any{"prefix": map[string]any{"type": "string", "defaultValue": "web"}},
+		"resources": []any{map[string]any{
+			"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01", "location": "[resourceGroup().location]",
+			"name": "[concat(parameters('prefix'), '-pip', copyIndex())]", "copy": map[string]any{"name": "pips", "count": 2},
+			"sku": map[string]any{"name": "Standard"}, "properties": map[string]any{"publicIPAllocationMethod": "Static"}}},
+	}
+	client, err := armresources.NewDeploymentsClient(n.sub, n.cred, n.options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := armresources.Deployment{Properties: &armresources.DeploymentProperties{Mode: to.Ptr(armresources.DeploymentModeIncremental), Template: tmpl}}
+	vp, err := client.BeginValidate(ctx, "rg", "d1", dep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vp.PollUntilDone(ctx, &azPollOpts)
+	if err != nil || v.Properties == nil || len(v.Properties.ValidatedResources) != 2 {
+		t.Fatalf("validate = %+v, %v", v, err)
+	}
+	whatIf := func() map[string]string {
+		t.Helper()
+		wp, err := client.BeginWhatIf(ctx, "rg", "d1", armresources.DeploymentWhatIf{Properties: &armresources.DeploymentWhatIfProperties{
+			Mode: to.Ptr(armresources.DeploymentModeIncremental), Template: tmpl}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := wp.PollUntilDone(ctx, &azPollOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, c := range w.Properties.Changes {
+			out[(*c.ResourceID)[strings.LastIndex(*c.ResourceID, "/")+1:]] = string(*c.ChangeType)
+		}
+		return out
+	}
+	if got := whatIf(); got["web-pip0"] != "Create" || got["web-pip1"] != "Create" {
+		t.Errorf("what-if before = %v", got)
+	}
+	poller, err := client.BeginCreateOrUpdate(ctx, "rg", "d1", dep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := poller.PollUntilDone(ctx, &azPollOpts); err != nil {
+		t.Fatal(err)
+	}
+	if got := whatIf(); got["web-pip0"] != "NoChange" || got["web-pip1"] != "NoChange" {
+		t.Errorf("what-if after = %v", got)
+	}
+	pager := client.NewListByResourceGroupPager("rg", nil)
+	count := 0
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count += len(page.Value)
+	}
+	if count != 1 {
+		t.Errorf("listed %d deployments", count)
+	}
+	if _, err := client.Get(ctx, "rg", "d1", nil); err != nil {
+		t.Errorf("Get: %v", err)
+	}
+}
+
+func TestDeploymentImageVersions(t *testing.T) {
+	n := startTestNode(t)
+	base := "/subscriptions/" + n.sub + "/providers/Microsoft.Compute/locations/eastus/publishers/"
+	q := "?" + url.Values{"$top": {"1"}, "$orderby": {"name desc"}, "api-version": {"2020-06-01"}}.Encode()
+	tests := []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{base + "nimbus/artifacttypes/vmimage/offers/workloads/skus/echo/versions" + q, http.StatusOK, `"name":"latest"`},
+		{base + "NIMBUS/artifacttypes/vmimage/offers/workloads/skus/script/versions" + q, http.StatusOK, `"name":"latest"`},
+		{base + "nimbus/artifacttypes/vmimage/offers/workloads/skus/echo/versions/latest?api-version=2020-06-01", http.StatusOK, `"operatingSystem":"Linux"`},
+		{base + "Canonical/artifacttypes/vmimage/offers/UbuntuServer/skus/18.04-LTS/versions" + q, http.StatusNotFound, `"code":"NotFound"`},
+		{base + "nimbus/artifacttypes/vmimage/offers/workloads/skus?api-version=2020-06-01", http.StatusOK, `"name":"script"`},
+	}
+	for _, tc := range tests {
+		st, _, b := n.do(http.MethodGet, tc.path, nil)
+		if st != tc.status || !strings.Contains(string(b), tc.want) {
+			t.Errorf("GET %s: %d %s", tc.path, st, b)
+		}
+	}
+}
