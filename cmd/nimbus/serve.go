@@ -5,45 +5,84 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"nimbus/internal/node"
+	"nimbus/internal/system"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
 
 func newServeCmd() *cobra.Command {
-	var dataDir, listen, pool string
+	var (
+		dataDir, listen, pool, drv, dp, metricsListen string
+		probeInterval, repairGrace                    time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the ARM-compatible API server (HTTPS)",
-		Long: `Run nimbus: the ARM-compatible HTTPS API and its background components.
+		Short: "Run nimbus: the ARM-compatible API, controllers, instances and data plane",
+		Long: `Run nimbus: the ARM-compatible HTTPS API, the controllers, the instance
+driver and the data plane.
 
 On first start nimbus creates, in the data directory, a CA (ca.pem: the file
 clients trust), a server certificate, a token-signing key and the default
 subscription, and writes endpoint.json (endpoint, subscriptionId, tenantId,
 caFile, msiEndpoint, identityHeader). The data directory defaults to
-$NIMBUS_DATA_DIR, or ~/.local/share/nimbus.`,
+$NIMBUS_DATA_DIR, or ~/.local/share/nimbus.
+
+Modes: --driver process|netns and --dataplane proxy|nft. The default, auto,
+picks netns + nft when running as root on Linux with nftables (instances are
+network namespaces, the kernel load-balances and the backend sees the client's
+address), else process + proxy (instances are processes on loopback, a
+userspace proxy load-balances). The chosen mode is printed and served at
+GET /nimbus/info.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := netip.ParsePrefix(pool)
-			if err != nil {
-				return fmt.Errorf("--public-pool: %w", err)
+			var p netip.Prefix
+			if pool != "" {
+				var err error
+				if p, err = netip.ParsePrefix(pool); err != nil {
+					return fmt.Errorf("--public-pool: %w", err)
+				}
+				p = p.Masked()
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			n, err := node.Start(cmd.Context(), node.Config{DataDir: dataDir, Listen: listen, PublicPool: p.Masked(), Logger: log})
+			s, err := system.Start(cmd.Context(), system.Options{
+				Node:   node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log},
+				Driver: drv, Dataplane: dp, MetricsListen: metricsListen,
+				ProbeInterval: probeInterval, RepairGrace: repairGrace,
+			})
 			if err != nil {
 				return err
 			}
-			e := n.Endpoint
-			fmt.Fprintf(cmd.OutOrStdout(), "nimbus serving ARM at %s\n  subscription %s, tenant %s\n  CA certificate: %s\n  endpoint file:  %s\n  managed identity: %s\n",
-				e.Endpoint, e.SubscriptionID, e.TenantID, e.CAFile, e.DataDir+"/"+node.EndpointFile, e.MSIEndpoint)
-			return n.Wait()
+			e := s.Node.Endpoint
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "nimbus serving ARM at %s\n  mode: driver %s, data plane %s", e.Endpoint, s.Mode.Driver, s.Mode.Dataplane)
+			if s.Mode.Reason != "" {
+				fmt.Fprintf(out, " (auto: %s)", s.Mode.Reason)
+			}
+			fmt.Fprintf(out, "\n  subscription %s, tenant %s\n  CA certificate: %s\n  endpoint file:  %s\n  managed identity: %s\n",
+				e.SubscriptionID, e.TenantID, e.CAFile, e.DataDir+"/"+node.EndpointFile, e.MSIEndpoint)
+			if s.MetricsAddr != "" {
+				fmt.Fprintf(out, "  metrics: http://%s/metrics\n", s.MetricsAddr)
+			}
+			err = s.Node.Wait()
+			if stopErr := s.Stop(); err == nil {
+				err = stopErr
+			}
+			return err
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", node.DefaultDataDir(), "data directory (store, keys, endpoint.json); env NIMBUS_DATA_DIR")
-	cmd.Flags().StringVar(&listen, "listen", node.DefaultListen, "HTTPS listen address")
-	cmd.Flags().StringVar(&pool, "public-pool", "127.77.0.0/16", "prefix public IP addresses are allocated from")
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", node.DefaultDataDir(), "data directory (store, keys, endpoint.json, instance state); env NIMBUS_DATA_DIR")
+	f.StringVar(&listen, "listen", node.DefaultListen, "HTTPS listen address")
+	f.StringVar(&pool, "public-pool", "", "prefix public IP addresses are allocated from (default 127.77.0.0/16 with the proxy data plane, 198.18.64.0/18 with nft)")
+	f.StringVar(&drv, "driver", system.Auto, "instance driver: auto, process or netns")
+	f.StringVar(&dp, "dataplane", system.Auto, "data plane: auto, proxy or nft")
+	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
+	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
+	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")
 	return cmd
 }

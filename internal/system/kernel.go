@@ -5,14 +5,21 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 
 	"nimbus/internal/dataplane/nft"
+	"nimbus/internal/driver/netns"
 	"nimbus/internal/hostnet"
 	"nimbus/internal/probe"
 )
 
 // kernelAvailable reports whether nftables can be programmed here.
-func kernelAvailable() error { return nft.Available() }
+func kernelAvailable() error {
+	if err := nft.Available(); err != nil {
+		return err
+	}
+	return netns.Available()
+}
 
 // DefaultKernelPublicPool is the public pool of the kernel path: a routed
 // range (loopback addresses cannot leave the root namespace), reached from
@@ -35,5 +42,12 @@ func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Log
 	}
 	s.Engine = e
 	s.closers = append(s.closers, e.Close)
-	return nil, fmt.Errorf("netns driver: %w", ErrImpossibleMode)
+	d, err := netns.New(ctx, netns.Options{Net: hn, StateDir: filepath.Join(opt.Node.DataDir, "instances-netns"),
+		Command: opt.WorkloadCommand, Env: opt.WorkloadEnv, Logger: log.With("driver", "netns")})
+	if err != nil {
+		return nil, fmt.Errorf("netns driver: %w", err)
+	}
+	s.Driver = d
+	s.closers = append(s.closers, func() error { return d.Close(context.Background(), false) })
+	return hn, nil
 }
