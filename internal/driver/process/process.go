@@ -381,10 +381,13 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.St
 		d.mu.Unlock()
 		return st, nil
 	}
-	r := inst.rec
-	if r == nil {
-		r = &record{Key: spec.Key}
+	// Work on a copy: List and Inspect read inst.rec meanwhile.
+	r := &record{Key: spec.Key}
+	if inst.rec != nil {
+		cp := *inst.rec
+		r = &cp
 	}
+	allocated := false
 	if !r.ProviderIP.IsValid() {
 		if r.ProviderIP, err = d.pool.alloc(spec.Key); err != nil {
 			if inst.rec == nil {
@@ -393,14 +396,17 @@ func (d *Driver) Start(ctx context.Context, spec driver.InstanceSpec) (driver.St
 			d.mu.Unlock()
 			return driver.Status{}, fmt.Errorf("process: start %s: %w", spec.Key, err)
 		}
+		allocated = true
 	}
 	d.mu.Unlock()
 
 	p, ready, err := d.spawn(r, spec, kind)
 	d.mu.Lock()
 	if err != nil {
-		if inst.rec == nil {
+		if allocated {
 			d.pool.release(r.ProviderIP, spec.Key)
+		}
+		if inst.rec == nil {
 			d.dropLocked(inst, spec.Key)
 		}
 		d.mu.Unlock()

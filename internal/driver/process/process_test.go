@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -449,5 +450,56 @@ func TestStateDirLocked(t *testing.T) {
 	newTestDriver(t, testOptions(dir, "127.101.5.0/24"))
 	if _, err := New(context.Background(), testOptions(dir, "127.101.5.0/24")); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second New over the same state dir = %v; want in use", err)
+	}
+}
+
+// TestConcurrentOps runs Start, Stop, Destroy, Inspect and List on a few
+// keys at once (run it with -race) and checks that nothing is left.
+func TestConcurrentOps(t *testing.T) {
+	if r := drivertest.LowPortsSkipReason(); r != "" {
+		t.Skip(r)
+	}
+	d := newTestDriver(t, testOptions(t.TempDir(), "127.101.8.0/24"))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	pids := make(chan int, 100)
+	for w := range 6 {
+		wg.Go(func() {
+			spec := drivertest.Spec(w%3, drivertest.Echo)
+			for i := range 4 {
+				if st, err := d.Start(ctx, spec); err == nil {
+					pids <- st.PID
+				} else {
+					t.Errorf("Start: %v", err)
+				}
+				d.Inspect(ctx, spec.Key)
+				d.List(ctx)
+				switch i % 2 {
+				case 0:
+					if err := d.Stop(ctx, spec.Key); err != nil {
+						t.Errorf("Stop: %v", err)
+					}
+				case 1:
+					if err := d.Destroy(ctx, spec.Key); err != nil {
+						t.Errorf("Destroy: %v", err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(pids)
+	for i := range 3 {
+		if err := d.Destroy(ctx, drivertest.Spec(i, drivertest.Echo).Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if list, _ := d.List(ctx); len(list) != 0 {
+		t.Fatalf("List = %+v; want nothing", list)
+	}
+	for pid := range pids {
+		if left := drivertest.GroupMembers(pid); len(left) > 0 {
+			t.Errorf("group %d left %v", pid, left)
+		}
 	}
 }
