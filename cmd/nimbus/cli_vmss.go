@@ -1,0 +1,6 @@
+package main
+
+import "nimbus/internal/cli"
+
+// The `nimbus vmss` verbs: an az-shaped client of the ARM API (internal/cli).
+func init() { subcommands = append(subcommands, cli.NewVMSSCmd) }
