@@ -773,3 +773,52 @@ func TestInstanceRuntime(t *testing.T) {
 		t.Errorf("operation result: %d", st)
 	}
 }
+
+// TestInstanceAZ drives the instance API with the az CLI (hybrid profile,
+// compute api-version 2020-06-01).
+func TestInstanceAZ(t *testing.T) {
+	e := newInstEnv(t, newLBEnv(t))
+	env := loginAZ(t, e.testNode)
+	var list []struct {
+		Name, InstanceID   string
+		LatestModelApplied bool
+		ProvisioningState  string
+		OSProfile          struct{ ComputerName string }
+	}
+	out := runAZ(t, env, "vmss", "list-instances", "-g", "rg", "-n", "web", "-o", "json")
+	if err := json.Unmarshal(out, &list); err != nil || len(list) != 3 {
+		t.Fatalf("list-instances: %v %s", err, out)
+	}
+	if l := list[2]; l.Name != "web_2" || l.InstanceID != "2" || !l.LatestModelApplied || l.ProvisioningState != "Succeeded" || l.OSProfile.ComputerName != "vm000002" {
+		t.Errorf("list-instances[2] = %+v", l)
+	}
+	runAZ(t, env, "vmss", "restart", "-g", "rg", "-n", "web", "--instance-ids", "0")
+	if g0, g1 := e.record(t, "0").Generation, e.record(t, "1").Generation; g0 != 1 || g1 != 0 {
+		t.Errorf("restart --instance-ids 0: generations %d, %d", g0, g1)
+	}
+	runAZ(t, env, "vmss", "deallocate", "-g", "rg", "-n", "web")
+	if p := e.record(t, "2").Power; p != resource.PowerDeallocated {
+		t.Errorf("deallocate without ids (\"*\"): power %s", p)
+	}
+	var view struct {
+		VirtualMachine struct {
+			StatusesSummary []struct {
+				Code  string
+				Count int
+			}
+		}
+	}
+	out = runAZ(t, env, "vmss", "get-instance-view", "-g", "rg", "-n", "web", "-o", "json")
+	// No controller runs: the instances are asked to deallocate and still run.
+	if err := json.Unmarshal(out, &view); err != nil || !strings.Contains(string(out), `"PowerState/deallocating"`) {
+		t.Fatalf("get-instance-view: %v %s", err, out)
+	}
+	out = runAZ(t, env, "vmss", "get-instance-view", "-g", "rg", "-n", "web", "--instance-id", "1", "--query", "statuses[].code", "-o", "tsv")
+	if codes := string(out); !strings.Contains(codes, "NimbusAddressMapping/mapped") || !strings.Contains(codes, "ProvisioningState/succeeded") {
+		t.Errorf("instance view codes: %s", codes)
+	}
+	_, stderr, err := tryAZ(t, env, "vmss", "restart", "-g", "rg", "-n", "web", "--instance-ids", "9")
+	if err == nil || !strings.Contains(stderr, "InvalidParameter") {
+		t.Errorf("restart of an unknown id: %v %s", err, stderr)
+	}
+}
