@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -388,12 +389,12 @@ func TestScript(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	src := fmt.Sprintf("echo \"$NIMBUS_INSTANCE_NAME $NIMBUS_INSTANCE_ID $NIMBUS_PRIVATE_IP $NIMBUS_BIND_IP ${NIMBUS_CUSTOM_DATA:-none} $0\" > %s\nexit 3\n", out)
-	var stderr bytes.Buffer
+	stderr := &lockedBuffer{}
 	s := &Script{
 		Config: Config{Name: "job_2", InstanceID: "2", PrivateIP: netip.MustParseAddr("198.18.0.2"),
 			BindIP: netip.MustParseAddr("127.100.250.5"), CustomData: base64.StdEncoding.EncodeToString([]byte(src))},
 		Environ: []string{"PATH=/usr/bin:/bin", EnvCustomData + "=leak"},
-		Stderr:  &stderr,
+		Stderr:  stderr,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -412,6 +413,12 @@ func TestScript(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	for !strings.Contains(stderr.String(), "exit status 3") {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr %q does not report the script's exit status", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("Serve returned %v after the script ended; it must stay up", err)
@@ -421,12 +428,27 @@ func TestScript(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(stderr.String(), "exit status 3") {
-		t.Errorf("stderr %q does not report the script's exit status", stderr.String())
-	}
 
 	bad := &Script{Config: Config{CustomData: "#!/bin/sh\n"}}
 	if err := bad.Serve(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "not valid base64") {
 		t.Fatalf("invalid customData: %v", err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to write and read from two goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
