@@ -430,3 +430,40 @@ func TestDeploymentImageVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestDeploymentAZCreateCommands runs az 2.45's create commands, which
+// submit template deployments (arm-clients.md §3.3).
+func TestDeploymentAZCreateCommands(t *testing.T) {
+	n := startTestNode(t)
+	env := loginAZ(t, n)
+	n.group("rg")
+	var lb struct {
+		LoadBalancer struct {
+			FrontendIPConfigurations []struct{ Name string }
+			BackendAddressPools      []struct{ Name string }
+			ProvisioningState        string
+		} `json:"loadBalancer"`
+	}
+	out := runAZ(t, env, "network", "lb", "create", "-g", "rg", "-n", "lb1", "--public-ip-address", "pip1", "-o", "json")
+	if err := json.Unmarshal(out, &lb); err != nil || lb.LoadBalancer.ProvisioningState != "Succeeded" ||
+		len(lb.LoadBalancer.FrontendIPConfigurations) != 1 || lb.LoadBalancer.BackendAddressPools[0].Name != "lb1bepool" {
+		t.Fatalf("lb create: %v %s", err, out)
+	}
+	var vm struct {
+		VMSS struct {
+			ProvisioningState string
+			UpgradePolicy     struct{ Mode string }
+		} `json:"vmss"`
+	}
+	// The load balancer az network lb create made.
+	out = runAZ(t, env, "vmss", "create", "-g", "rg", "-n", "vmss2", "--image", "nimbus:workloads:echo:latest",
+		"--lb", "lb1", "--backend-pool-name", "lb1bepool",
+		"--admin-username", "azureuser", "--admin-password", "Secr3t-Passw0rd!", "--instance-count", "2", "-o", "json")
+	if err := json.Unmarshal(out, &vm); err != nil || vm.VMSS.ProvisioningState != "Succeeded" {
+		t.Fatalf("vmss create --lb: %v %s", err, out)
+	}
+	out = runAZ(t, env, "deployment", "group", "list", "-g", "rg", "--query", "[].properties.provisioningState", "-o", "tsv")
+	if strings.Count(string(out), "Succeeded") != 2 {
+		t.Errorf("deployment list: %s", out)
+	}
+}
