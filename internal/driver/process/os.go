@@ -27,8 +27,10 @@ type osOps interface {
 	// reapGroup kills what remains of the group of a leader (pid, ticks)
 	// that is gone.
 	reapGroup(pid int, ticks uint64)
-	// groupMembers lists the live processes of group pgid.
-	groupMembers(pgid int) []int
+	// groupMembers lists the live processes of the group of leader (pid,
+	// ticks), none if pid now names another process (then the group's ID
+	// was free to reuse, so the group is empty).
+	groupMembers(pid int, ticks uint64) []int
 	// sweep kills the process groups of live processes whose environment
 	// holds the entry marker ("NAME=value"), except the groups in keep, and
 	// returns the groups it killed.

@@ -173,8 +173,10 @@ func killGroup(pgid int, ticks uint64, sig syscall.Signal) {
 	syscall.Kill(-pgid, sig)
 }
 
-// groupMembers lists the live (not zombie) processes of group pgid.
-func (linuxOS) groupMembers(pgid int) []int {
+func (linuxOS) groupMembers(pgid int, ticks uint64) []int {
+	if t, err := startTicks(pgid); err == nil && t != ticks {
+		return nil
+	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil

@@ -623,26 +623,26 @@ func (d *Driver) stop(ctx context.Context, inst *instance) error {
 	}
 	// The watcher killed the rest of the group when the leader ended; wait
 	// until the kernel has them gone.
-	if err := d.awaitGroupGone(pid); err != nil {
+	if err := d.awaitGroupGone(run.p); err != nil {
 		return fmt.Errorf("process: stop %s: %w", key, err)
 	}
 	d.log.Info("instance stopped", "instance", key, "pid", pid, "killed", killed)
 	return nil
 }
 
-func (d *Driver) awaitGroupGone(pgid int) error {
+// awaitGroupGone waits until no process of p's group is alive, killing
+// stragglers again, for at most killWait.
+func (d *Driver) awaitGroupGone(p *proc) error {
 	deadline := time.Now().Add(killWait)
 	for {
-		left := d.os.groupMembers(pgid)
+		left := d.os.groupMembers(p.pid, p.ticks)
 		if len(left) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("processes %v of group %d survived SIGKILL", left, pgid)
+			return fmt.Errorf("processes %v of group %d survived SIGKILL", left, p.pid)
 		}
-		for _, pid := range left {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
+		d.os.reapGroup(p.pid, p.ticks)
 		time.Sleep(5 * time.Millisecond)
 	}
 }
