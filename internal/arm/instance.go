@@ -177,7 +177,8 @@ type vmssVMProps struct {
 	VMID                        string              `json:"vmId"`
 	ProvisioningState           string              `json:"provisioningState"`
 	TimeCreated                 string              `json:"timeCreated,omitempty"`
-	HardwareProfile             *vmHardware         `json:"hardwareProfile,omitempty"`
+	HardwareProfile             vmHardware          `json:"hardwareProfile"`
+	DiagnosticsProfile          json.RawMessage     `json:"diagnosticsProfile,omitempty"`
 	OSProfile                   *vmOSProfile        `json:"osProfile,omitempty"`
 	StorageProfile              *vmStorage          `json:"storageProfile,omitempty"`
 	NetworkProfile              vmNetworkProfile    `json:"networkProfile"`
@@ -192,11 +193,13 @@ type vmHardware struct {
 }
 
 type vmOSProfile struct {
-	ComputerName         string          `json:"computerName"`
-	AdminUsername        string          `json:"adminUsername,omitempty"`
-	LinuxConfiguration   json.RawMessage `json:"linuxConfiguration,omitempty"`
-	WindowsConfiguration json.RawMessage `json:"windowsConfiguration,omitempty"`
-	Secrets              json.RawMessage `json:"secrets,omitempty"`
+	ComputerName                string          `json:"computerName"`
+	AdminUsername               string          `json:"adminUsername,omitempty"`
+	AllowExtensionOperations    bool            `json:"allowExtensionOperations"`
+	RequireGuestProvisionSignal bool            `json:"requireGuestProvisionSignal"`
+	LinuxConfiguration          json.RawMessage `json:"linuxConfiguration,omitempty"`
+	WindowsConfiguration        json.RawMessage `json:"windowsConfiguration,omitempty"`
+	Secrets                     json.RawMessage `json:"secrets,omitempty"`
 }
 
 type vmStorage struct {
@@ -265,7 +268,7 @@ func (s *Server) renderVM(v *resource.VirtualMachineScaleSet, rec instRecord, vi
 	in := rec.in
 	out := &vmssVM{
 		ID: v.ID + "/virtualMachines/" + in.InstanceID, Name: v.Name + "_" + in.InstanceID,
-		Type: resource.InstanceType, InstanceID: in.InstanceID, Location: in.Location, Etag: vmEtag(rec.rev),
+		Type: resource.InstanceType, InstanceID: in.InstanceID, Location: in.Location, Tags: v.Tags, Etag: vmEtag(rec.rev),
 	}
 	if out.Location == "" {
 		out.Location = v.Location
@@ -284,10 +287,10 @@ func (s *Server) renderVM(v *resource.VirtualMachineScaleSet, rec instRecord, vi
 	if !in.Created.IsZero() {
 		p.TimeCreated = in.Created.UTC().Format(time.RFC3339Nano)
 	}
-	if v.SKU != nil && v.SKU.Name != "" {
-		p.HardwareProfile = &vmHardware{VMSize: v.SKU.Name}
+	if v.SKU != nil {
+		p.HardwareProfile.VMSize = v.SKU.Name
 	}
-	p.OSProfile = &vmOSProfile{ComputerName: in.ComputerName}
+	p.OSProfile = &vmOSProfile{ComputerName: in.ComputerName, AllowExtensionOperations: true, RequireGuestProvisionSignal: true}
 	p.ProtectionPolicy = vmProtection{ProtectFromScaleIn: in.ProtectFromScaleIn || in.ProtectFromScaleSetActions,
 		ProtectFromScaleSetActions: in.ProtectFromScaleSetActions}
 	if m := in.Model; m != nil {
@@ -311,6 +314,7 @@ func (s *Server) renderVM(v *resource.VirtualMachineScaleSet, rec instRecord, vi
 				p.NetworkProfile.NetworkInterfaces = append(p.NetworkProfile.NetworkInterfaces, ref)
 			}
 		}
+		p.DiagnosticsProfile = m.DiagnosticsProfile
 		if withUserData {
 			p.UserData = m.UserData
 		}
