@@ -131,3 +131,51 @@ func TestAzVMSSCreate(t *testing.T) {
 		t.Errorf("parameters report %+v", p)
 	}
 }
+
+func TestSeedScenarioTemplate(t *testing.T) {
+	ctx := context.Background()
+	tmpl, err := os.ReadFile("testdata/seed-scenario.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newFakeEnv()
+	plan, err := Validate(ctx, Input{Template: tmpl, Parameters: json.RawMessage(`{"adminPassword": {"value": "Secr3t-Passw0rd!"}}`), Scope: testScope}, env)
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	outs, _, err := plan.Run(ctx, env, nil)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	ids := env.putIDs()
+	lb := rgID + "/providers/Microsoft.Network/loadBalancers/web-lb"
+	vmss := rgID + "/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+	if len(ids) != 4 || indexOf(ids, lb) > indexOf(ids, vmss) || indexOf(ids, rgID+"/providers/Microsoft.Network/publicIPAddresses/web-pip") > indexOf(ids, lb) {
+		t.Fatalf("puts = %v", ids)
+	}
+	props := env.put(t, lb).Body["properties"].(map[string]any)
+	rules := props["loadBalancingRules"].([]any)
+	r1 := rules[1].(map[string]any)
+	if len(rules) != 2 || r1["name"] != "rule-8080" || r1["properties"].(map[string]any)["backendPort"] != int64(8080) ||
+		r1["properties"].(map[string]any)["disableOutboundSnat"] != true {
+		t.Errorf("rules = %v", rules)
+	}
+	nat := props["inboundNatPools"].([]any)[0].(map[string]any)["properties"].(map[string]any)
+	if nat["frontendPortRangeEnd"] != int64(50119) {
+		t.Errorf("nat pool = %v", nat)
+	}
+	vm := env.put(t, vmss).Body
+	if vm["sku"].(map[string]any)["capacity"] != int64(3) {
+		t.Errorf("vmss sku = %v", vm["sku"])
+	}
+	label := env.put(t, rgID+"/providers/Microsoft.Network/publicIPAddresses/web-pip").Body["properties"].(map[string]any)["dnsSettings"].(map[string]any)["domainNameLabel"].(string)
+	if !strings.HasPrefix(label, "web-") || len(label) != 10 {
+		t.Errorf("dns label = %q", label)
+	}
+	if outs["natPorts"].Value != "50000-50119" || outs["lbSku"].Value != "Standard" || len(outs["ruleNames"].Value.([]any)) != 2 {
+		t.Errorf("outputs = %v", outs)
+	}
+	if outs["frontendIP"].Value != "198.18.0.10" || outs["fqdn"].Value != label+".eastus.cloudapp.azure.com" {
+		t.Errorf("outputs = %v", outs)
+	}
+}

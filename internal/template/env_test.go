@@ -85,6 +85,12 @@ func (f *fakeEnv) PutResource(ctx context.Context, r Resource) (PutResult, error
 		body["properties"] = props
 	}
 	props["provisioningState"] = "Succeeded"
+	if strings.EqualFold(r.Type, "Microsoft.Network/publicIPAddresses") {
+		props["ipAddress"] = "198.18.0.10"
+		if dns, ok := props["dnsSettings"].(map[string]any); ok {
+			dns["fqdn"] = fmt.Sprintf("%v.eastus.cloudapp.azure.com", dns["domainNameLabel"])
+		}
+	}
 	f.mu.Lock()
 	_, existed := f.store[strings.ToLower(r.ID)]
 	f.store[strings.ToLower(r.ID)] = body

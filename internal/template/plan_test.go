@@ -559,14 +559,14 @@ func TestRunFailureStopsScheduling(t *testing.T) {
 
 func TestRunOutputFailure(t *testing.T) {
 	tmpl := `{"resources": [{"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2018-11-01", "name": "pip1"}],
-	  "outputs": {"ip": {"type": "string", "value": "[reference('pip1').ipAddress]"}}}`
+	  "outputs": {"ip": {"type": "string", "value": "[reference('pip1').nope]"}}}`
 	p, err := validate(t, tmpl, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = p.Run(context.Background(), newFakeEnv(), nil)
 	var te *Error
-	if !errors.As(err, &te) || te.Code != CodeOutputEvaluationFailed || !strings.Contains(te.Details[0].Message, "'ipAddress' doesn't exist") {
+	if !errors.As(err, &te) || te.Code != CodeOutputEvaluationFailed || !strings.Contains(te.Details[0].Message, "'nope' doesn't exist") {
 		t.Fatalf("Run error = %v", err)
 	}
 }
