@@ -103,11 +103,11 @@ func newInstEnv(t *testing.T, e *lbEnv) *instEnv {
 	return ie
 }
 
-// scaleSet reads the stored model of web.
-func (e *instEnv) scaleSet(t *testing.T) *resource.VirtualMachineScaleSet {
+// instScaleSet reads the stored model of scale set name in group rg.
+func instScaleSet(t *testing.T, n *testNode, name string) *resource.VirtualMachineScaleSet {
 	t.Helper()
-	id, _ := resource.ParseID(e.vmID)
-	kv, err := e.Store.Get(context.Background(), resource.Key(id))
+	id, _ := resource.ParseID(n.rgPath("rg", "Microsoft.Compute/virtualMachineScaleSets/"+name))
+	kv, err := n.Store.Get(context.Background(), resource.Key(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,27 +118,39 @@ func (e *instEnv) scaleSet(t *testing.T) *resource.VirtualMachineScaleSet {
 	return v
 }
 
-// writeInstance writes instance n of web as the controller would once it
-// is running: the current model applied, addresses and a NAT pool port.
-func (e *instEnv) writeInstance(t *testing.T, n int) {
+// storeInstance writes instance num of scale set name as the controller
+// would once it is running (the current model applied, addresses), changed
+// by edit.
+func storeInstance(t *testing.T, n *testNode, name string, num int, edit func(*resource.Instance)) {
 	t.Helper()
-	v := e.scaleSet(t)
-	id := fmt.Sprint(n)
+	v := instScaleSet(t, n, name)
+	id := fmt.Sprint(num)
 	in := &resource.Instance{
-		ScaleSetID: v.ID, InstanceID: id, Name: "web_" + id, ComputerName: fmt.Sprintf("vm%06d", n),
-		VMID: fmt.Sprintf("00000000-0000-0000-0000-%012d", n), Location: v.Location,
-		Created: time.Date(2026, 1, 1, 0, 0, n, 0, time.UTC),
+		ScaleSetID: v.ID, InstanceID: id, Name: name + "_" + id, ComputerName: fmt.Sprintf("vm%06d", num),
+		VMID: fmt.Sprintf("00000000-0000-0000-0000-%012d", num), Location: v.Location,
+		Created: time.Date(2026, 1, 1, 0, 0, num, 0, time.UTC),
 		Model:   v.Properties.VirtualMachineProfile, ModelHash: resource.ProfileHash(v.Properties.VirtualMachineProfile),
-		Subnet:    e.id("Microsoft.Network/virtualNetworks/vn1/subnets/default"),
-		PrivateIP: fmt.Sprintf("198.18.0.%d", 10+n), ProviderIP: fmt.Sprintf("127.18.0.%d", 10+n), PublicIP: fmt.Sprintf("127.77.9.%d", n),
-		NATPorts: map[string]uint16{resource.NormalizeRefID(e.lbChild("lb1", "inboundNatPools", "natpool")): uint16(50000 + n)},
-		Power:    resource.PowerRunning, Actual: resource.PowerRunning,
+		Subnet:    n.rgPath("rg", "Microsoft.Network/virtualNetworks/vn1/subnets/default"),
+		PrivateIP: fmt.Sprintf("198.18.0.%d", 10+num), ProviderIP: fmt.Sprintf("127.18.0.%d", 10+num),
+		Power: resource.PowerRunning, Actual: resource.PowerRunning,
 		ProvisioningState: resource.Succeeded,
 	}
+	if edit != nil {
+		edit(in)
+	}
 	b, _ := json.Marshal(in)
-	if _, err := e.Store.Put(context.Background(), resource.InstanceKey(v.ID, id), b, store.AnyRevision); err != nil {
+	if _, err := n.Store.Put(context.Background(), resource.InstanceKey(v.ID, id), b, store.AnyRevision); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeInstance writes instance n of web with its public IP and NAT pool port.
+func (e *instEnv) writeInstance(t *testing.T, n int) {
+	t.Helper()
+	storeInstance(t, e.testNode, "web", n, func(in *resource.Instance) {
+		in.PublicIP = fmt.Sprintf("127.77.9.%d", n)
+		in.NATPorts = map[string]uint16{resource.NormalizeRefID(e.lbChild("lb1", "inboundNatPools", "natpool")): uint16(50000 + n)}
+	})
 }
 
 // record reads instance n's record.
@@ -820,5 +832,81 @@ func TestInstanceAZ(t *testing.T) {
 	_, stderr, err := tryAZ(t, env, "vmss", "restart", "-g", "rg", "-n", "web", "--instance-ids", "9")
 	if err == nil || !strings.Contains(stderr, "InvalidParameter") {
 		t.Errorf("restart of an unknown id: %v %s", err, stderr)
+	}
+}
+
+// TestInstanceNATRuleV2 checks NAT rule v2 port mappings of instances:
+// queryInboundNatRulePortMapping and the NIC's loadBalancerInboundNatRules.
+func TestInstanceNATRuleV2(t *testing.T) {
+	e := newLBEnv(t)
+	fe := e.lbChild("lb2", "frontendIPConfigurations", "fe")
+	pool := e.lbChild("lb2", "backendAddressPools", "be")
+	rule := e.lbChild("lb2", "inboundNatRules", "ssh")
+	_, err := e.putLB(t, "lb2", armnetwork.LoadBalancer{
+		Location: to.Ptr("eastus"),
+		SKU:      &armnetwork.LoadBalancerSKU{Name: to.Ptr(armnetwork.LoadBalancerSKUNameStandard)},
+		Properties: &armnetwork.LoadBalancerPropertiesFormat{
+			FrontendIPConfigurations: []*armnetwork.FrontendIPConfiguration{{Name: to.Ptr("fe"), Properties: &armnetwork.FrontendIPConfigurationPropertiesFormat{
+				PublicIPAddress: &armnetwork.PublicIPAddress{ID: to.Ptr(e.id("Microsoft.Network/publicIPAddresses/pip2"))}}}},
+			BackendAddressPools: []*armnetwork.BackendAddressPool{{Name: to.Ptr("be")}},
+			InboundNatRules: []*armnetwork.InboundNatRule{{Name: to.Ptr("ssh"), Properties: &armnetwork.InboundNatRulePropertiesFormat{
+				FrontendIPConfiguration: &armnetwork.SubResource{ID: to.Ptr(fe)}, BackendAddressPool: &armnetwork.SubResource{ID: to.Ptr(pool)},
+				Protocol: to.Ptr(armnetwork.TransportProtocolTCP), FrontendPortRangeStart: to.Ptr[int32](60000), FrontendPortRangeEnd: to.Ptr[int32](60099),
+				BackendPort: to.Ptr[int32](22)}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.putVMSS(t, "api", e.vmssBody("lb2", false, armcompute.UpgradeModeManual), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, power := range []string{resource.PowerRunning, resource.PowerStopped} {
+		storeInstance(t, e.testNode, "api", i, func(in *resource.Instance) {
+			in.Power, in.Actual = power, power
+			in.NATPorts = map[string]uint16{resource.NormalizeRefID(rule): uint16(60000 + i)}
+		})
+	}
+	ipc := func(n string) string {
+		return e.id("Microsoft.Compute/virtualMachineScaleSets/api/virtualMachines/" + n + "/networkInterfaces/nic/ipConfigurations/ipc")
+	}
+	tests := []struct {
+		name  string
+		query armnetwork.QueryInboundNatRulePortMappingRequest
+		want  string // "rule:frontend->backend", "" for none
+	}{
+		{"running instance by ipconfig", armnetwork.QueryInboundNatRulePortMappingRequest{IPConfiguration: &armnetwork.SubResource{ID: to.Ptr(ipc("0"))}}, "ssh:60000->22"},
+		{"running instance by address", armnetwork.QueryInboundNatRulePortMappingRequest{IPAddress: to.Ptr("198.18.0.10")}, "ssh:60000->22"},
+		{"stopped instance", armnetwork.QueryInboundNatRulePortMappingRequest{IPConfiguration: &armnetwork.SubResource{ID: to.Ptr(ipc("1"))}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := e.lbs.BeginListInboundNatRulePortMappings(e.ctx, "rg", "lb2", "be", tt.query, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.PollUntilDone(e.ctx, lbPoll)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range res.InboundNatRulePortMappings {
+				got = append(got, fmt.Sprintf("%s:%d->%d", *m.InboundNatRuleName, *m.FrontendPort, *m.BackendPort))
+			}
+			if strings.Join(got, ",") != tt.want {
+				t.Errorf("mappings = %v, want %q", got, tt.want)
+			}
+		})
+	}
+	nics, err := armnetwork.NewInterfacesClient(e.sub, e.cred, e.options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nic, err := nics.GetVirtualMachineScaleSetNetworkInterface(e.ctx, "rg", "api", "0", "nic", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs := nic.Properties.IPConfigurations[0].Properties.LoadBalancerInboundNatRules; len(refs) != 1 || !strings.EqualFold(*refs[0].ID, rule) {
+		t.Errorf("NIC NAT rules: %v", refs)
 	}
 }
