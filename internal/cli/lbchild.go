@@ -316,7 +316,7 @@ var lbChildren = []lbChild{
 		f.StringVar(&prefix, "public-ip-prefix", "", "name or ID of a public IP prefix")
 		wordsVar(cmd, &zones, "zone", "z", "space-separated availability zones")
 		return func(x *childCtx) error {
-			rg := idResourceGroup(x.lbID)
+			rg := groupOf(x.lbID)
 			if flagSet(x.cmd, "public-ip-address") {
 				x.p["publicIPAddress"] = map[string]any{"id": x.c.ResourcePath(rg, typePIP, pip)}
 				delete(x.p, "subnet")
@@ -541,4 +541,15 @@ func mutateChild(e *env, s lbChild, rg, lbName, name string, create, noWait bool
 		return e.PrintResource(res[j], nil)
 	}
 	return fmt.Errorf("Property '%s' does not exist", name)
+}
+
+// groupOf returns the resource group segment of an ARM id (any case), or "".
+func groupOf(id string) string {
+	segs := strings.Split(strings.Trim(id, "/"), "/")
+	for i := 0; i+1 < len(segs); i++ {
+		if strings.EqualFold(segs[i], "resourceGroups") {
+			return segs[i+1]
+		}
+	}
+	return ""
 }

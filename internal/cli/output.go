@@ -179,15 +179,15 @@ func addResourceGroup(v any) {
 	}
 }
 
-// idResourceGroup returns the resource group named in an ARM id, or "".
+// idResourceGroup returns the resource group named in an ARM resource id,
+// or "". Like az's _parse_id it wants /subscriptions/{s}/resourceGroups/{rg}/
+// followed by at least a provider and type (so a group's own id has none).
 func idResourceGroup(id string) string {
-	segs := strings.Split(strings.Trim(id, "/"), "/")
-	for i := 0; i+1 < len(segs); i++ {
-		if strings.EqualFold(segs[i], "resourceGroups") {
-			return segs[i+1]
-		}
+	parts := strings.Split(id, "/")
+	if len(parts) < 8 || parts[3] != "resourceGroups" {
+		return ""
 	}
-	return ""
+	return parts[4]
 }
 
 // queryKeyOrder returns the keys of the multi-select hash that produces a
@@ -209,7 +209,12 @@ func queryKeyOrder(q string) []string {
 				}
 			}
 			return keys
-		case parsing.ASTProjection, parsing.ASTFilterProjection, parsing.ASTValueProjection,
+		case parsing.ASTFilterProjection: // left, right, condition
+			if len(n.Children) < 2 {
+				return nil
+			}
+			n = n.Children[1]
+		case parsing.ASTProjection, parsing.ASTValueProjection,
 			parsing.ASTSubexpression, parsing.ASTPipe, parsing.ASTIndexExpression:
 			if len(n.Children) == 0 {
 				return nil

@@ -193,7 +193,7 @@ func options(v any) string {
 }
 
 func setProperty(obj any, expr string, forceString bool) error {
-	key, val, ok := strings.Cut(expr, "=")
+	key, val, ok := splitKeyValue(expr)
 	if !ok || key == "" {
 		return fmt.Errorf("invalid syntax: --set KEY=VALUE [KEY=VALUE ...], got '%s'", expr)
 	}
@@ -226,6 +226,22 @@ func setProperty(obj any, expr string, forceString bool) error {
 	k, _ := dictKey(m, last)
 	m[k] = value
 	return nil
+}
+
+// splitKeyValue splits at the first "=" outside [brackets], as az does.
+func splitKeyValue(expr string) (string, string, bool) {
+	depth := 0
+	for i, r := range expr {
+		switch {
+		case r == '[':
+			depth++
+		case r == ']' && depth > 0:
+			depth--
+		case r == '=' && depth == 0:
+			return expr[:i], expr[i+1:], true
+		}
+	}
+	return expr, "", false
 }
 
 func addProperties(obj any, args []string, forceString bool) error {
