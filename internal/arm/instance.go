@@ -302,7 +302,7 @@ func (s *Server) renderVM(v *resource.VirtualMachineScaleSet, rec instRecord, vi
 		}
 		if m.StorageProfile != nil {
 			p.StorageProfile = &vmStorage{ImageReference: m.StorageProfile.ImageReference,
-				OSDisk: m.StorageProfile.OSDisk, DataDisks: m.StorageProfile.DataDisks}
+				OSDisk: instOSDisk(v, in, m.StorageProfile.OSDisk), DataDisks: m.StorageProfile.DataDisks}
 		}
 		if m.NetworkProfile != nil {
 			p.NetworkProfileConfiguration = &vmNetworkConfig{NetworkInterfaceConfigurations: m.NetworkProfile.NetworkInterfaceConfigurations}
@@ -323,6 +323,21 @@ func (s *Server) renderVM(v *resource.VirtualMachineScaleSet, rec instRecord, vi
 		p.InstanceView = s.instanceView(v, in)
 	}
 	return out
+}
+
+// instOSDisk is the model's osDisk named as Azure names an instance's OS
+// disk: {vmss}_{vmss}_{instanceId}_OsDisk_1_{vmId without dashes}.
+func instOSDisk(v *resource.VirtualMachineScaleSet, in *resource.Instance, model json.RawMessage) json.RawMessage {
+	var disk map[string]any
+	if len(model) == 0 || json.Unmarshal(model, &disk) != nil || disk == nil {
+		return model
+	}
+	disk["name"] = v.Name + "_" + v.Name + "_" + in.InstanceID + "_OsDisk_1_" + strings.ReplaceAll(in.VMID, "-", "")
+	b, err := json.Marshal(disk)
+	if err != nil {
+		return model
+	}
+	return b
 }
 
 // instProvisioningState is the provisioningState an instance reports:
