@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/nftables"
@@ -85,6 +86,8 @@ type compileOptions struct {
 	uplink    string
 	slotSize  func(ruleID string, backends int) uint64 // nil = SlotTableSize
 	floatMark func(ip netip.Addr) uint32
+	withText  bool       // render element texts (golden files, Ruleset)
+	slots     *slotCache // nil: no caching
 }
 
 func ruleChainName(id string) string {
@@ -169,7 +172,9 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	}
 
 	var ruleChains []*chainSpec
-	var floatRules []*chainSpec
+	var slotSets []*setSpec
+	slotNames := map[string]bool{}
+	groupNames := map[string]string{} // slot group key -> map name
 	rules := append([]dataplane.Rule(nil), cfg.Rules...)
 	sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
 	for i := range rules {
@@ -215,12 +220,22 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 			ip := dialIP(b)
 			self.add(element{key: cat(ipBytes(ip), ipBytes(ip)), text: fmt.Sprintf("%s . %s", ip, ip)})
 		}
-		c, slots := ruleChain(r, health, o, name)
-		rs.sets = append(rs.sets, slots)
-		ruleChains = append(ruleChains, c)
-		if r.FloatingIP {
-			floatRules = append(floatRules, c)
+		size := SlotTableSize(len(r.Backends))
+		if o.slotSize != nil {
+			size = o.slotSize(r.ID, len(r.Backends))
 		}
+		floating := r.FloatingIP && o.floatMark != nil
+		group := slotGroupKey(r, size, floating)
+		if _, ok := groupNames[group]; !ok {
+			groupNames[group] = "slots-" + ruleChainName(r.ID)[3:]
+		}
+		slots := slotMap(r, health, o, size, floating, group, groupNames[group])
+		if !slotNames[slots.name] {
+			slotNames[slots.name] = true
+			slotSets = append(slotSets, slots)
+		}
+		c := ruleChain(r, o, name, size, floating, slots)
+		ruleChains = append(ruleChains, c)
 	}
 
 	nats := append([]dataplane.NATRule(nil), cfg.NATRules...)
@@ -306,56 +321,118 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 		})
 	}
 
+	sort.Slice(slotSets, func(i, j int) bool { return slotSets[i].name < slotSets[j].name })
+	rs.sets = append(rs.sets, slotSets...)
 	rs.chains = append(rs.chains, baseChains(o, rs)...)
 	rs.chains = append(rs.chains, idleChains...)
 	rs.chains = append(rs.chains, ruleChains...)
 	return rs
 }
 
-// ruleChain builds one LB rule's chain and slot map.
-func ruleChain(r *dataplane.Rule, health dataplane.Health, o compileOptions, name string) (*chainSpec, *setSpec) {
-	size := SlotTableSize(len(r.Backends))
-	if o.slotSize != nil {
-		size = o.slotSize(r.ID, len(r.Backends))
+// slotGroupKey identifies the rules that can share one slot map: same table
+// size, same value kind, same probe view and the same backends (with their
+// admin states). Such rules have the same eligible backends under every
+// health snapshot, so sharing never turns a health change into a structure
+// change.
+func slotGroupKey(r *dataplane.Rule, size uint64, floating bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d|%v|%s|%s", size, floating, r.ProbeID, r.NoHealthyBackends)
+	for _, be := range r.Backends {
+		fmt.Fprintf(&b, "|%s=%s/%s", be.ID, dialIP(be), be.AdminState)
+	}
+	return b.String()
+}
+
+// slotCache keeps built slot maps by content, so a health change rebuilds
+// only the maps whose eligible backends changed, and flipping back is free.
+// Not safe for concurrent use (the engine's mutex guards it).
+type slotCache struct {
+	m map[string]*setSpec
+}
+
+func (c *slotCache) get(k string) *setSpec {
+	if c == nil {
+		return nil
+	}
+	return c.m[k]
+}
+
+func (c *slotCache) put(k string, s *setSpec) {
+	if c == nil {
+		return
+	}
+	if len(c.m) >= 256 {
+		clear(c.m)
+	}
+	c.m[k] = s
+}
+
+// slotMap builds (or reuses) the slot map of a rule: slot -> backend
+// address, or slot -> route mark for floating IP.
+// The map is named after the first rule (by ID) of its group, so a pool
+// membership change that moves all of a group's rules together keeps the
+// name and is an element update.
+func slotMap(r *dataplane.Rule, health dataplane.Health, o compileOptions, size uint64, floating bool, group, name string) *setSpec {
+	eligible, _ := dataplane.Eligible(r, health)
+	var ck strings.Builder
+	ck.WriteString(group)
+	ck.WriteString("#")
+	for _, b := range eligible {
+		ck.WriteString(b.ID)
+		ck.WriteString(",")
+	}
+	if floating {
+		for _, b := range eligible {
+			fmt.Fprintf(&ck, "%x,", o.floatMark(dialIP(b)))
+		}
+	}
+	ck.WriteString("#" + name)
+	if o.withText {
+		ck.WriteString("#text")
+	}
+	if s := o.slots.get(ck.String()); s != nil {
+		return s
 	}
 	slots := &setSpec{
-		name:    name + "-slots",
-		comment: "Maglev slots of " + r.ID,
+		name:    name,
+		comment: fmt.Sprintf("Maglev slots (%d) of %s and the rules sharing its pool", size, r.ID),
 		keyText: "mark",
 		key:     nftables.TypeMark,
 		isMap:   true,
 		native:  true,
-		elems:   map[string]element{},
+		elems:   make(map[string]element, size),
 	}
-	floating := r.FloatingIP && o.floatMark != nil
-	switch {
-	case floating:
+	if floating {
 		slots.dataText, slots.data = "mark", nftables.TypeMark
-	case r.BackendPort == 0:
+	} else {
 		slots.dataText, slots.data = "ipv4_addr", nftables.TypeIPAddr
-	default:
-		slots.dataText, slots.data = "ipv4_addr . inet_service", typeIPPort
 	}
-	eligible, _ := dataplane.Eligible(r, health)
 	if len(eligible) > 0 {
-		table := maglev.New(dataplane.BackendIDs(eligible), size).Slots()
-		for i, bi := range table {
-			b := eligible[bi]
+		vals := make([][]byte, len(eligible))
+		texts := make([]string, len(eligible))
+		for i, b := range eligible {
 			ip := dialIP(b)
-			e := element{key: slotKey(i)}
-			switch {
-			case floating:
+			if floating {
 				m := o.floatMark(ip)
-				e.val, e.text = markBytes(m), fmt.Sprintf("%d : 0x%08x", i, m)
-			case r.BackendPort == 0:
-				e.val, e.text = ipBytes(ip), fmt.Sprintf("%d : %s", i, ip)
-			default:
-				e.val, e.text = cat(ipBytes(ip), portBytes(r.BackendPort)), fmt.Sprintf("%d : %s . %d", i, ip, r.BackendPort)
+				vals[i], texts[i] = markBytes(m), fmt.Sprintf("0x%08x", m)
+			} else {
+				vals[i], texts[i] = ipBytes(ip), ip.String()
+			}
+		}
+		for i, bi := range maglev.New(dataplane.BackendIDs(eligible), size).Slots() {
+			e := element{key: slotKey(i), val: vals[bi]}
+			if o.withText {
+				e.text = fmt.Sprintf("%d : %s", i, texts[bi])
 			}
 			slots.elems[string(e.key)] = e
 		}
 	}
+	o.slots.put(ck.String(), slots)
+	return slots
+}
 
+// ruleChain builds one LB rule's chain; slots is its slot map.
+func ruleChain(r *dataplane.Rule, o compileOptions, name string, size uint64, floating bool, slots *setSpec) *chainSpec {
 	// The hashed tuple, as Azure's loadDistribution.
 	var tupleText string
 	var load []expr.Any
@@ -395,6 +472,7 @@ func ruleChain(r *dataplane.Rule, health dataplane.Health, o compileOptions, nam
 			},
 		})
 	}
+	port := r.BackendPort
 	switch {
 	case floating:
 		c.rules = append(c.rules, ruleSpec{
@@ -407,8 +485,7 @@ func ruleChain(r *dataplane.Rule, health dataplane.Health, o compileOptions, nam
 				)
 			},
 		})
-		if r.BackendPort != 0 && r.BackendPort != r.FrontendPort {
-			port := r.BackendPort
+		if port != 0 && port != r.FrontendPort {
 			c.rules = append(c.rules, ruleSpec{
 				text: fmt.Sprintf("meta mark & 0x%08x == 0x%08x dnat ip to ip daddr . %d", floatMask, floatTag, port),
 				exprs: func(setRefs) []expr.Any {
@@ -421,7 +498,7 @@ func ruleChain(r *dataplane.Rule, health dataplane.Health, o compileOptions, nam
 				},
 			})
 		}
-	case r.BackendPort == 0:
+	case port == 0:
 		c.rules = append(c.rules, ruleSpec{
 			text: "dnat ip to " + hashText,
 			exprs: func(sets setRefs) []expr.Any {
@@ -430,13 +507,15 @@ func ruleChain(r *dataplane.Rule, health dataplane.Health, o compileOptions, nam
 		})
 	default:
 		c.rules = append(c.rules, ruleSpec{
-			text: "dnat ip to " + hashText,
+			text: fmt.Sprintf("dnat ip to %s . %d", hashText, port),
 			exprs: func(sets setRefs) []expr.Any {
-				return append(hashExprs(sets), &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0, RegProtoMin: reg1, Specified: true})
+				return append(hashExprs(sets),
+					&expr.Immediate{Register: reg1, Data: binaryutil.BigEndian.PutUint16(port)},
+					&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0, RegProtoMin: reg1, Specified: true})
 			},
 		})
 	}
-	return c, slots
+	return c
 }
 
 func distName(d dataplane.Distribution) string {

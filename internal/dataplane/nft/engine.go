@@ -136,6 +136,7 @@ type Engine struct {
 	structure string
 	routes    map[netip.Addr]uint32 // floating-IP backend -> route id
 	sizes     map[string]uint64     // rule id -> slot table size in use
+	slots     *slotCache
 	closed    bool
 	stats     Stats
 }
@@ -185,7 +186,7 @@ func New(ctx context.Context, ns *hostnet.Namespace, opts Options) (*Engine, err
 	if err := ns.Sysctl("net/netfilter/nf_conntrack_tcp_loose", "0"); err != nil {
 		opts.Logger.Warn("nft tcp_loose", "err", err)
 	}
-	return &Engine{ns: ns, opts: opts, log: opts.Logger, conn: c, routes: map[netip.Addr]uint32{}, sizes: map[string]uint64{}}, nil
+	return &Engine{ns: ns, opts: opts, log: opts.Logger, conn: c, routes: map[netip.Addr]uint32{}, sizes: map[string]uint64{}, slots: &slotCache{m: map[string]*setSpec{}}}, nil
 }
 
 func forceBuffers(c *netlink.Conn) error {
@@ -343,7 +344,8 @@ func (e *Engine) Ruleset() string {
 	if e.applied == nil {
 		return ""
 	}
-	return e.applied.text()
+	rs := e.compileWith(e.cfg, e.health, true)
+	return rs.text()
 }
 
 // slotSize keeps a rule's table size while it is large enough, so a pool
@@ -363,7 +365,13 @@ func (e *Engine) slotSize(ruleID string, backends int) uint64 {
 }
 
 func (e *Engine) compile(cfg dataplane.Config, h dataplane.Health) *ruleset {
+	return e.compileWith(cfg, h, false)
+}
+
+func (e *Engine) compileWith(cfg dataplane.Config, h dataplane.Health, withText bool) *ruleset {
 	return compile(cfg, h, compileOptions{
+		withText: withText,
+		slots:    e.slots,
 		table:    e.opts.Table,
 		uplink:   e.opts.Uplink,
 		slotSize: e.slotSize,
@@ -514,6 +522,9 @@ func applyDiff(c *nftables.Conn, old, rs *ruleset) (int, error) {
 	changes := 0
 	for _, s := range rs.sets {
 		prev := old.set(s.name)
+		if prev == s {
+			continue // the same cached slot map
+		}
 		var del, add []string
 		for k, pe := range prev.elems {
 			ne, ok := s.elems[k]

@@ -50,6 +50,7 @@ func TestGolden(t *testing.T) {
 	marks := map[netip.Addr]uint32{}
 	opts := compileOptions{
 		table:    DefaultTable,
+		withText: true,
 		uplink:   "nimbus0-lb",
 		slotSize: func(string, int) uint64 { return 13 },
 		floatMark: func(ip netip.Addr) uint32 {
@@ -91,7 +92,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestCompileDeterministic(t *testing.T) {
-	opts := compileOptions{table: DefaultTable, uplink: "up"}
+	opts := compileOptions{table: DefaultTable, uplink: "up", withText: true}
 	cfg := goldenConfig()
 	a := compile(cfg, nil, opts).text()
 	// Reversed input order must not matter.
@@ -105,7 +106,7 @@ func TestCompileDeterministic(t *testing.T) {
 }
 
 func TestHealthChangeIsElementsOnly(t *testing.T) {
-	opts := compileOptions{table: DefaultTable, uplink: "up"}
+	opts := compileOptions{table: DefaultTable, uplink: "up", withText: true}
 	cfg := goldenConfig()
 	up := compile(cfg, nil, opts)
 	down := compile(cfg, dataplane.Health{{ProbeID: "probe/1", BackendID: "nic/vm1"}: false}, opts)
