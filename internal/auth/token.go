@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -37,7 +38,15 @@ type Issuer struct {
 	tenant string
 	// Issuer is the iss claim of minted tokens.
 	issuer string
+
+	// verified caches tokens whose signature checked out (clients reuse one
+	// token for an hour; an ECDSA verification costs far more than a GET).
+	mu       sync.Mutex
+	verified map[string]*Claims
 }
+
+// maxVerified bounds the verified-token cache; it is emptied when full.
+const maxVerified = 4096
 
 // LoadOrCreateIssuer returns the issuer of dir, creating its signing key on first use.
 func LoadOrCreateIssuer(dir, tenant string) (*Issuer, error) {
@@ -92,8 +101,33 @@ func (i *Issuer) Mint(audience string, ttl time.Duration) (string, time.Time, er
 	return s, exp, nil
 }
 
-// Verify checks a token's signature, expiry, not-before and tenant, and returns its claims.
+// Verify checks a token's signature, expiry, not-before and tenant, and
+// returns its claims. Safe for concurrent use.
 func (i *Issuer) Verify(token string) (*Claims, error) {
+	i.mu.Lock()
+	c, ok := i.verified[token]
+	i.mu.Unlock()
+	if ok {
+		now := time.Now()
+		if now.After(c.ExpiresAt.Add(30*time.Second)) || (c.NotBefore != nil && now.Before(c.NotBefore.Add(-30*time.Second))) {
+			return nil, fmt.Errorf("auth: %w", jwt.ErrTokenExpired)
+		}
+		return c, nil
+	}
+	c, err := i.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	i.mu.Lock()
+	if len(i.verified) >= maxVerified || i.verified == nil {
+		i.verified = make(map[string]*Claims)
+	}
+	i.verified[token] = c
+	i.mu.Unlock()
+	return c, nil
+}
+
+func (i *Issuer) verify(token string) (*Claims, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return &i.key.PublicKey, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}), jwt.WithExpirationRequired(),
