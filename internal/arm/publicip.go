@@ -13,6 +13,7 @@ type publicIPModel struct{ s *Server }
 
 var _ Model = publicIPModel{}
 
+// New implements Model.
 func (publicIPModel) New() Object { return &resource.PublicIPAddress{} }
 
 // Prepare validates the address, keeps the address it already holds (an
@@ -66,6 +67,7 @@ func (m publicIPModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) err
 	return nil
 }
 
+// References implements Model: a public IP points at nothing nimbus tracks.
 func (publicIPModel) References(Object) []resource.Ref { return nil }
 
 // Release refuses to delete an address something still references

@@ -15,6 +15,7 @@ type vnetModel struct{ s *Server }
 
 var _ Model = vnetModel{}
 
+// New implements Model.
 func (vnetModel) New() Object { return &resource.VirtualNetwork{} }
 
 // Prepare validates address spaces and subnets, and refuses to remove or
@@ -51,6 +52,7 @@ func (vnetModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) error {
 	return nil
 }
 
+// References implements Model: a virtual network points at nothing nimbus tracks.
 func (vnetModel) References(Object) []resource.Ref { return nil }
 
 // Release refuses to delete a network whose subnets are in use.

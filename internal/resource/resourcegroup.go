@@ -28,7 +28,7 @@ func ValidateGroupName(name string) error {
 	return nil
 }
 
-// ValidateGroup checks a resource group body for PUT.
+// Validate checks a resource group body for PUT.
 func (g *ResourceGroup) Validate() error {
 	if err := ValidateGroupName(g.Name); err != nil {
 		return err
