@@ -434,13 +434,14 @@ func elems(s *setSpec, keys []string) []nftables.SetElement {
 	return out
 }
 
-func sortedKeys(m map[string]element) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// allElems lists a set's elements in no particular order (the kernel does
+// not care, and sorting 65,537 keys costs more than sending them).
+func allElems(s *setSpec) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, len(s.elems))
+	for _, e := range s.elems {
+		out = append(out, nftables.SetElement{Key: e.key, Val: e.val, VerdictData: e.verdict})
 	}
-	sort.Strings(keys)
-	return keys
+	return out
 }
 
 func addInChunks(c *nftables.Conn, set *nftables.Set, els []nftables.SetElement) error {
@@ -486,7 +487,7 @@ func applyFull(c *nftables.Conn, rs *ruleset) error {
 	handles := map[string]*nftables.Set{}
 	for _, s := range rs.sets {
 		set := setHandle(t, s)
-		all := elems(s, sortedKeys(s.elems))
+		all := allElems(s)
 		first := all[:min(len(all), maxElemsPerMsg)]
 		if err := c.AddSet(set, first); err != nil {
 			return fmt.Errorf("nft: set %s: %w", s.name, err)
