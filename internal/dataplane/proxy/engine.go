@@ -444,11 +444,14 @@ func (e *Engine) listen(k lkey) (listener, error) {
 	addr := netip.AddrPortFrom(k.ip, k.port)
 	switch k.proto {
 	case dataplane.TCP:
-		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+		// No TCP keep-alives: Azure's load balancer sends none, and each one
+		// costs setsockopt calls per connection.
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err := lc.Listen(e.ctx, "tcp", addr.String())
 		if err != nil {
 			return nil, fmt.Errorf("listen %s: %w", k, err)
 		}
-		return e.serveTCP(k, ln), nil
+		return e.serveTCP(k, ln.(*net.TCPListener)), nil
 	default:
 		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 		if err != nil {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -43,6 +44,7 @@ type tcpFlow struct {
 	reset     bool
 	counters  *metrics.FrontendCounters
 	last      atomic.Int64 // unix nanoseconds of the last byte either way
+	eofs      atomic.Int32 // directions that reached EOF
 	once      sync.Once
 }
 
@@ -101,7 +103,7 @@ func (l *tcpListener) handle(c *net.TCPConn) {
 		resetConn(c)
 		return
 	}
-	d := net.Dialer{Timeout: l.e.opts.DialTimeout}
+	d := net.Dialer{Timeout: l.e.opts.DialTimeout, KeepAlive: -1}
 	bc, err := d.DialContext(l.e.ctx, "tcp", addr.String())
 	if err != nil {
 		l.e.log.Debug("backend dial failed", "listener", l.key.String(), "backend", b.ID, "err", err)
@@ -150,15 +152,54 @@ func (f *tcpFlow) run() {
 
 // pipe copies src to dst. It wakes every idle tick to check whether the whole
 // flow (both directions) has been idle for the idle timeout.
+//
+// A direction starts with plain reads and writes through a pooled buffer,
+// which is cheapest for the short exchanges most connections are, and
+// switches to splice (zero copy) once it looks like bulk: a read that fills
+// the buffer, or spliceAfter bytes in total.
 func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 	tick := idleTick(f.idle)
+	bufp := copyBufs.Get().(*[]byte)
+	defer func() {
+		if bufp != nil {
+			copyBufs.Put(bufp)
+		}
+	}()
+	var total int64
+	deadline := time.Time{}
 	for {
-		_ = src.SetReadDeadline(time.Now().Add(tick))
-		// CopyN with a large limit: on Linux *net.TCPConn.ReadFrom splices
-		// from src through a pipe into dst until the deadline, EOF or error.
-		n, err := io.CopyN(dst, src, 1<<62)
+		var n int64
+		var err error
 		now := time.Now()
+		if bufp != nil {
+			if now.After(deadline.Add(-tick / 2)) {
+				deadline = now.Add(tick)
+				_ = src.SetReadDeadline(deadline)
+			}
+			var m int
+			m, err = src.Read(*bufp)
+			if m > 0 {
+				var w int
+				w, err = dst.Write((*bufp)[:m])
+				n = int64(w)
+				if err != nil && w < m {
+					err = fmt.Errorf("write: %w", err)
+				}
+			}
+			if m == len(*bufp) || total+n >= spliceAfter {
+				copyBufs.Put(bufp)
+				bufp = nil
+			}
+		} else {
+			_ = src.SetReadDeadline(now.Add(tick))
+			// CopyN with a large limit: on Linux *net.TCPConn.ReadFrom
+			// splices from src through a pipe into dst until the deadline,
+			// EOF or an error.
+			n, err = io.CopyN(dst, src, 1<<62)
+		}
+		total += n
 		if n > 0 {
+			now = time.Now()
 			f.last.Store(now.UnixNano())
 			pk := (uint64(n) + tcpMSS - 1) / tcpMSS
 			if inbound {
@@ -171,18 +212,23 @@ func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 		case err == nil:
 			continue
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if now.Sub(time.Unix(0, f.last.Load())) >= f.idle {
+			if time.Since(time.Unix(0, f.last.Load())) >= f.idle {
 				f.teardown(f.reset)
 				return
 			}
+			deadline = time.Time{}
 			continue
 		case errors.Is(err, io.EOF):
-			// Half close: pass the FIN on and let the other direction finish.
-			_ = dst.CloseWrite()
+			// Half close: pass the FIN on and let the other direction
+			// finish. The second direction to end needs no shutdown: run
+			// closes both sockets at once, which sends the FIN.
+			if f.eofs.Add(1) == 1 {
+				_ = dst.CloseWrite()
+			}
 			return
 		case isClosed(err):
 			return
-		case errors.Is(err, syscall.ECONNRESET):
+		case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 			// One side reset: reset the other too.
 			f.teardown(true)
 			return
@@ -192,6 +238,13 @@ func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 		}
 	}
 }
+
+// spliceAfter is how many bytes a direction copies through a buffer before
+// it switches to splice.
+const spliceAfter = 128 << 10
+
+// copyBufs holds the buffers of directions still in their buffered phase.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // teardown closes both sockets once, with RST when rst is true.
 func (f *tcpFlow) teardown(rst bool) {
