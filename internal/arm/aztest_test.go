@@ -111,3 +111,26 @@ func TestAZCLI(t *testing.T) {
 		t.Fatalf("group exists after delete: %s", out)
 	}
 }
+
+// TestAZServicePrincipalLogin signs az in with the service principal through
+// the ADFS-style authority the cloud metadata advertises.
+func TestAZServicePrincipalLogin(t *testing.T) {
+	if _, err := os.Stat(azBinary); err != nil {
+		t.Skipf("az CLI not installed at %s (apt-get install azure-cli): %v", azBinary, err)
+	}
+	n := startTestNode(t)
+	env := append(os.Environ(), "AZURE_CONFIG_DIR="+t.TempDir(), "AZURE_CORE_COLLECT_TELEMETRY=false",
+		"AZURE_CORE_ONLY_SHOW_ERRORS=true", "REQUESTS_CA_BUNDLE="+n.Endpoint.CAFile)
+	runAZ(t, env, "cloud", "register", "-n", "Nimbus", "--endpoint-resource-manager", n.base, "--profile", "2020-09-01-hybrid")
+	runAZ(t, env, "cloud", "set", "-n", "Nimbus")
+	if _, stderr, err := tryAZ(t, env, "login", "--service-principal", "-u", "00000000-0000-0000-0000-00000000b001",
+		"-p", "wrong-secret", "--tenant", n.Endpoint.TenantID); err == nil {
+		t.Fatalf("login with a wrong secret succeeded: %s", stderr)
+	}
+	runAZ(t, env, "login", "--service-principal", "-u", "00000000-0000-0000-0000-00000000b001",
+		"-p", n.Endpoint.IdentityHeader, "--tenant", n.Endpoint.TenantID)
+	out := runAZ(t, env, "group", "create", "-n", "sp-rg", "-l", "westus", "--query", "properties.provisioningState", "-o", "tsv")
+	if strings.TrimSpace(string(out)) != "Succeeded" {
+		t.Fatalf("group create: %s", out)
+	}
+}

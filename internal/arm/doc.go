@@ -4,9 +4,9 @@
 //
 // # Request flow
 //
-// Server.ServeHTTP collapses "//", serves /metadata/endpoints and the
-// managed-identity endpoint /msi/token without a token (MSI to loopback
-// peers only), verifies the bearer token (401 AuthenticationFailed /
+// Server.ServeHTTP collapses "//", serves /metadata/endpoints, the
+// managed-identity endpoint /msi/token (loopback peers only) and the
+// service-principal sign-in endpoints (oauth.go) without a token, verifies the bearer token (401 AuthenticationFailed /
 // InvalidAuthenticationToken), matches the route case-insensitively (the
 // most literal pattern wins; 404 InvalidResourceType/NotFound, 405), checks
 // api-version (400 MissingApiVersionParameter, NoRegisteredProviderFound or

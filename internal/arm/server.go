@@ -122,6 +122,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		s.serveMSI(w, hr)
 		return
 	}
+	if discovery, token := oauthRoute(segs); discovery {
+		s.serveOpenIDConfiguration(w, hr, segs)
+		return
+	} else if token {
+		s.serveOAuthToken(w, hr)
+		return
+	}
 	if err := s.authenticate(hr); err != nil {
 		s.writeError(w, hr, err)
 		return

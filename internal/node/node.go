@@ -72,12 +72,15 @@ type Config struct {
 
 // Endpoint is the content of endpoint.json: everything a client needs.
 type Endpoint struct {
-	Endpoint         string `json:"endpoint"`
-	SubscriptionID   string `json:"subscriptionId"`
-	TenantID         string `json:"tenantId"`
-	CAFile           string `json:"caFile"`
-	MSIEndpoint      string `json:"msiEndpoint"`
-	IdentityHeader   string `json:"identityHeader"`
+	Endpoint       string `json:"endpoint"`
+	SubscriptionID string `json:"subscriptionId"`
+	TenantID       string `json:"tenantId"`
+	CAFile         string `json:"caFile"`
+	MSIEndpoint    string `json:"msiEndpoint"`
+	IdentityHeader string `json:"identityHeader"`
+	// ClientID is the service principal for az login --service-principal
+	// and client-secret credentials; its secret is IdentityHeader.
+	ClientID         string `json:"clientId"`
 	MetadataEndpoint string `json:"metadataEndpoint"`
 	Audience         string `json:"audience"`
 	DataDir          string `json:"dataDir"`
@@ -196,7 +199,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	n.Endpoint = Endpoint{
 		Endpoint: base, SubscriptionID: id.SubscriptionID, TenantID: id.TenantID,
 		CAFile: filepath.Join(absDir(cfg.DataDir), auth.CAFile), MSIEndpoint: base + "/msi/token",
-		IdentityHeader: id.IdentityHeader, MetadataEndpoint: base + "/metadata/endpoints?api-version=2015-01-01",
+		IdentityHeader: id.IdentityHeader, ClientID: auth.ObjectID, MetadataEndpoint: base + "/metadata/endpoints?api-version=2015-01-01",
 		Audience: auth.DefaultAudience, DataDir: absDir(cfg.DataDir),
 	}
 	comps := []Component{srv.Ops}
