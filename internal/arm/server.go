@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"nimbus/internal/auth"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
@@ -112,6 +114,12 @@ func (s *Server) Logger() *slog.Logger { return s.log }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	reqID := uuid.NewString()
+	w.Header().Set("x-ms-request-id", reqID)
+	w.Header().Set("x-ms-correlation-request-id", reqID)
+	if c := hr.Header.Get("x-ms-client-request-id"); c != "" {
+		w.Header().Set("x-ms-client-request-id", c)
+	}
 	segs := splitSegments(hr.URL.Path)
 	// Unauthenticated endpoints.
 	switch {
