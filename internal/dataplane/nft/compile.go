@@ -347,8 +347,12 @@ func slotGroupKey(r *dataplane.Rule, size uint64, floating bool) string {
 // only the maps whose eligible backends changed, and flipping back is free.
 // Not safe for concurrent use (the engine's mutex guards it).
 type slotCache struct {
-	m map[string]*setSpec
+	m     map[string]*setSpec
+	elems int // elements held, bounded by maxCachedSlots
 }
+
+// maxCachedSlots bounds the cache's memory (about 16 tables of 65,537).
+const maxCachedSlots = 1 << 20
 
 func (c *slotCache) get(k string) *setSpec {
 	if c == nil {
@@ -361,10 +365,12 @@ func (c *slotCache) put(k string, s *setSpec) {
 	if c == nil {
 		return
 	}
-	if len(c.m) >= 256 {
+	if c.elems+len(s.elems) > maxCachedSlots {
 		clear(c.m)
+		c.elems = 0
 	}
 	c.m[k] = s
+	c.elems += len(s.elems)
 }
 
 // slotMap builds (or reuses) the slot map of a rule: slot -> backend

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nimbus/internal/dataplane"
+	"nimbus/internal/dataplane/nft"
 	"nimbus/internal/hostnet"
 )
 
@@ -517,5 +518,23 @@ func TestRemovedBackendLosesConntrack(t *testing.T) {
 		if f.Reverse.SrcIP.Equal(gone.AsSlice()) {
 			t.Errorf("conntrack entry of removed backend %s left: %s", gone, f)
 		}
+	}
+}
+
+func TestAvailable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		err := nft.Available()
+		if !errors.Is(err, nft.ErrUnavailable) {
+			t.Fatalf("Available() as non-root = %v, want ErrUnavailable", err)
+		}
+		return
+	}
+	before, _ := hostnet.ListNamespaces("")
+	if err := nft.Available(); err != nil {
+		t.Fatalf("Available() as root on Linux with nftables: %v", err)
+	}
+	after, _ := hostnet.ListNamespaces("")
+	if len(after) != len(before) {
+		t.Errorf("the probe left a named namespace: %v -> %v", before, after)
 	}
 }

@@ -143,3 +143,15 @@ func itoa(i int) string {
 	}
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
+
+func TestSlotTableSize(t *testing.T) {
+	tests := []struct {
+		backends int
+		want     uint64
+	}{{0, 251}, {1, 251}, {3, 509}, {10, 1021}, {100, 16381}, {1000, 65537}, {5000, 65537}}
+	for _, tc := range tests {
+		if got := SlotTableSize(tc.backends); got != tc.want {
+			t.Errorf("SlotTableSize(%d) = %d, want %d", tc.backends, got, tc.want)
+		}
+	}
+}
