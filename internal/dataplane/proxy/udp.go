@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"nimbus/internal/dataplane"
 )
@@ -35,6 +37,7 @@ type udpSession struct {
 	backendID string
 	addr      netip.AddrPort
 	bc        *net.UDPConn
+	wb        batchConn             // bc, for batched writes
 	route     atomic.Pointer[route] // the route the backend was last validated against
 	header    []byte                // PROXY v2 header to put in front of each datagram
 	idle      time.Duration
@@ -49,37 +52,95 @@ func (e *Engine) serveUDP(k lkey, c *net.UDPConn) *udpListener {
 	return l
 }
 
+// batchConn reads and writes several datagrams per system call (recvmmsg
+// and sendmmsg on Linux; one at a time elsewhere). ipv4.PacketConn and
+// ipv6.PacketConn both implement it.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func newBatchConn(c *net.UDPConn, v6 bool) batchConn {
+	if v6 {
+		return ipv6.NewPacketConn(c)
+	}
+	return ipv4.NewPacketConn(c)
+}
+
+// readBatch is how many datagrams the frontend socket reads per call.
+const readBatch = 16
+
 func (l *udpListener) readLoop() {
 	defer l.e.wg.Done()
-	buf := make([]byte, maxDatagram)
-	var out []byte
+	rd := newBatchConn(l.conn, l.key.ip.Is6())
+	in := make([]ipv4.Message, readBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+	}
+	out := make([]ipv4.Message, readBatch)
+	bufs := make([][2][]byte, readBatch)
 	for {
-		n, client, err := l.conn.ReadFromUDPAddrPort(buf)
+		n, err := rd.ReadBatch(in, 0)
 		if err != nil {
 			if isClosed(err) {
 				return
 			}
 			continue
 		}
-		client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 		r := l.e.state.Load().routes[l.key]
 		if r == nil {
 			continue
 		}
-		s := l.session(r, client)
-		if s == nil {
-			continue // no eligible backend: drop
-		}
-		payload := buf[:n]
-		if s.header != nil {
-			out = append(append(out[:0], s.header...), payload...)
-			payload = out
-		}
-		if _, err := s.bc.Write(payload); err == nil {
-			s.last.Store(time.Now().UnixNano())
-			r.counters.AddBytes(uint64(n), 0, 1, 0)
+		// Datagrams of one client arrive in runs: write each run to its
+		// session's backend socket in one call.
+		for i := 0; i < n; {
+			client := udpAddrPort(in[i].Addr)
+			j := i + 1
+			for j < n && udpAddrPort(in[j].Addr) == client {
+				j++
+			}
+			s := l.session(r, client)
+			if s == nil {
+				i = j
+				continue // no eligible backend: drop
+			}
+			batch := out[:0]
+			var bytes uint64
+			for k := i; k < j; k++ {
+				payload := in[k].Buffers[0][:in[k].N]
+				bytes += uint64(len(payload))
+				b := &bufs[k-i]
+				m := ipv4.Message{Buffers: b[:0]}
+				if s.header != nil {
+					m.Buffers = append(m.Buffers, s.header)
+				}
+				m.Buffers = append(m.Buffers, payload)
+				batch = append(batch, m)
+			}
+			sent := 0
+			for sent < len(batch) {
+				w, err := s.wb.WriteBatch(batch[sent:], 0)
+				if err != nil || w == 0 {
+					break
+				}
+				sent += w
+			}
+			if sent > 0 {
+				s.last.Store(time.Now().UnixNano())
+				r.counters.AddBytes(bytes, 0, uint64(sent), 0)
+			}
+			i = j
 		}
 	}
+}
+
+func udpAddrPort(a net.Addr) netip.AddrPort {
+	u, ok := a.(*net.UDPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := u.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // session finds or creates the client's session under r, moving it when its
@@ -109,7 +170,8 @@ func (l *udpListener) session(r *route, client netip.AddrPort) *udpSession {
 		l.e.log.Debug("backend dial failed", "listener", l.key.String(), "backend", b.ID, "err", err)
 		return nil
 	}
-	s = &udpSession{l: l, client: client, backendID: b.ID, addr: addr, bc: bc, idle: r.spec.idle}
+	s = &udpSession{l: l, client: client, backendID: b.ID, addr: addr, bc: bc, idle: r.spec.idle,
+		wb: newBatchConn(bc, addr.Addr().Is6())}
 	s.route.Store(r)
 	if r.spec.proxyProto {
 		h := proxyproto.HeaderProxyFromAddrs(2, net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(local))
