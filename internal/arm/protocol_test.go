@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"nimbus/internal/arm"
+	"nimbus/internal/ipam"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
 )
@@ -404,6 +407,14 @@ func TestReferencesAndGroupDelete(t *testing.T) {
 		if _, err := n.Store.Delete(ctx, resource.RefKey(target, fe), store.AnyRevision); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// An allocation left in the subnet by something in the group is released with the network.
+	tx := arm.NewTx(n.Store)
+	if _, err := ipam.AllocatePrivate(ctx, tx, vn+"/subnets/s1", netip.MustParsePrefix("10.0.0.0/24"), fe, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx, n.Store); err != nil {
+		t.Fatal(err)
 	}
 	st, h, b := n.do("DELETE", "/subscriptions/"+n.sub+"/resourcegroups/rg?api-version=2021-04-01", nil)
 	if st != 202 {

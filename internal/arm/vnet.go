@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strings"
 
+	"nimbus/internal/ipam"
 	"nimbus/internal/resource"
+	"nimbus/internal/store"
 )
 
 // vnetModel implements Model for Microsoft.Network/virtualNetworks; subnets
@@ -41,6 +43,11 @@ func (vnetModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) error {
 			return err
 		}
 		if len(refs) == 0 {
+			if ns == nil {
+				if err := releaseSubnetAllocations(ctx, tx, ps.ID); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if ns == nil {
@@ -55,7 +62,9 @@ func (vnetModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) error {
 // References implements Model: a virtual network points at nothing nimbus tracks.
 func (vnetModel) References(Object) []resource.Ref { return nil }
 
-// Release refuses to delete a network whose subnets are in use.
+// Release refuses to delete a network whose subnets are in use, and
+// releases whatever address allocations its subnets still hold (left by
+// resources deleted in the same write, such as a group delete).
 func (vnetModel) Release(ctx context.Context, tx *Tx, obj Object) error {
 	v := obj.(*resource.VirtualNetwork)
 	refs, err := Referrers(ctx, tx, v.ID, true)
@@ -64,6 +73,23 @@ func (vnetModel) Release(ctx context.Context, tx *Tx, obj Object) error {
 	}
 	if len(refs) > 0 {
 		return resource.InUseSubnetError(refs[0].Target, refs[0].Source)
+	}
+	for _, sn := range v.Properties.Subnets {
+		if err := releaseSubnetAllocations(ctx, tx, sn.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseSubnetAllocations stages the release of every private address allocated in a subnet.
+func releaseSubnetAllocations(ctx context.Context, tx *Tx, subnetID string) error {
+	kvs, err := tx.List(ctx, ipam.SubnetPrefix(subnetID))
+	if err != nil {
+		return err
+	}
+	for _, kv := range kvs {
+		tx.Delete(kv.Key, store.AnyRevision)
 	}
 	return nil
 }
