@@ -221,6 +221,9 @@ func (s *Server) deleteGroupOnce(ctx context.Context, id resource.ID) (Op, bool,
 	if _, err := tx.commit(ctx, s.st); err != nil {
 		return Op{}, false, err
 	}
+	// Released resources may finish later (a scale set's instances stop):
+	// the group's operation finishes when they do.
+	s.startAfter(ctx, tx)
 	return tx.op, true, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -50,7 +51,9 @@ func startSystem(t *testing.T, dir string) *System {
 	t.Helper()
 	ctx := context.Background()
 	s, err := Start(ctx, Options{
-		Node:          node.Config{DataDir: dir, Listen: "127.0.0.1:0"},
+		// Pools of their own: other test packages run nimbus side by side.
+		Node:          node.Config{DataDir: dir, Listen: "127.0.0.1:0", PublicPool: netip.MustParsePrefix("127.78.1.0/24")},
+		ProviderPool:  netip.MustParsePrefix("127.79.1.0/24"),
 		Driver:        Process,
 		Dataplane:     Proxy,
 		WorkloadEnv:   map[string]string{workload.ReexecEnv: "1"},

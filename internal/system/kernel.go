@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 
@@ -35,6 +36,7 @@ func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("host network: %w", err)
 	}
+	s.hostNet = hn
 	s.closers = append(s.closers, func() error { return hn.Close(context.Background(), false) })
 	e, err := nft.New(ctx, hn.Namespace(), nft.Options{Uplink: hn.UplinkName(), Logger: log.With("dataplane", "nft")})
 	if err != nil {
@@ -50,4 +52,31 @@ func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Log
 	s.Driver = d
 	s.closers = append(s.closers, func() error { return d.Close(context.Background(), false) })
 	return hn, nil
+}
+
+// HostAddr is the host's address on nimbus's uplink (kernel path): a
+// destination outside nimbus's namespace, reached by instances' outbound
+// flows through SNAT. The zero Addr in process mode.
+func (s *System) HostAddr() netip.Addr {
+	if s.hostNet == nil {
+		return netip.Addr{}
+	}
+	return s.hostNet.HostAddr()
+}
+
+// DialFromInstance opens a connection from inside an instance, as the
+// instance's own software would (kernel path only): its flow leaves through
+// nimbus's SNAT like any outbound flow. key is the driver key of the
+// instance ("<lower-case scale set id>/<instance id>").
+func (s *System) DialFromInstance(ctx context.Context, key, network, address string) (net.Conn, error) {
+	d, ok := s.Driver.(*netns.Driver)
+	if !ok {
+		return nil, fmt.Errorf("dial from instance: the %s driver shares the host's network stack", s.Mode.Driver)
+	}
+	ns, err := hostnet.OpenNamespace(d.NamespaceName(key))
+	if err != nil {
+		return nil, fmt.Errorf("dial from instance %s: %w", key, err)
+	}
+	defer ns.Close()
+	return hostnet.DialIn(ctx, ns, network, address)
 }

@@ -26,6 +26,7 @@ import (
 	"nimbus/internal/dataplane/proxy"
 	"nimbus/internal/driver"
 	"nimbus/internal/driver/process"
+	"nimbus/internal/hostnet"
 	"nimbus/internal/metrics"
 	"nimbus/internal/node"
 	"nimbus/internal/probe"
@@ -60,6 +61,10 @@ type Options struct {
 	// WorkloadEnv is extra environment for workloads (tests set
 	// workload.ReexecEnv).
 	WorkloadEnv map[string]string
+	// ProviderPool is the loopback range of the process driver's provider
+	// addresses (default 127.100.0.0/16). Two nimbus processes on one host
+	// need different ranges (and different public pools).
+	ProviderPool netip.Prefix
 	// Resync overrides the controllers' periodic resync (tests).
 	Resync time.Duration
 	// ProbeInterval and RepairGrace override every probe's interval and
@@ -90,6 +95,7 @@ type System struct {
 	// MetricsAddr is where /metrics is served ("" when off).
 	MetricsAddr string
 
+	hostNet *hostnet.Net
 	closers []func() error
 	once    sync.Once
 }
@@ -210,7 +216,7 @@ func (s *System) startDataPath(ctx context.Context, opt Options, log *slog.Logge
 	case Process:
 		d, err := process.New(ctx, process.Options{
 			StateDir: filepath.Join(opt.Node.DataDir, "instances"), Command: opt.WorkloadCommand,
-			Env: opt.WorkloadEnv, Logger: log.With("driver", "process"),
+			Env: opt.WorkloadEnv, Pool: opt.ProviderPool, Logger: log.With("driver", "process"),
 		})
 		if err != nil {
 			return fmt.Errorf("process driver: %w", err)
@@ -265,10 +271,10 @@ func (s *System) listenIP(a netip.Addr) netip.Addr {
 	if s.Mode.Dataplane != Proxy || a.IsLoopback() {
 		return a
 	}
-	// Private frontends are mapped 1:1 into 127.101.0.0/16 by their last two
+	// Private frontends are mapped 1:1 into 127.103.0.0/16 by their last two
 	// bytes; the mapping is stable and shown by the info endpoint.
 	b := a.As4()
-	return netip.AddrFrom4([4]byte{127, 101, b[2], b[3]})
+	return netip.AddrFrom4([4]byte{127, 103, b[2], b[3]})
 }
 
 // onApplied keeps the SNAT allocation metrics in step with the data plane.
@@ -364,7 +370,7 @@ func (r *sysRuntime) Info() any {
 	switch r.s.Mode.Driver {
 	case Process:
 		plan["instances"] = "each private IP (CA) is mapped 1:1 to a loopback provider address (PA) in " + process.DefaultPool.String() + "; the instance view shows both"
-		plan["internalFrontends"] = "a private frontend a.b.c.d listens on 127.101.c.d"
+		plan["internalFrontends"] = "a private frontend a.b.c.d listens on 127.103.c.d"
 	case Netns:
 		plan["instances"] = "each instance is a network namespace with its real private IP on a bridge per subnet inside nimbus's namespace"
 		plan["internalFrontends"] = "private frontends are addresses inside nimbus's namespace"

@@ -220,7 +220,21 @@ func (c *Controller) ReconcileAll(ctx context.Context) error {
 			_, _ = c.opt.Store.Delete(ctx, ckv.Key, ckv.Revision)
 		}
 	}
+	c.wakeAll()
 	return errors.Join(errs...)
+}
+
+// wakeAll ends the wait of everyone waiting for a pass: scale sets this
+// pass did not touch (gone, with no instances left) are trivially done.
+func (c *Controller) wakeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for lid, chs := range c.waiters {
+		for _, ch := range chs {
+			close(ch)
+		}
+		delete(c.waiters, lid)
+	}
 }
 
 func (c *Controller) finishPass(lid string, err error) {
