@@ -321,3 +321,51 @@ func TestSDKVirtualNetworks(t *testing.T) {
 		t.Fatalf("delete vnet: %v", err)
 	}
 }
+
+func TestSDKProvidersAndGenericResources(t *testing.T) {
+	n := startTestNode(t)
+	ctx := testCtx(t)
+	n.group("rg")
+	if st, _, b := n.do("PUT", n.rgPath("rg", "Microsoft.Network/publicIPAddresses/pip1")+"?api-version=2025-01-01", `{"location":"eastus"}`); st != 201 {
+		t.Fatalf("pip: %d %s", st, b)
+	}
+	pc, err := armresources.NewProvidersClient(n.sub, n.cred, n.options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pc.Get(ctx, "Microsoft.Network", nil)
+	if err != nil || *p.Namespace != "Microsoft.Network" || *p.RegistrationState != "Registered" || len(p.ResourceTypes) == 0 {
+		t.Fatalf("provider: %v %+v", err, p)
+	}
+	rc, err := armresources.NewClient(n.sub, n.cred, n.options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	filter := "resourceType eq 'Microsoft.Network/publicIPAddresses'"
+	for pg := rc.NewListPager(&armresources.ClientListOptions{Filter: &filter}); pg.More(); {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Value {
+			ids = append(ids, *r.ID)
+		}
+	}
+	if len(ids) != 1 || ids[0] != n.rgPath("rg", "Microsoft.Network/publicIPAddresses/pip1") {
+		t.Fatalf("resources: %v", ids)
+	}
+	ids = nil
+	for pg := rc.NewListByResourceGroupPager("rg", nil); pg.More(); {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Value {
+			ids = append(ids, *r.ID)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("group resources: %v", ids)
+	}
+}

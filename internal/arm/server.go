@@ -113,7 +113,15 @@ func (s *Server) PublicPool() netip.Prefix { return s.cfg.PublicPool }
 func (s *Server) Logger() *slog.Logger { return s.log }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+func (s *Server) ServeHTTP(rw http.ResponseWriter, hr *http.Request) {
+	start := time.Now()
+	w := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
+	defer func() {
+		if s.log.Enabled(hr.Context(), slog.LevelDebug) {
+			s.log.Debug("request", slog.String("method", hr.Method), slog.String("path", hr.URL.Path),
+				slog.Int("status", w.status), slog.Duration("took", time.Since(start)))
+		}
+	}()
 	reqID := uuid.NewString()
 	w.Header().Set("x-ms-request-id", reqID)
 	w.Header().Set("x-ms-correlation-request-id", reqID)
@@ -193,6 +201,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		return
 	}
 	writeJSON(w, resp.Status, resp.Body)
+}
+
+// statusWriter records the status code for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // call runs a handler, turning a panic into a 500 so one bad request never takes the server down.
