@@ -79,7 +79,7 @@ func TestAZCLI(t *testing.T) {
 	var pip struct {
 		PublicIP struct {
 			Name, IPAddress, PublicIPAllocationMethod, ProvisioningState string
-			SKU                                                         struct{ Name string }
+			SKU                                                          struct{ Name string }
 		} `json:"publicIp"`
 	}
 	out := runAZ(t, env, "network", "public-ip", "create", "-g", "rg", "-n", "pip1", "--sku", "Standard", "-o", "json")
