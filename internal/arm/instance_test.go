@@ -805,6 +805,19 @@ func TestInstanceAZ(t *testing.T) {
 	if l := list[2]; l.Name != "web_2" || l.InstanceID != "2" || !l.LatestModelApplied || l.ProvisioningState != "Succeeded" || l.OSProfile.ComputerName != "vm000002" {
 		t.Errorf("list-instances[2] = %+v", l)
 	}
+	var conn map[string]string
+	out = runAZ(t, env, "vmss", "list-instance-connection-info", "-g", "rg", "-n", "web", "-o", "json")
+	if err := json.Unmarshal(out, &conn); err != nil || len(conn) != 3 || !strings.HasSuffix(conn["instance 2"], ":50002") {
+		t.Errorf("list-instance-connection-info: %v %s", err, out)
+	}
+	out = runAZ(t, env, "vmss", "list-instance-public-ips", "-g", "rg", "-n", "web", "--query", "[].ipAddress", "-o", "tsv")
+	if got := strings.Fields(string(out)); !slices.Equal(got, []string{"127.77.9.0", "127.77.9.1", "127.77.9.2"}) {
+		t.Errorf("list-instance-public-ips: %s", out)
+	}
+	out = runAZ(t, env, "vmss", "nic", "list", "-g", "rg", "--vmss-name", "web", "--query", "[].ipConfigurations[].privateIPAddress", "-o", "tsv")
+	if got := strings.Fields(string(out)); !slices.Equal(got, []string{"198.18.0.10", "198.18.0.11", "198.18.0.12"}) {
+		t.Errorf("vmss nic list: %s", out)
+	}
 	runAZ(t, env, "vmss", "restart", "-g", "rg", "-n", "web", "--instance-ids", "0")
 	if g0, g1 := e.record(t, "0").Generation, e.record(t, "1").Generation; g0 != 1 || g1 != 0 {
 		t.Errorf("restart --instance-ids 0: generations %d, %d", g0, g1)
