@@ -23,6 +23,7 @@ func init() {
 		k := &Kind{Type: resource.LoadBalancerType, Versions: NetworkVersions, Model: lbModel{s},
 			Children: []string{resource.CollFrontendIPConfigurations, resource.CollBackendAddressPools, resource.CollLoadBalancingRules,
 				resource.CollProbes, resource.CollInboundNatRules, resource.CollOutboundRules, "networkInterfaces"}}
+		registerPagedLists(s, k)
 		s.RegisterKind(k)
 		registerLBChildren(s, k)
 	})

@@ -265,6 +265,9 @@ func TestConformanceExamples(t *testing.T) {
 // probe must be in the final LB (no lost update).
 func TestLoadBalancerConcurrentIfMatch(t *testing.T) {
 	e := newLBEnv(t)
+	// Runs before the node's cleanup: idle keep-alive connections would
+	// hold up its graceful shutdown.
+	t.Cleanup(e.client.CloseIdleConnections)
 	lbPath := e.id("Microsoft.Network/loadBalancers/lbc") + "?api-version=2025-01-01"
 	e.lbMustPut(lbPath, map[string]any{"location": "eastus", "sku": map[string]any{"name": "Standard"},
 		"properties": map[string]any{"frontendIPConfigurations": []any{map[string]any{"name": "fe",

@@ -25,6 +25,7 @@ var (
 func init() {
 	registrations = append(registrations, func(s *Server) {
 		k := &Kind{Type: resource.VirtualMachineScaleSetType, Versions: ComputeVersions, Model: vmssModel{s}}
+		registerPagedLists(s, k)
 		s.RegisterKind(k)
 		s.Handle(http.MethodGet, "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/virtualMachineScaleSets", ComputeVersions,
 			func(ctx context.Context, r *Request) (*Response, error) { return s.listScaleSetsByLocation(ctx, r, k) })

@@ -1,8 +1,8 @@
 package resource
 
 import (
-	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -285,53 +285,117 @@ func normOutbound(lbID string, i int, o *OutboundRule) error {
 	return nil
 }
 
-// fingerprint is a canonical encoding of a child's client-settable content:
-// read-only keys dropped, reference ids lowercased, object keys sorted. Two
-// children with equal fingerprints are "unchanged" (same etag; not a
-// modification for the VMSS probe rule).
-func fingerprint(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return ""
+// sameChild reports whether two children (pointers to the same child type)
+// have equal client-settable content: read-only fields ignored, reference
+// ids compared case-insensitively, nil and empty lists equal. Equal children
+// are "unchanged" (they keep their etag; not a modification for the VMSS
+// health-probe rule).
+func sameChild(a, b any) bool {
+	switch x := a.(type) {
+	case *FrontendIPConfiguration:
+		y, ok := b.(*FrontendIPConfiguration)
+		return ok && reflect.DeepEqual(cleanFrontend(*x), cleanFrontend(*y))
+	case *BackendAddressPool:
+		y, ok := b.(*BackendAddressPool)
+		return ok && reflect.DeepEqual(cleanPool(*x), cleanPool(*y))
+	case *LoadBalancingRule:
+		y, ok := b.(*LoadBalancingRule)
+		return ok && reflect.DeepEqual(cleanRule(*x), cleanRule(*y))
+	case *Probe:
+		y, ok := b.(*Probe)
+		return ok && reflect.DeepEqual(cleanProbe(*x), cleanProbe(*y))
+	case *InboundNatRule:
+		y, ok := b.(*InboundNatRule)
+		return ok && reflect.DeepEqual(cleanNatRule(*x), cleanNatRule(*y))
+	case *InboundNatPool:
+		y, ok := b.(*InboundNatPool)
+		return ok && reflect.DeepEqual(cleanNatPool(*x), cleanNatPool(*y))
+	case *OutboundRule:
+		y, ok := b.(*OutboundRule)
+		return ok && reflect.DeepEqual(cleanOutbound(*x), cleanOutbound(*y))
 	}
-	var x any
-	if json.Unmarshal(b, &x) != nil {
-		return ""
-	}
-	x = stripRO(x, "")
-	out, _ := json.Marshal(x)
-	return string(out)
+	return false
 }
 
-// roKeys are the read-only keys dropped by fingerprint.
-var roKeys = map[string]bool{
-	"etag": true, "type": true, "provisioningState": true, "loadBalancingRules": true,
-	"inboundNatRules": true, "inboundNatPools": true, "outboundRules": true, "outboundRule": true,
-	"backendIPConfigurations": true, "backendIPConfiguration": true,
+func cleanRef(r *SubResource) *SubResource {
+	if r == nil {
+		return nil
+	}
+	return &SubResource{ID: NormalizeRefID(r.ID)}
 }
 
-func stripRO(x any, key string) any {
-	switch v := x.(type) {
-	case map[string]any:
-		for k := range v {
-			if roKeys[k] {
-				delete(v, k)
-				continue
-			}
-			v[k] = stripRO(v[k], k)
-		}
-		return v
-	case []any:
-		for i := range v {
-			v[i] = stripRO(v[i], key)
-		}
-		return v
-	case string:
-		if key == "id" {
-			return NormalizeRefID(v)
-		}
+func cleanRefs(rs []SubResource) []SubResource {
+	if len(rs) == 0 {
+		return nil
 	}
-	return x
+	out := make([]SubResource, len(rs))
+	for i, r := range rs {
+		out[i] = SubResource{ID: NormalizeRefID(r.ID)}
+	}
+	return out
+}
+
+func cleanFrontend(f FrontendIPConfiguration) FrontendIPConfiguration {
+	p := f.Properties
+	return FrontendIPConfiguration{Name: strings.ToLower(f.Name), Zones: nilIfEmpty(f.Zones), Properties: FrontendIPConfigP{
+		PrivateIPAddress: p.PrivateIPAddress, PrivateIPAllocationMethod: p.PrivateIPAllocationMethod, PrivateIPAddressVersion: p.PrivateIPAddressVersion,
+		Subnet: cleanRef(p.Subnet), PublicIPAddress: cleanRef(p.PublicIPAddress), PublicIPPrefix: cleanRef(p.PublicIPPrefix),
+		GatewayLoadBalancer: cleanRef(p.GatewayLoadBalancer)}}
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func cleanPool(b BackendAddressPool) BackendAddressPool {
+	p := b.Properties
+	out := BackendAddressPool{Name: strings.ToLower(b.Name), Properties: BackendPool{Location: p.Location, VirtualNetwork: cleanRef(p.VirtualNetwork),
+		SyncMode: p.SyncMode, DrainPeriodInSeconds: p.DrainPeriodInSeconds, TunnelInterfaces: nilIfEmpty(p.TunnelInterfaces)}}
+	for _, a := range p.LoadBalancerBackendAddresses {
+		ap := a.Properties
+		out.Properties.LoadBalancerBackendAddresses = append(out.Properties.LoadBalancerBackendAddresses, LoadBalancerBackendAddress{Name: a.Name,
+			Properties: BackendAddressProp{IPAddress: ap.IPAddress, VirtualNetwork: cleanRef(ap.VirtualNetwork), Subnet: cleanRef(ap.Subnet),
+				LoadBalancerFrontendIPConfiguration: cleanRef(ap.LoadBalancerFrontendIPConfiguration), AdminState: ap.AdminState}})
+	}
+	return out
+}
+
+func cleanRule(r LoadBalancingRule) LoadBalancingRule {
+	p := r.Properties
+	p.ProvisioningState = ""
+	p.FrontendIPConfiguration, p.BackendAddressPool, p.Probe = cleanRef(p.FrontendIPConfiguration), cleanRef(p.BackendAddressPool), cleanRef(p.Probe)
+	p.BackendAddressPools = cleanRefs(p.BackendAddressPools)
+	return LoadBalancingRule{Name: strings.ToLower(r.Name), Properties: p}
+}
+
+func cleanProbe(pr Probe) Probe {
+	p := pr.Properties
+	p.ProvisioningState, p.LoadBalancingRules = "", nil
+	return Probe{Name: strings.ToLower(pr.Name), Properties: p}
+}
+
+func cleanNatRule(r InboundNatRule) InboundNatRule {
+	p := r.Properties
+	p.ProvisioningState, p.BackendIPConfiguration = "", nil
+	p.FrontendIPConfiguration, p.BackendAddressPool = cleanRef(p.FrontendIPConfiguration), cleanRef(p.BackendAddressPool)
+	return InboundNatRule{Name: strings.ToLower(r.Name), Properties: p}
+}
+
+func cleanNatPool(np InboundNatPool) InboundNatPool {
+	p := np.Properties
+	p.ProvisioningState = ""
+	p.FrontendIPConfiguration = cleanRef(p.FrontendIPConfiguration)
+	return InboundNatPool{Name: strings.ToLower(np.Name), Properties: p}
+}
+
+func cleanOutbound(o OutboundRule) OutboundRule {
+	p := o.Properties
+	p.ProvisioningState = ""
+	p.FrontendIPConfigurations, p.BackendAddressPool = cleanRefs(p.FrontendIPConfigurations), cleanRef(p.BackendAddressPool)
+	return OutboundRule{Name: strings.ToLower(o.Name), Properties: p}
 }
 
 // AssignEtags gives lb a new etag (newTag()) and each child the etag of the
@@ -394,7 +458,7 @@ func AssignEtags(lb, old *LoadBalancer, newTag func() string) {
 	}
 	oldC := collect(old)
 	pick := func(coll, name string, v any) string {
-		if o, ok := oldC[coll][strings.ToLower(name)]; ok && o.etag != "" && fingerprint(o.v) == fingerprint(v) {
+		if o, ok := oldC[coll][strings.ToLower(name)]; ok && o.etag != "" && sameChild(o.v, v) {
 			return o.etag
 		}
 		return newTag()

@@ -538,3 +538,38 @@ func TestParseLBChildID(t *testing.T) {
 		}
 	}
 }
+
+// TestGetPutRoundTripUnchanged: what a client GETs (rendered, with
+// back-references and [] lists) PUT back unchanged is not a modification:
+// the VMSS health-probe rule does not fire and every etag stays.
+func TestGetPutRoundTripUnchanged(t *testing.T) {
+	old := baseLB()
+	old.Properties.LoadBalancingRules = append(old.Properties.LoadBalancingRules, LoadBalancingRule{Name: "nopool", Properties: RuleProps{
+		FrontendIPConfiguration: ref(tLB + "/frontendIPConfigurations/fe"), Protocol: "Udp", FrontendPort: i32(53), BackendPort: i32(53)}})
+	old = stored(t, old)
+	raw, _ := json.Marshal(old)
+	view, _ := DecodeLoadBalancer(raw)
+	Render(view, LBInstanceView{})
+	raw, _ = json.Marshal(view)
+	again, err := DecodeLoadBalancer(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm(t, again)
+	users := []LBUser{{ScaleSetID: tVMSS, HealthProbe: strings.ToUpper(tLB) + "/probes/P1", Pools: []string{tLB + "/backendAddressPools/be"}}}
+	c := baseCtx()
+	c.Users = users
+	if err := ValidateLoadBalancer(again, old, c); err != nil {
+		t.Fatalf("unchanged round trip refused: %v", err)
+	}
+	AssignEtags(again, old, NewEtag)
+	for i := range again.Properties.LoadBalancingRules {
+		if again.Properties.LoadBalancingRules[i].Etag != old.Properties.LoadBalancingRules[i].Etag {
+			t.Errorf("rule %d etag changed", i)
+		}
+	}
+	if again.Properties.BackendAddressPools[0].Etag != old.Properties.BackendAddressPools[0].Etag ||
+		again.Properties.Probes[0].Etag != old.Properties.Probes[0].Etag {
+		t.Error("pool/probe etag changed")
+	}
+}

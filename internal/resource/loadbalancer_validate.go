@@ -532,14 +532,14 @@ func sameNatRules(lb, old *LoadBalancer) bool {
 	if len(prev) != len(lb.Properties.InboundNatRules) {
 		return false
 	}
-	byName := map[string]string{}
+	byName := map[string]*InboundNatRule{}
 	for i := range prev {
-		byName[strings.ToLower(prev[i].Name)] = fingerprint(&prev[i])
+		byName[strings.ToLower(prev[i].Name)] = &prev[i]
 	}
 	for i := range lb.Properties.InboundNatRules {
 		r := &lb.Properties.InboundNatRules[i]
-		fp, ok := byName[strings.ToLower(r.Name)]
-		if !ok || fp != fingerprint(r) {
+		o, ok := byName[strings.ToLower(r.Name)]
+		if !ok || !sameChild(o, r) {
 			return false
 		}
 	}
@@ -847,7 +847,7 @@ func (v *lbValidator) probeRules(u LBUser) error {
 				"Load balancer rule %s cannot be removed because the rule references the load balancer probe %s that is used as health probe by VM scale set %s. To remove this rule, please update VM scale set to remove the reference to the probe.",
 				o.ID, o.Properties.Probe.ID, u.ScaleSetID)
 		}
-		if fingerprint(n) != fingerprint(o) {
+		if !sameChild(n, o) {
 			return ruleErr(CodeCannotModifyRuleUsedByProbeUsedByVM, "properties.loadBalancingRules",
 				"Load balancer rule %s cannot be modified because it references the load balancer probe %s that used as health probe by VM scale set %s. To make changes to this rule, please update VM scale set to remove the reference to the probe.",
 				o.ID, o.Properties.Probe.ID, u.ScaleSetID)
