@@ -365,12 +365,12 @@ func (c *slotCache) put(k string, s *setSpec) {
 	if c == nil {
 		return
 	}
-	if c.elems+len(s.elems) > maxCachedSlots {
+	if c.elems+s.count() > maxCachedSlots {
 		clear(c.m)
 		c.elems = 0
 	}
 	c.m[k] = s
-	c.elems += len(s.elems)
+	c.elems += s.count()
 }
 
 // slotMap builds (or reuses) the slot map of a rule: slot -> backend
@@ -406,7 +406,7 @@ func slotMap(r *dataplane.Rule, health dataplane.Health, o compileOptions, size 
 		key:     nftables.TypeMark,
 		isMap:   true,
 		native:  true,
-		elems:   make(map[string]element, size),
+		elems:   map[string]element{},
 	}
 	if floating {
 		slots.dataText, slots.data = "mark", nftables.TypeMark
@@ -425,12 +425,14 @@ func slotMap(r *dataplane.Rule, health dataplane.Health, o compileOptions, size 
 				vals[i], texts[i] = ipBytes(ip), ip.String()
 			}
 		}
-		for i, bi := range maglev.New(dataplane.BackendIDs(eligible), size).Slots() {
+		table := maglev.New(dataplane.BackendIDs(eligible), size).Slots()
+		slots.dense = make([]element, len(table))
+		for i, bi := range table {
 			e := element{key: slotKey(i), val: vals[bi]}
 			if o.withText {
 				e.text = fmt.Sprintf("%d : %s", i, texts[bi])
 			}
-			slots.elems[string(e.key)] = e
+			slots.dense[i] = e
 		}
 	}
 	o.slots.put(ck.String(), slots)

@@ -437,10 +437,10 @@ func elems(s *setSpec, keys []string) []nftables.SetElement {
 // allElems lists a set's elements in no particular order (the kernel does
 // not care, and sorting 65,537 keys costs more than sending them).
 func allElems(s *setSpec) []nftables.SetElement {
-	out := make([]nftables.SetElement, 0, len(s.elems))
-	for _, e := range s.elems {
+	out := make([]nftables.SetElement, 0, s.count())
+	s.each(func(e element) {
 		out = append(out, nftables.SetElement{Key: e.key, Val: e.val, VerdictData: e.verdict})
-	}
+	})
 	return out
 }
 
@@ -526,6 +526,14 @@ func applyDiff(c *nftables.Conn, old, rs *ruleset) (int, error) {
 		if prev == s {
 			continue // the same cached slot map
 		}
+		if prev.dense != nil || s.dense != nil {
+			n, err := diffDense(c, setHandle(t, s), prev.dense, s.dense)
+			if err != nil {
+				return 0, fmt.Errorf("nft: set %s: %w", s.name, err)
+			}
+			changes += n
+			continue
+		}
 		var del, add []string
 		for k, pe := range prev.elems {
 			ne, ok := s.elems[k]
@@ -564,6 +572,30 @@ func applyDiff(c *nftables.Conn, old, rs *ruleset) (int, error) {
 		return 0, fmt.Errorf("nft: update table %s: %w", rs.table, err)
 	}
 	return changes, nil
+}
+
+// diffDense updates a slot map slot by slot: a missing slot is added, a
+// slot whose backend changed is deleted and re-added, a slot gone is deleted.
+func diffDense(c *nftables.Conn, set *nftables.Set, old, cur []element) (int, error) {
+	var del, add []nftables.SetElement
+	for i := 0; i < max(len(old), len(cur)); i++ {
+		switch {
+		case i >= len(cur):
+			del = append(del, nftables.SetElement{Key: old[i].key})
+		case i >= len(old):
+			add = append(add, nftables.SetElement{Key: cur[i].key, Val: cur[i].val})
+		case string(old[i].val) != string(cur[i].val):
+			del = append(del, nftables.SetElement{Key: old[i].key})
+			add = append(add, nftables.SetElement{Key: cur[i].key, Val: cur[i].val})
+		}
+	}
+	if err := delInChunks(c, set, del); err != nil {
+		return 0, err
+	}
+	if err := addInChunks(c, set, add); err != nil {
+		return 0, err
+	}
+	return len(del) + len(add), nil
 }
 
 func sameVerdict(a, b *expr.Verdict) bool {

@@ -39,7 +39,23 @@ type setSpec struct {
 	isMap    bool
 	native   bool // key in host byte order (jhash output)
 	elems    map[string]element
+	// dense holds a slot map's elements by slot index instead of elems
+	// (65,537 of them are diffed on every health change).
+	dense []element
 }
+
+// each calls fn for every element.
+func (s *setSpec) each(fn func(e element)) {
+	for _, e := range s.elems {
+		fn(e)
+	}
+	for _, e := range s.dense {
+		fn(e)
+	}
+}
+
+// count is the number of elements.
+func (s *setSpec) count() int { return len(s.elems) + len(s.dense) }
 
 // element is one set element: raw key and value plus its text form.
 type element struct {
@@ -112,11 +128,9 @@ func (rs *ruleset) render(withElems bool) string {
 			fmt.Fprintf(&b, "\t# %s\n", s.comment)
 		}
 		fmt.Fprintf(&b, "\t%s %s {\n\t\ttype %s\n", kind, s.name, typ)
-		if withElems && len(s.elems) > 0 {
-			texts := make([]string, 0, len(s.elems))
-			for _, e := range s.elems {
-				texts = append(texts, e.text)
-			}
+		if withElems && s.count() > 0 {
+			texts := make([]string, 0, s.count())
+			s.each(func(e element) { texts = append(texts, e.text) })
 			sortNatural(texts)
 			fmt.Fprintf(&b, "\t\telements = {\n")
 			for _, t := range texts {
