@@ -24,6 +24,7 @@ import (
 
 	"nimbus/internal/cli"
 	"nimbus/internal/dataplane"
+	"nimbus/internal/hostnet"
 	"nimbus/internal/node"
 	"nimbus/internal/system"
 	"nimbus/internal/workload"
@@ -43,9 +44,10 @@ type Options struct {
 	Driver, Dataplane string
 	// WorkloadEnv is passed to the system (tests re-exec the test binary).
 	WorkloadEnv map[string]string
-	// PublicPool and ProviderPool override the system's address pools
-	// (tests running side by side need distinct ones).
+	// PublicPool, ProviderPool and HostNet override the system's address
+	// pools and namespace (tests running side by side need distinct ones).
 	PublicPool, ProviderPool netip.Prefix
+	HostNet                  hostnet.Options
 	// Logger receives the embedded nimbus's logs (nil discards them).
 	Logger *slog.Logger
 }
@@ -116,7 +118,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	sys, err := system.Start(ctx, system.Options{
 		Node:   node.Config{DataDir: dir, Listen: "127.0.0.1:0", PublicPool: opt.PublicPool, Logger: opt.Logger},
 		Driver: opt.Driver, Dataplane: opt.Dataplane, MetricsListen: "off",
-		WorkloadEnv: opt.WorkloadEnv, ProviderPool: opt.ProviderPool,
+		WorkloadEnv: opt.WorkloadEnv, ProviderPool: opt.ProviderPool, HostNet: opt.HostNet,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start nimbus: %w", err)
@@ -299,7 +301,7 @@ func (w *walker) walk(ctx context.Context) error {
 	t0 := time.Now()
 	done = w.progress("  waiting for the probe to take it out (interval 5 s)")
 	for {
-		s := spread(w.vip+":80", 30)
+		s := spreadUntilError(w.vip+":80", 30)
 		if s[w.res.SickName] == 0 && s["error"] == 0 {
 			break
 		}
@@ -362,7 +364,7 @@ func (w *walker) walk(ctx context.Context) error {
 	}
 	w.say("  d) vmss update --set virtualMachineProfile.networkProfile.healthProbe.id=.../probes/http, then update-instances")
 	w.res.MovedPort = 8080
-	if err := waitFor(12*time.Second, func() bool { s := spread(w.vip+":8080", 10); return s["error"] == 0 }); err != nil {
+	if err := waitFor(12*time.Second, func() bool { s := spreadUntilError(w.vip+":8080", 10); return s["error"] == 0 }); err != nil {
 		return fmt.Errorf("traffic on the moved rule: %w", err)
 	}
 	w.res.SpreadMoved = spread(w.vip+":8080", 200)
@@ -472,7 +474,7 @@ func (w *walker) waitTraffic(ctx context.Context, n int) error {
 // waitTrafficOn waits until requests to addr reach n instances.
 func (w *walker) waitTrafficOn(_ context.Context, addr string, n int) error {
 	return waitFor(20*time.Second, func() bool {
-		s := spread(addr, 20*n)
+		s := spreadUntilError(addr, 20*n)
 		return len(s) == n && s["error"] == 0
 	})
 }
@@ -632,24 +634,33 @@ func waitFor(timeout time.Duration, cond func() bool) error {
 	return fmt.Errorf("not within %s", timeout)
 }
 
+// spreadUntilError is spread that stops at the first failed request, for
+// polling loops.
+func spreadUntilError(addr string, n int) map[string]int {
+	return spreadN(addr, n, true)
+}
+
 // spread sends n requests (a new connection each) and counts answers per instance.
-func spread(addr string, n int) map[string]int {
+func spread(addr string, n int) map[string]int { return spreadN(addr, n, false) }
+
+func spreadN(addr string, n int, stopOnError bool) map[string]int {
 	out := map[string]int{}
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	for i := 0; i < n; i++ {
 		resp, err := c.Get("http://" + addr + "/")
-		if err != nil {
-			out["error"]++
-			continue
+		if err == nil {
+			var r workload.EchoReply
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if err == nil {
+				out[r.Name]++
+				continue
+			}
 		}
-		var r workload.EchoReply
-		err = json.NewDecoder(resp.Body).Decode(&r)
-		resp.Body.Close()
-		if err != nil {
-			out["error"]++
-			continue
+		out["error"]++
+		if stopOnError {
+			return out
 		}
-		out[r.Name]++
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"nimbus/internal/hostnet"
 	"nimbus/internal/system"
 	"nimbus/internal/workload"
 )
@@ -34,12 +35,19 @@ func TestDemo(t *testing.T) {
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
+			// The kernel path needs a routed public range (198.18.0.0/15 is
+			// for tests); the userspace engine's lives on loopback.
+			pool := netip.MustParsePrefix("127.78.2.0/24")
+			if m.dataplane == system.NFT {
+				pool = netip.MustParsePrefix("198.18.72.0/24")
+			}
 			var logs bytes.Buffer
 			res, err := Run(ctx, Options{Out: &out, Driver: m.driver, Dataplane: m.dataplane,
 				DataDir: t.TempDir(), WorkloadEnv: map[string]string{workload.ReexecEnv: "1"},
 				// Pools of their own: other test packages run nimbus side by side.
-				PublicPool:   netip.MustParsePrefix("127.78.2.0/24"),
+				PublicPool:   pool,
 				ProviderPool: netip.MustParsePrefix("127.79.2.0/24"),
+				HostNet:      hostnet.Options{Name: "nbdemo", Uplink: netip.MustParsePrefix("198.19.254.0/30")},
 				Logger:       slog.New(slog.NewTextHandler(&logs, nil)),
 			})
 			if err != nil {

@@ -32,12 +32,20 @@ var DefaultKernelPublicPool = netip.MustParsePrefix("198.18.64.0/18")
 // namespace).
 func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Logger) (probe.Dialer, error) {
 	pool := opt.Node.PublicPool
-	hn, err := hostnet.Setup(ctx, hostnet.Options{PublicRanges: []netip.Prefix{pool}, Logger: log.With("component", "hostnet")})
+	hopt := opt.HostNet
+	hopt.PublicRanges = []netip.Prefix{pool}
+	hopt.Logger = log.With("component", "hostnet")
+	hn, err := hostnet.Setup(ctx, hopt)
 	if err != nil {
 		return nil, fmt.Errorf("host network: %w", err)
 	}
 	s.hostNet = hn
-	s.closers = append(s.closers, func() error { return hn.Close(context.Background(), false) })
+	// A clean shutdown removes everything nimbus made on the host: the
+	// namespace (with the nft table in it), the veth and the routes. The
+	// instances' namespaces hang off it, so they stop too; the next start
+	// restarts them from their records. After a crash, Setup adopts what is
+	// left instead.
+	s.closers = append(s.closers, func() error { return hn.Close(context.Background(), true) })
 	e, err := nft.New(ctx, hn.Namespace(), nft.Options{Uplink: hn.UplinkName(), Logger: log.With("dataplane", "nft")})
 	if err != nil {
 		return nil, fmt.Errorf("nft engine: %w", err)
@@ -50,7 +58,7 @@ func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Log
 		return nil, fmt.Errorf("netns driver: %w", err)
 	}
 	s.Driver = d
-	s.closers = append(s.closers, func() error { return d.Close(context.Background(), false) })
+	s.closers = append(s.closers, func() error { return d.Close(context.Background(), true) })
 	return hn, nil
 }
 

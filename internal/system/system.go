@@ -65,6 +65,10 @@ type Options struct {
 	// addresses (default 127.100.0.0/16). Two nimbus processes on one host
 	// need different ranges (and different public pools).
 	ProviderPool netip.Prefix
+	// HostNet names nimbus's network namespace and its uplink on the kernel
+	// path (default "nimbus0", 198.19.255.252/30); PublicRanges is set from
+	// the public pool. Two nimbus processes on one host need different ones.
+	HostNet hostnet.Options
 	// Resync overrides the controllers' periodic resync (tests).
 	Resync time.Duration
 	// ProbeInterval and RepairGrace override every probe's interval and
