@@ -263,8 +263,9 @@ func vmEtag(rev int64) string { return `"` + strconv.FormatInt(rev, 10) + `"` }
 
 // renderVM renders an instance record of scale set v as Azure's
 // VirtualMachineScaleSetVM; the instance view is included when view is
-// true, userData when withUserData is.
-func (s *Server) renderVM(v *resource.VirtualMachineScaleSet, rec instRecord, view, withUserData bool) *vmssVM {
+// true, userData when withUserData is. profileHash is
+// resource.ProfileHash of v's current profile ("" computes it).
+func (s *Server) renderVM(v *resource.VirtualMachineScaleSet, rec instRecord, view, withUserData bool, profileHash string) *vmssVM {
 	in := rec.in
 	out := &vmssVM{
 		ID: v.ID + "/virtualMachines/" + in.InstanceID, Name: v.Name + "_" + in.InstanceID,
@@ -280,7 +281,10 @@ func (s *Server) renderVM(v *resource.VirtualMachineScaleSet, rec instRecord, vi
 		out.Zones = []string{in.Zone}
 	}
 	p := &out.Properties
-	p.LatestModelApplied = in.ModelHash == resource.ProfileHash(v.Properties.VirtualMachineProfile)
+	if profileHash == "" {
+		profileHash = resource.ProfileHash(v.Properties.VirtualMachineProfile)
+	}
+	p.LatestModelApplied = in.ModelHash == profileHash
 	p.ModelDefinitionApplied = "VirtualMachineScaleSet"
 	p.VMID = in.VMID
 	p.ProvisioningState = instProvisioningState(in)
@@ -463,16 +467,38 @@ func (s *Server) listInstances(ctx context.Context, r *Request) (*Response, erro
 	if err != nil {
 		return nil, err
 	}
-	recs, err := loadInstances(ctx, rd, v.ID)
+	kvs, err := rd.List(ctx, resource.InstancesPrefix(v.ID))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("arm: instances of %s: %w", v.ID, err)
 	}
+	idOf := func(kv store.KV) string { return kv.Key[strings.LastIndex(kv.Key, "/")+1:] }
+	sort.Slice(kvs, func(i, j int) bool { return lessInstance(idOf(kvs[i]), idOf(kvs[j])) })
 	view := expands(r, "instanceView") || strings.Contains(strings.ToLower(r.Query("$select")), "instanceview")
-	items := make([]any, 0, len(recs))
-	for _, rec := range recs {
-		items = append(items, s.renderVM(v, rec, view, false))
+	hash := resource.ProfileHash(v.Properties.VirtualMachineProfile)
+	items := make([]any, 0, len(kvs))
+	for _, kv := range kvs {
+		items = append(items, &lazyVM{s: s, v: v, kv: kv, view: view, hash: hash})
 	}
 	return r.Page(items)
+}
+
+// lazyVM is one listed instance, decoded and rendered only when its page
+// is encoded: a page of a large scale set costs its own records only.
+type lazyVM struct {
+	s    *Server
+	v    *resource.VirtualMachineScaleSet
+	kv   store.KV
+	view bool
+	hash string
+}
+
+// MarshalJSON implements json.Marshaler.
+func (l *lazyVM) MarshalJSON() ([]byte, error) {
+	in, err := resource.DecodeInstance(l.kv.Value)
+	if err != nil {
+		return nil, fmt.Errorf("arm: decode instance %s: %w", l.kv.Key, err)
+	}
+	return json.Marshal(fillEmpty(l.s.renderVM(l.v, instRecord{in: in, rev: l.kv.Revision, key: l.kv.Key}, l.view, false, l.hash)))
 }
 
 // getInstance serves GET {vmss}/virtualMachines/{n} ($expand=instanceView|userData).
@@ -481,7 +507,7 @@ func (s *Server) getInstance(ctx context.Context, r *Request) (*Response, error)
 	if err != nil {
 		return nil, err
 	}
-	return JSON(http.StatusOK, s.renderVM(v, rec, expands(r, "instanceView"), expands(r, "userData"))), nil
+	return JSON(http.StatusOK, s.renderVM(v, rec, expands(r, "instanceView"), expands(r, "userData"), "")), nil
 }
 
 // getInstanceView serves GET {vmss}/virtualMachines/{n}/instanceView.

@@ -436,6 +436,6 @@ func (s *Server) putInstance(ctx context.Context, r *Request) (*Response, error)
 			return nil, err
 		}
 		rec.rev = rev
-		return r.Async(http.StatusOK, s.renderVM(v, rec, false, false), op), nil
+		return r.Async(http.StatusOK, s.renderVM(v, rec, false, false, ""), op), nil
 	}
 }

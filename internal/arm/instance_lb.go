@@ -3,6 +3,7 @@ package arm
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"nimbus/internal/controller/vmss"
 	"nimbus/internal/resource"
@@ -25,25 +26,24 @@ func (instanceMembership) Membership(ctx context.Context, rd Reader, lbID string
 	if err != nil {
 		return nil, err
 	}
-	cache := map[string]*resource.Instance{}
+	// One listing per scale set (not one read per member).
+	records := map[string]map[string]*resource.Instance{} // lower vmss id -> instance id -> record
 	out := m.Members[:0]
 	for _, mem := range m.Members {
-		key := resource.InstanceKey(mem.ScaleSetID, mem.InstanceID)
-		in, ok := cache[key]
+		lid := strings.ToLower(mem.ScaleSetID)
+		byID, ok := records[lid]
 		if !ok {
-			kv, err := rd.Get(ctx, key)
-			if notFound(err) {
-				cache[key] = nil
-				continue
-			}
+			recs, err := loadInstances(ctx, rd, mem.ScaleSetID)
 			if err != nil {
 				return nil, fmt.Errorf("arm: membership of %s: %w", lbID, err)
 			}
-			if in, err = resource.DecodeInstance(kv.Value); err != nil {
-				return nil, fmt.Errorf("arm: decode instance %s: %w", key, err)
+			byID = make(map[string]*resource.Instance, len(recs))
+			for _, r := range recs {
+				byID[r.in.InstanceID] = r.in
 			}
-			cache[key] = in
+			records[lid] = byID
 		}
+		in := byID[mem.InstanceID]
 		if in == nil || !resource.SameID(mem.IPConfigID, in.PrimaryIPConfigID()) {
 			continue
 		}

@@ -105,7 +105,7 @@ func newInstEnv(t *testing.T, e *lbEnv) *instEnv {
 }
 
 // instScaleSet reads the stored model of scale set name in group rg.
-func instScaleSet(t *testing.T, n *testNode, name string) *resource.VirtualMachineScaleSet {
+func instScaleSet(t testing.TB, n *testNode, name string) *resource.VirtualMachineScaleSet {
 	t.Helper()
 	id, _ := resource.ParseID(n.rgPath("rg", "Microsoft.Compute/virtualMachineScaleSets/"+name))
 	kv, err := n.Store.Get(context.Background(), resource.Key(id))
@@ -122,7 +122,7 @@ func instScaleSet(t *testing.T, n *testNode, name string) *resource.VirtualMachi
 // storeInstance writes instance num of scale set name as the controller
 // would once it is running (the current model applied, addresses), changed
 // by edit.
-func storeInstance(t *testing.T, n *testNode, name string, num int, edit func(*resource.Instance)) {
+func storeInstance(t testing.TB, n *testNode, name string, num int, edit func(*resource.Instance)) {
 	t.Helper()
 	v := instScaleSet(t, n, name)
 	id := fmt.Sprint(num)
