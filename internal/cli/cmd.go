@@ -326,8 +326,7 @@ func confirm(e *env, yes bool) error {
 	if yes {
 		return nil
 	}
-	fi, err := os.Stdin.Stat()
-	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+	if !isTerminal(os.Stdin) {
 		return errors.New("Unable to prompt for confirmation as no tty available. Use --yes.")
 	}
 	fmt.Fprint(e.cmd.ErrOrStderr(), "Are you sure you want to perform this operation? (y/n): ")
