@@ -191,7 +191,9 @@ func TestCLIEndToEnd(t *testing.T) {
 		}
 	})
 
-	lb := func(args ...string) []string { return append(append([]string{"network", "lb"}, args...), "-g", "rg", "--lb-name", "lb1") }
+	lb := func(args ...string) []string {
+		return append(append([]string{"network", "lb"}, args...), "-g", "rg", "--lb-name", "lb1")
+	}
 	t.Run("public ip and load balancer", func(t *testing.T) {
 		e := e.in(t)
 		p := e.json("network", "public-ip", "create", "-g", "rg", "-n", "pip1")
