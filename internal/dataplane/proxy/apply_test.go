@@ -320,3 +320,43 @@ func BenchmarkTCPCopy(b *testing.B) {
 	c.Close()
 	<-done
 }
+
+// TestBulkThenIdle: a flow that moved to splice (bulk data both ways) still
+// ends at its idle timeout, with an RST when TCPReset is set.
+func TestBulkThenIdle(t *testing.T) {
+	ctx := context.Background()
+	fe := lo(18, 1)
+	b := echoServer(t, netip.AddrPortFrom(lo(19, 1), 0), "b0")
+	port := freePort(t, fe)
+	e := New(Options{})
+	defer e.Close()
+	r := tcpRule("/rules/bulk", fe, port, b)
+	r.IdleTimeout, r.TCPReset = 500*time.Millisecond, true
+	if err := e.Apply(ctx, dataplane.Config{Rules: []dataplane.Rule{r}}); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, netip.AddrPortFrom(fe, port))
+	payload := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB, fills the copy buffer
+	errc := make(chan error, 1)
+	go func() { _, err := io.WriteString(c, payload); errc <- err }()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(payload))
+	if _, err := io.ReadFull(c.r, got); err != nil {
+		t.Fatalf("bulk echo: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != payload {
+		t.Fatal("bulk echo corrupted")
+	}
+	start := time.Now()
+	c.SetReadDeadline(start.Add(5 * time.Second))
+	_, err := c.r.ReadByte()
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("after idle: %v, want ECONNRESET", err)
+	}
+	if took := time.Since(start); took < 450*time.Millisecond || took > 2*time.Second {
+		t.Errorf("idle flow ended after %v, timeout 500ms", took)
+	}
+}

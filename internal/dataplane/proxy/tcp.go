@@ -156,7 +156,8 @@ func (f *tcpFlow) run() {
 // A direction starts with plain reads and writes through a pooled buffer,
 // which is cheapest for the short exchanges most connections are, and
 // switches to splice (zero copy) once it looks like bulk: a read that fills
-// the buffer, or spliceAfter bytes in total.
+// the whole buffer. Request/response traffic, even long-lived, stays on the
+// buffer, where splice would cost a pipe round trip per message.
 func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 	tick := idleTick(f.idle)
 	bufp := copyBufs.Get().(*[]byte)
@@ -165,7 +166,6 @@ func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 			copyBufs.Put(bufp)
 		}
 	}()
-	var total int64
 	deadline := time.Time{}
 	for {
 		var n int64
@@ -186,7 +186,7 @@ func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 					err = fmt.Errorf("write: %w", err)
 				}
 			}
-			if m == len(*bufp) || total+n >= spliceAfter {
+			if m == len(*bufp) {
 				copyBufs.Put(bufp)
 				bufp = nil
 			}
@@ -197,7 +197,6 @@ func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 			// EOF or an error.
 			n, err = io.CopyN(dst, src, 1<<62)
 		}
-		total += n
 		if n > 0 {
 			now = time.Now()
 			f.last.Store(now.UnixNano())
@@ -238,10 +237,6 @@ func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 		}
 	}
 }
-
-// spliceAfter is how many bytes a direction copies through a buffer before
-// it switches to splice.
-const spliceAfter = 128 << 10
 
 // copyBufs holds the buffers of directions still in their buffered phase.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
