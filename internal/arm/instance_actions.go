@@ -389,7 +389,8 @@ type instanceUpdate struct {
 
 // putInstance serves PUT {vmss}/virtualMachines/{n}: it sets the instance's
 // protectionPolicy (protectFromScaleSetActions implies protectFromScaleIn)
-// and answers 200 with the instance and a finished operation.
+// and answers 200 with the instance and a finished operation. If-Match and
+// If-None-Match are checked against the instance's etag (412).
 func (s *Server) putInstance(ctx context.Context, r *Request) (*Response, error) {
 	var body instanceUpdate
 	if err := r.Decode(&body); err != nil {
@@ -405,6 +406,9 @@ func (s *Server) putInstance(ctx context.Context, r *Request) (*Response, error)
 		if rec.in.Deleting {
 			return nil, resource.Conflict("OperationNotAllowed",
 				"Instance %s of Virtual Machine Scale Set '%s' is being deleted and cannot be updated.", rec.in.InstanceID, v.Name)
+		}
+		if err := checkPreconditions(r.HTTP.Header.Get("If-Match"), r.HTTP.Header.Get("If-None-Match"), true, vmEtag(rec.rev)); err != nil {
+			return nil, err
 		}
 		if pp := body.Properties.ProtectionPolicy; pp != nil {
 			actions := pp.ProtectFromScaleSetActions != nil && *pp.ProtectFromScaleSetActions

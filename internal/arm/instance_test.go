@@ -574,6 +574,14 @@ func TestInstanceSDKActions(t *testing.T) {
 	if err != nil || !*upd.Properties.ProtectionPolicy.ProtectFromScaleIn || !*upd.Properties.ProtectionPolicy.ProtectFromScaleSetActions {
 		t.Fatalf("protect 2: %v %+v", err, upd.Properties)
 	}
+	_, err = e.vms.BeginUpdate(ctx, "rg", "web", "2", armcompute.VirtualMachineScaleSetVM{Properties: &armcompute.VirtualMachineScaleSetVMProperties{
+		ProtectionPolicy: &armcompute.VirtualMachineScaleSetVMProtectionPolicy{ProtectFromScaleIn: to.Ptr(false)}}},
+		&armcompute.VirtualMachineScaleSetVMsClientBeginUpdateOptions{IfMatch: to.Ptr(`"1"`)})
+	wantCode(t, "update with a stale If-Match", err, "PreconditionFailed")
+	_, err = e.vms.BeginUpdate(ctx, "rg", "web", "2", armcompute.VirtualMachineScaleSetVM{}, &armcompute.VirtualMachineScaleSetVMsClientBeginUpdateOptions{IfMatch: upd.Etag})
+	if err != nil {
+		t.Errorf("update with the current etag: %v", err)
+	}
 	rs, err := e.vmss.BeginRestart(ctx, "rg", "web", nil)
 	if err := instPoll(t, ctx, rs, err); err != nil {
 		t.Fatal(err)
