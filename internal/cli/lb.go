@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,7 +15,7 @@ import (
 // the child verbs.
 func newLBCmd(g *globals) *cobra.Command {
 	cmd := group("lb", "Manage load balancers")
-	var o lbCreateOpts
+	var o LBCreate
 	var noWait bool
 	create := leaf("create", "Create a load balancer", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "name"); err != nil {
@@ -27,7 +28,7 @@ func newLBCmd(g *globals) *cobra.Command {
 		if o.Location, err = e.location(c, o.RG, o.Location); err != nil {
 			return err
 		}
-		v, err := createLB(e, c, &o, noWait)
+		v, err := c.CreateLB(e.ctx, &o, noWait)
 		if err != nil || noWait {
 			return err
 		}
@@ -111,8 +112,8 @@ func genericUpdate(e *env, c *Client, path, apiVersion string, ga *genericArgs, 
 	return e.PrintResource(out, nil)
 }
 
-// lbCreateOpts are the flags of `network lb create`.
-type lbCreateOpts struct {
+// LBCreate holds the flags of `network lb create`.
+type LBCreate struct {
 	RG, Name, Location, SKU              string
 	FrontendIPName, BackendPoolName      string
 	PublicIP, PublicIPAlloc, PublicIPDNS string
@@ -121,10 +122,22 @@ type lbCreateOpts struct {
 	Tags                                 []string
 }
 
-// createLB makes what `az network lb create` makes: the public IP (new
+// CreateLB makes what `az network lb create` makes: the public IP (new
 // unless it exists) or the subnet's virtual network (new unless it exists),
-// then the load balancer with one frontend and one backend pool.
-func createLB(e *env, c *Client, o *lbCreateOpts, noWait bool) (any, error) {
+// then the load balancer with one frontend and one backend pool. It returns
+// the load balancer. o.Location must be set.
+func (c *Client) CreateLB(ctx context.Context, o *LBCreate, noWait bool) (any, error) {
+	for _, d := range []struct {
+		p *string
+		v string
+	}{
+		{&o.SKU, "Standard"}, {&o.FrontendIPName, "LoadBalancerFrontEnd"},
+		{&o.VNetPrefix, "10.0.0.0/16"}, {&o.SubnetPrefix, "10.0.0.0/24"},
+	} {
+		if *d.p == "" {
+			*d.p = d.v
+		}
+	}
 	sku, err := choice("sku", o.SKU, "Basic", "Gateway", "Standard")
 	if err != nil {
 		return nil, err
@@ -137,9 +150,9 @@ func createLB(e *env, c *Client, o *lbCreateOpts, noWait bool) (any, error) {
 				return nil, usagef("usage error: --subnet NAME --vnet-name NAME | --subnet ID")
 			}
 			vnetPath := c.ResourcePath(o.RG, typeVNet, o.VNet)
-			if _, err := c.Get(e.ctx, vnetPath, NetworkAPIVersion); isNotFound(err) {
+			if _, err := c.Get(ctx, vnetPath, NetworkAPIVersion); isNotFound(err) {
 				body := vnetBody(o.Location, []string{o.VNetPrefix}, o.Subnet, []string{o.SubnetPrefix}, nil)
-				if _, err := c.Put(e.ctx, vnetPath, NetworkAPIVersion, body, true); err != nil {
+				if _, err := c.Put(ctx, vnetPath, NetworkAPIVersion, body, true); err != nil {
 					return nil, err
 				}
 			} else if err != nil {
@@ -159,7 +172,7 @@ func createLB(e *env, c *Client, o *lbCreateOpts, noWait bool) (any, error) {
 			pip = "PublicIP" + o.Name
 		}
 		pipPath := c.ResourcePath(o.RG, typePIP, pip)
-		if _, err := c.Get(e.ctx, pipPath, NetworkAPIVersion); isNotFound(err) {
+		if _, err := c.Get(ctx, pipPath, NetworkAPIVersion); isNotFound(err) {
 			pipSKU := sku
 			if pipSKU == "Gateway" {
 				pipSKU = "Standard"
@@ -168,7 +181,7 @@ func createLB(e *env, c *Client, o *lbCreateOpts, noWait bool) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			if _, err := c.Put(e.ctx, pipPath, NetworkAPIVersion, body, true); err != nil {
+			if _, err := c.Put(ctx, pipPath, NetworkAPIVersion, body, true); err != nil {
 				return nil, err
 			}
 		} else if err != nil {
@@ -181,7 +194,7 @@ func createLB(e *env, c *Client, o *lbCreateOpts, noWait bool) (any, error) {
 		pool = o.Name + "bepool"
 	}
 	body := lbBody(o.Location, sku, o.FrontendIPName, fe, pool, o.Tags)
-	return c.Put(e.ctx, c.ResourcePath(o.RG, typeLB, o.Name), NetworkAPIVersion, body, !noWait)
+	return c.Put(ctx, c.ResourcePath(o.RG, typeLB, o.Name), NetworkAPIVersion, body, !noWait)
 }
 
 // lbBody is a load balancer with one frontend and one backend pool.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/url"
@@ -55,6 +56,25 @@ type VMSSCreate struct {
 	HealthProbe                            string
 	Tags                                   []string
 	SinglePlacementGroup                   string
+}
+
+// defaults fills empty fields with az's defaults (the flags' defaults), for
+// callers that build a VMSSCreate in code. InstanceCount is taken as is.
+func (o *VMSSCreate) defaults() {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&o.VMSku, "Standard_DS1_v2")
+	def(&o.UpgradePolicyMode, "Manual")
+	def(&o.OrchestrationMode, "Uniform")
+	def(&o.AdminUsername, defaultAdmin())
+	def(&o.VNetAddressPrefix, "10.0.0.0/16")
+	def(&o.LBSku, "Standard")
+	if o.BackendPort == 0 {
+		o.BackendPort = 22
+	}
 }
 
 // namingPrefix is the prefix of the NIC and IP configuration names (and the
@@ -243,11 +263,13 @@ func refs(ids []string) []any {
 	return out
 }
 
-// createVMSS makes what `az vmss create` makes: it finds or creates the
+// CreateVMSS makes what `az vmss create` makes: it finds or creates the
 // virtual network and subnet, finds or creates the load balancer (with its
 // public IP, pool, NAT pool and, for Standard, LBRule), then PUTs the scale
-// set. It returns the scale set.
-func createVMSS(e *env, c *Client, o *VMSSCreate, noWait bool) (any, error) {
+// set (waiting for it unless noWait). It returns the scale set. o.Location
+// must be set (GroupLocation gives az's default).
+func (c *Client) CreateVMSS(ctx context.Context, o *VMSSCreate, noWait bool) (any, error) {
+	o.defaults()
 	over := !o.DisableOverprovision
 	// Network.
 	subnetID := o.Subnet
@@ -255,7 +277,7 @@ func createVMSS(e *env, c *Client, o *VMSSCreate, noWait bool) (any, error) {
 		vnet, subnet := o.VNetName, o.Subnet
 		if vnet == "" && subnet == "" {
 			var err error
-			if vnet, subnet, err = findSubnet(e, c, o.RG, o.Location, o.InstanceCount, over); err != nil {
+			if vnet, subnet, err = findSubnet(ctx, c, o.RG, o.Location, o.InstanceCount, over); err != nil {
 				return nil, err
 			}
 		}
@@ -266,7 +288,7 @@ func createVMSS(e *env, c *Client, o *VMSSCreate, noWait bool) (any, error) {
 			subnet = o.Name + "Subnet"
 		}
 		vnetPath := c.ResourcePath(o.RG, typeVNet, vnet)
-		v, err := c.Get(e.ctx, vnetPath, NetworkAPIVersion)
+		v, err := c.Get(ctx, vnetPath, NetworkAPIVersion)
 		switch {
 		case isNotFound(err):
 			sp := o.SubnetAddressPrefix
@@ -276,7 +298,7 @@ func createVMSS(e *env, c *Client, o *VMSSCreate, noWait bool) (any, error) {
 				}
 			}
 			body := vnetBody(o.Location, []string{o.VNetAddressPrefix}, subnet, []string{sp}, nil)
-			if _, err := c.Put(e.ctx, vnetPath, NetworkAPIVersion, body, true); err != nil {
+			if _, err := c.Put(ctx, vnetPath, NetworkAPIVersion, body, true); err != nil {
 				return nil, err
 			}
 		case err != nil:
@@ -287,7 +309,7 @@ func createVMSS(e *env, c *Client, o *VMSSCreate, noWait bool) (any, error) {
 				if sp == "" {
 					return nil, usagef("subnet '%s' does not exist in virtual network '%s': give --subnet-address-prefix to create it", subnet, vnet)
 				}
-				if _, err := c.Put(e.ctx, vnetPath+"/subnets/"+url.PathEscape(subnet), NetworkAPIVersion, subnetBody("", []string{sp}), true); err != nil {
+				if _, err := c.Put(ctx, vnetPath+"/subnets/"+url.PathEscape(subnet), NetworkAPIVersion, subnetBody("", []string{sp}), true); err != nil {
 					return nil, err
 				}
 			}
@@ -303,7 +325,7 @@ func createVMSS(e *env, c *Client, o *VMSSCreate, noWait bool) (any, error) {
 			lbName = o.Name + "LB"
 		}
 		lbPath := c.ResourcePath(o.RG, typeLB, lbName)
-		v, err := c.Get(e.ctx, lbPath, NetworkAPIVersion)
+		v, err := c.Get(ctx, lbPath, NetworkAPIVersion)
 		switch {
 		case isNotFound(err):
 			sku, err := choice("lb-sku", o.LBSku, "Basic", "Standard")
@@ -315,12 +337,12 @@ func createVMSS(e *env, c *Client, o *VMSSCreate, noWait bool) (any, error) {
 				pip = lbName + "PublicIP"
 			}
 			pipPath := c.ResourcePath(o.RG, typePIP, pip)
-			if _, err := c.Get(e.ctx, pipPath, NetworkAPIVersion); isNotFound(err) {
+			if _, err := c.Get(ctx, pipPath, NetworkAPIVersion); isNotFound(err) {
 				body, err := publicIPBody(o.Location, sku, o.PublicIPAllocation, "IPv4", "", 4, nil, nil)
 				if err != nil {
 					return nil, err
 				}
-				if _, err := c.Put(e.ctx, pipPath, NetworkAPIVersion, body, true); err != nil {
+				if _, err := c.Put(ctx, pipPath, NetworkAPIVersion, body, true); err != nil {
 					return nil, err
 				}
 			} else if err != nil {
@@ -335,7 +357,7 @@ func createVMSS(e *env, c *Client, o *VMSSCreate, noWait bool) (any, error) {
 				nat = lbName + "NatPool"
 			}
 			body := NewLBBody(lbPath, o.Location, sku, pipPath, pool, nat, o.BackendPort, o.InstanceCount, over)
-			if _, err := c.Put(e.ctx, lbPath, NetworkAPIVersion, body, true); err != nil {
+			if _, err := c.Put(ctx, lbPath, NetworkAPIVersion, body, true); err != nil {
 				return nil, err
 			}
 			poolIDs = []string{lbPath + "/backendAddressPools/" + pool}
@@ -373,7 +395,7 @@ func createVMSS(e *env, c *Client, o *VMSSCreate, noWait bool) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.Put(e.ctx, c.ResourcePath(o.RG, typeVMSS, o.Name), ComputeAPIVersion, body, !noWait)
+	return c.Put(ctx, c.ResourcePath(o.RG, typeVMSS, o.Name), ComputeAPIVersion, body, !noWait)
 }
 
 // pickChild returns the named child of an existing LB, or its only one.
@@ -402,8 +424,8 @@ func pickChild(lp map[string]any, coll, name, flag string, required bool) (strin
 // findSubnet is az's search for an existing subnet: the first subnet (not
 // GatewaySubnet) of a virtual network in the group and location with room
 // for the instances; "" when there is none.
-func findSubnet(e *env, c *Client, rg, loc string, count int, over bool) (string, string, error) {
-	vnets, err := c.List(e.ctx, c.GroupPath(rg)+"/providers/"+typeVNet, NetworkAPIVersion)
+func findSubnet(ctx context.Context, c *Client, rg, loc string, count int, over bool) (string, string, error) {
+	vnets, err := c.List(ctx, c.GroupPath(rg)+"/providers/"+typeVNet, NetworkAPIVersion)
 	if err != nil {
 		return "", "", err
 	}
@@ -503,7 +525,7 @@ func NewVMSSCmd() *cobra.Command {
 		if o.Location, err = e.location(c, o.RG, o.Location); err != nil {
 			return err
 		}
-		v, err := createVMSS(e, c, o, noWait)
+		v, err := c.CreateVMSS(e.ctx, o, noWait)
 		if err != nil || noWait {
 			return err
 		}
@@ -631,7 +653,7 @@ func NewVMSSCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		v, err := ConnectionInfo(e, c, nrg, nname)
+		v, err := c.ConnectionInfo(e.ctx, nrg, nname)
 		if err != nil {
 			return err
 		}
@@ -813,9 +835,9 @@ func InstanceIDsBody(ids []string) map[string]any {
 // instance, "instance N" → "frontendIP:port" of its inbound NAT rule, from
 // the NAT rules a NAT pool generated ({pool}.{n}, backendIPConfiguration)
 // or, for pool-wide (v2) NAT rules, from the backend pool's port mappings.
-func ConnectionInfo(e *env, c *Client, rg, name string) (map[string]any, error) {
+func (c *Client) ConnectionInfo(ctx context.Context, rg, name string) (map[string]any, error) {
 	vmssPath := c.ResourcePath(rg, typeVMSS, name)
-	v, err := c.Get(e.ctx, vmssPath, ComputeAPIVersion)
+	v, err := c.Get(ctx, vmssPath, ComputeAPIVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -863,7 +885,7 @@ func ConnectionInfo(e *env, c *Client, rg, name string) (map[string]any, error) 
 	if i := strings.Index(strings.ToLower(lbRef), "/backendaddresspools/"); i >= 0 {
 		lbID = lbRef[:i]
 	}
-	lb, err := c.Get(e.ctx, lbID, NetworkAPIVersion)
+	lb, err := c.Get(ctx, lbID, NetworkAPIVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -876,7 +898,7 @@ func ConnectionInfo(e *env, c *Client, rg, name string) (map[string]any, error) 
 	if pipID == "" {
 		return nil, fmt.Errorf("The VM scale-set uses an internal load balancer, hence no connection information")
 	}
-	pip, err := c.Get(e.ctx, pipID, NetworkAPIVersion)
+	pip, err := c.Get(ctx, pipID, NetworkAPIVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -904,7 +926,7 @@ func ConnectionInfo(e *env, c *Client, rg, name string) (map[string]any, error) 
 	if strings.Contains(strings.ToLower(lbRef), "/inboundnatpools/") {
 		return out, nil
 	}
-	vms, err := c.List(e.ctx, vmssPath+"/virtualMachines", ComputeAPIVersion)
+	vms, err := c.List(ctx, vmssPath+"/virtualMachines", ComputeAPIVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -919,7 +941,7 @@ func ConnectionInfo(e *env, c *Client, rg, name string) (map[string]any, error) 
 	sort.Strings(ids)
 	for _, id := range ids {
 		cfg := vmssID + "/virtualMachines/" + id + "/networkInterfaces/" + nicName + "/ipConfigurations/" + ipcName
-		res, err := c.Post(e.ctx, lbID+"/backendAddressPools/"+url.PathEscape(poolName)+"/queryInboundNatRulePortMapping",
+		res, err := c.Post(ctx, lbID+"/backendAddressPools/"+url.PathEscape(poolName)+"/queryInboundNatRulePortMapping",
 			NetworkAPIVersion, map[string]any{"ipConfiguration": map[string]any{"id": cfg}}, true)
 		if err != nil {
 			return nil, err
