@@ -33,6 +33,7 @@ const (
 const (
 	chainMangle      = "mangle"      // prerouting, priority mangle: idle timeouts, floating-IP marks
 	chainPrerouting  = "prerouting"  // nat prerouting: frontend dispatch, inbound NAT, instance IPs
+	chainOutput      = "output"      // nat output: the same dispatch for nimbus's own connections
 	chainPostrouting = "postrouting" // nat postrouting: outbound SNAT, hairpin
 	chainForward     = "forward"     // filter forward: silent drop of unused frontend ports, lazy TCP reset
 	chainInput       = "input"       // filter input: the same for frontends that are local
@@ -692,5 +693,12 @@ func baseChains(o compileOptions, rs *ruleset) []*chainSpec {
 			exprs: func(s setRefs) []expr.Any { return []expr.Any{daddr(reg0), lookup(s(setFrontends)), drop()} },
 		}},
 	}
-	return []*chainSpec{mangle, pre, post, fwd, in}
+	// Connections nimbus itself opens from its namespace (hostnet.Net's
+	// dialer) reach frontends the same way.
+	out := &chainSpec{
+		name: chainOutput, comment: "frontends reached from nimbus's own namespace",
+		hook: nftables.ChainHookOutput, hookText: "output", prio: nftables.ChainPriorityNATDest, prioText: "dstnat", typ: nftables.ChainTypeNAT,
+		rules: []ruleSpec{pre.rules[0], pre.rules[1], pre.rules[3], pre.rules[4]},
+	}
+	return []*chainSpec{mangle, pre, out, post, fwd, in}
 }

@@ -50,6 +50,10 @@ func TestLoadBalanceKeepsClientIP(t *testing.T) {
 	if len(counts) != 3 {
 		t.Errorf("spread over %v, want all 3 backends", counts)
 	}
+	// From nimbus's own namespace too (the gateway side of the subnet).
+	if r := mustGet(t, e.Net.Namespace(), hp(feIP, 80)); r.name == "" {
+		t.Errorf("no answer through the frontend from nimbus's namespace")
+	}
 	u := getUDP(t, e.Host, hp(feIP, 53))
 	if !strings.HasPrefix(u.client, e.Net.HostAddr().String()+":") {
 		t.Errorf("UDP backend saw client %q", u.client)
