@@ -23,6 +23,7 @@ import (
 
 	"nimbus/internal/arm"
 	"nimbus/internal/auth"
+	"nimbus/internal/controller/vmss"
 	"nimbus/internal/node"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
@@ -1009,5 +1010,52 @@ func TestInstanceConformance(t *testing.T) {
 		"managedDisk": true, "osType": true, "diskSizeGB": true, "privateIPAddressVersion": true}
 	if missing := instMissingKeys(ex.Responses["200"].Body, got, "", skip); len(missing) > 0 {
 		t.Errorf("GET instance lacks %v\n%s", missing, b)
+	}
+}
+
+// TestInstanceLBViewMatches checks that a load balancer's GET shows exactly
+// what vmss.LBView computes from the instance records (the data plane's
+// membership rules) for running, stopped and deleting instances.
+func TestInstanceLBViewMatches(t *testing.T) {
+	e := newInstEnv(t, newLBEnv(t))
+	storeInstance(t, e.testNode, "web", 1, func(in *resource.Instance) {
+		in.Power, in.Actual = resource.PowerStopped, resource.PowerStopped
+		in.NATPorts = map[string]uint16{resource.NormalizeRefID(e.lbChild("lb1", "inboundNatPools", "natpool")): 50001}
+	})
+	storeInstance(t, e.testNode, "web", 2, func(in *resource.Instance) { in.Deleting = true })
+	storeInstance(t, e.testNode, "web", 3, nil) // running, no NAT port yet
+	kv, err := e.Store.Get(context.Background(), resource.Key(resource.NewID(e.sub, "rg", resource.LoadBalancerType, "lb1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := resource.DecodeLoadBalancer(kv.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var records []*resource.Instance
+	for _, n := range []string{"0", "1", "2", "3"} {
+		records = append(records, e.record(t, n))
+	}
+	want := vmss.LBView(stored, records)
+	lb, err := e.lbs.Get(e.ctx, "rg", "lb1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotMembers := refIDsOf(lb.Properties.BackendAddressPools[0].Properties.BackendIPConfigurations)
+	wantMembers := want.PoolMembers[resource.NormalizeRefID(e.lbChild("lb1", "backendAddressPools", "be"))]
+	if !slices.Equal(gotMembers, wantMembers) || len(wantMembers) != 2 {
+		t.Errorf("pool members = %v, LBView %v", gotMembers, wantMembers)
+	}
+	var gotRules, wantRules []string
+	for _, r := range lb.Properties.InboundNatRules {
+		gotRules = append(gotRules, fmt.Sprintf("%s %d %s", *r.Name, *r.Properties.FrontendPort, *r.Properties.BackendIPConfiguration.ID))
+	}
+	for _, r := range want.GeneratedNatRules {
+		wantRules = append(wantRules, fmt.Sprintf("%s %d %s", r.Name, *r.Properties.FrontendPort, r.Properties.BackendIPConfiguration.ID))
+	}
+	slices.Sort(gotRules)
+	slices.Sort(wantRules)
+	if !slices.Equal(gotRules, wantRules) || len(wantRules) != 2 {
+		t.Errorf("generated NAT rules = %v, LBView %v", gotRules, wantRules)
 	}
 }
