@@ -101,6 +101,12 @@ func TestPrinter(t *testing.T) {
 			name: "table of scalars is a Result column", format: "table", value: []any{"a", "bb"},
 			want: "Result\n------\na\nbb\n",
 		},
+		{
+			name: "jsonc colours keys, strings, numbers and literals", format: "jsonc",
+			value: map[string]any{"a": "x", "b": 1.0, "c": nil},
+			want: "{\n  \x1b[94m\"a\"\x1b[0m: \x1b[32m\"x\"\x1b[0m,\n  \x1b[94m\"b\"\x1b[0m: \x1b[36m1\x1b[0m,\n" +
+				"  \x1b[94m\"c\"\x1b[0m: \x1b[95mnull\x1b[0m\n}\n",
+		},
 		{name: "none prints nothing", format: "none", value: lbList(), want: ""},
 		{name: "nil prints nothing", format: "json", value: nil, want: ""},
 		{name: "query yielding null prints nothing", format: "json", query: "nothing", value: map[string]any{"a": 1.0}, want: ""},

@@ -1,9 +1,13 @@
-package cli
+// Package e2e runs the nimbus CLI verbs end to end against a whole
+// in-process nimbus. It is a package of its own so the CLI's unit tests
+// build without the server.
+package e2e
 
 // Address plan: public IPs come from 127.79.0.0/24 (loopback; userspace
 // proxy engine); instances' customer addresses from 10.0.0.0/24, mapped by
-// the process driver to loopback provider addresses. Traffic goes only to
-// loopback.
+// the process driver to provider addresses in 127.101.79.0/24. Both pools
+// are this test's own, so nimbus tests of other packages running at the
+// same time cannot collide with it. Traffic goes only to loopback.
 
 import (
 	"bufio"
@@ -18,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"nimbus/internal/cli"
 	"nimbus/internal/node"
 	"nimbus/internal/system"
 	"nimbus/internal/workload"
@@ -74,7 +79,7 @@ func startNimbus(t *testing.T) *cliEnv {
 // try runs one command line with the data directory of the test's nimbus.
 func (e *cliEnv) try(args ...string) (string, error) {
 	var out, errOut bytes.Buffer
-	err := Run(e.ctx, append(args, "--data-dir", e.dir), &out, &errOut)
+	err := cli.Run(e.ctx, append(args, "--data-dir", e.dir), &out, &errOut)
 	return out.String(), err
 }
 
@@ -137,6 +142,17 @@ func (e *cliEnv) waitFor(what string, timeout time.Duration, cond func() (bool, 
 		time.Sleep(100 * time.Millisecond)
 	}
 	e.t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+}
+
+// field returns m[key] when v is a JSON object, else nil.
+func field(v any, key string) any {
+	m, _ := v.(map[string]any)
+	return m[key]
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
 
 func banner(addr string) (string, error) {
@@ -227,9 +243,9 @@ func TestCLIEndToEnd(t *testing.T) {
 		if out := e.run(lb("rule", "update", "-n", "http", "--idle-timeout", "10", "--set", "enableTcpReset=true", "--query", "{i:idleTimeoutInMinutes, r:enableTcpReset, d:loadDistribution}", "-o", "tsv")...); out != "10\tTrue\tDefault\n" {
 			t.Errorf("rule update = %q", out)
 		}
-		e.fails(ExitUsage, "argument --protocol: invalid choice: 'Icmp'", lb("probe", "create", "-n", "bad", "--protocol", "Icmp", "--port", "1")...)
-		e.fails(ExitUsage, "argument --floating-ip: invalid value 'maybe'", lb("rule", "update", "-n", "http", "--floating-ip", "maybe")...)
-		e.fails(ExitError, "Property 'nope' does not exist", lb("rule", "show", "-n", "nope")...)
+		e.fails(cli.ExitUsage, "argument --protocol: invalid choice: 'Icmp'", lb("probe", "create", "-n", "bad", "--protocol", "Icmp", "--port", "1")...)
+		e.fails(cli.ExitUsage, "argument --floating-ip: invalid value 'maybe'", lb("rule", "update", "-n", "http", "--floating-ip", "maybe")...)
+		e.fails(cli.ExitError, "Property 'nope' does not exist", lb("rule", "show", "-n", "nope")...)
 
 		e.run(lb("inbound-nat-rule", "create", "-n", "ssh0", "--protocol", "Tcp", "--frontend-port", "6000", "--backend-port", "22")...)
 		if out := e.run(lb("inbound-nat-rule", "list", "--query", "[].{n:name, f:frontendPort, b:backendPort}", "-o", "tsv")...); out != "ssh0\t6000\t22\n" {
@@ -238,7 +254,7 @@ func TestCLIEndToEnd(t *testing.T) {
 		e.run(lb("inbound-nat-rule", "delete", "-n", "ssh0")...)
 
 		// Outbound rule on the rule's frontend: Azure wants the rule's SNAT off (R4).
-		e.fails(ExitError, "LoadBalancingRuleMustDisableSNATSinceSameFrontendIPConfigurationIsReferencedByOutboundRule",
+		e.fails(cli.ExitError, "LoadBalancingRuleMustDisableSNATSinceSameFrontendIPConfigurationIsReferencedByOutboundRule",
 			lb("outbound-rule", "create", "-n", "out", "--frontend-ip-configs", "LoadBalancerFrontEnd", "--address-pool", "lb1bepool", "--protocol", "All", "--outbound-ports", "1024")...)
 		e.run(lb("rule", "update", "-n", "http", "--disable-outbound-snat", "true")...)
 		o := e.json(lb("outbound-rule", "create", "-n", "out", "--frontend-ip-configs", "LoadBalancerFrontEnd", "--address-pool", "lb1bepool", "--protocol", "All", "--outbound-ports", "1024")...)
@@ -264,7 +280,7 @@ func TestCLIEndToEnd(t *testing.T) {
 			t.Errorf("lb table:\n%s", out)
 		}
 		e.run("network", "lb", "delete", "-g", "rg", "-n", "lb1")
-		e.fails(ExitError, "(ResourceNotFound)", "network", "lb", "show", "-g", "rg", "-n", "lb1")
+		e.fails(cli.ExitError, "(ResourceNotFound)", "network", "lb", "show", "-g", "rg", "-n", "lb1")
 	})
 
 	t.Run("vmss with the default load balancer", func(t *testing.T) {
@@ -323,7 +339,7 @@ func TestCLIEndToEnd(t *testing.T) {
 		e.run("network", "lb", "rule", "update", "-g", "rg", "--lb-name", "webLB", "-n", "LBRule", "--probe-name", "http")
 		probeID := "/subscriptions/" + e.sub + "/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/webLB/probes/http"
 		e.run("vmss", "update", "-g", "rg", "-n", "web", "--set", "virtualMachineProfile.networkProfile.healthProbe.id="+probeID)
-		err := e.fails(ExitError, "(CannotModifyRuleUsedByProbeUsedByVMSS)", "network", "lb", "rule", "update", "-g", "rg", "--lb-name", "webLB", "-n", "LBRule", "--backend-port", "8080")
+		err := e.fails(cli.ExitError, "(CannotModifyRuleUsedByProbeUsedByVMSS)", "network", "lb", "rule", "update", "-g", "rg", "--lb-name", "webLB", "-n", "LBRule", "--backend-port", "8080")
 		if !strings.Contains(err.Error(), "\nCode: CannotModifyRuleUsedByProbeUsedByVMSS\nMessage: Load balancer rule ") {
 			t.Errorf("error format:\n%s", err)
 		}
@@ -351,7 +367,7 @@ func TestCLIEndToEnd(t *testing.T) {
 		if out := e.run("vmss", "show", "-g", "rg", "-n", "web", "--instance-id", "1", "--query", "name", "-o", "tsv"); out != "web_1\n" {
 			t.Errorf("instance = %q", out)
 		}
-		e.fails(ExitError, "(ResourceNotFound)", "vmss", "show", "-g", "rg", "-n", "nope")
+		e.fails(cli.ExitError, "(ResourceNotFound)", "vmss", "show", "-g", "rg", "-n", "nope")
 		e.run("vmss", "delete", "-g", "rg", "-n", "web")
 		if out := e.run("vmss", "list", "-g", "rg"); strings.TrimSpace(out) != "[]" {
 			t.Errorf("after delete: %s", out)
@@ -360,7 +376,7 @@ func TestCLIEndToEnd(t *testing.T) {
 
 	t.Run("group delete", func(t *testing.T) {
 		e := e.in(t)
-		e.fails(ExitError, "Use --yes", "group", "delete", "-n", "rg")
+		e.fails(cli.ExitError, "Use --yes", "group", "delete", "-n", "rg")
 		e.run("group", "delete", "-n", "rg", "--yes")
 		if out := e.run("group", "exists", "-n", "rg"); out != "false\n" {
 			t.Errorf("exists after delete = %q", out)
