@@ -29,6 +29,7 @@ func init() {
 	})
 }
 
+// New returns an empty load balancer to decode into.
 func (lbModel) New() Object { return &resource.LoadBalancer{} }
 
 // Prepare normalizes and validates the LB against the stored one and the

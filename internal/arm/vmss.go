@@ -32,6 +32,7 @@ func init() {
 	})
 }
 
+// New returns an empty scale-set model to decode into.
 func (vmssModel) New() Object { return &resource.VirtualMachineScaleSet{} }
 
 // Prepare normalizes and validates the model against the stored one and the

@@ -314,7 +314,17 @@ func NormalizeRefID(id string) string {
 }
 
 // SameID reports whether two resource ids name the same resource.
-func SameID(a, b string) bool { return NormalizeRefID(a) == NormalizeRefID(b) }
+func SameID(a, b string) bool {
+	if plainID(a) && plainID(b) {
+		return strings.EqualFold(a, b) // no allocation in the common case
+	}
+	return NormalizeRefID(a) == NormalizeRefID(b)
+}
+
+// plainID reports whether id needs no normalization beyond case folding.
+func plainID(id string) bool {
+	return !strings.Contains(id, "//") && !strings.HasSuffix(id, "/") && strings.TrimSpace(id) == id
+}
 
 // ParseLBChildID splits a load balancer child id
 // (.../providers/Microsoft.Network/loadBalancers/{lb}/{coll}/{name}) into the
@@ -391,12 +401,16 @@ func (lb *LoadBalancer) SkuName() string {
 // (backendAddressPool and backendAddressPools, deduplicated).
 func (r *LoadBalancingRule) RulePools() []string {
 	var out []string
-	seen := map[string]bool{}
 	add := func(id string) {
-		if id != "" && !seen[NormalizeRefID(id)] {
-			seen[NormalizeRefID(id)] = true
-			out = append(out, id)
+		if id == "" {
+			return
 		}
+		for _, x := range out {
+			if SameID(x, id) {
+				return
+			}
+		}
+		out = append(out, id)
 	}
 	if r.Properties.BackendAddressPool != nil {
 		add(r.Properties.BackendAddressPool.ID)
@@ -406,6 +420,3 @@ func (r *LoadBalancingRule) RulePools() []string {
 	}
 	return out
 }
-
-// SetProvisioningState sets properties.provisioningState.
-func (lb *LoadBalancer) SetProvisioningState(state string) { lb.Properties.ProvisioningState = state }

@@ -300,21 +300,91 @@ func sameChild(a, b any) bool {
 		return ok && reflect.DeepEqual(cleanPool(*x), cleanPool(*y))
 	case *LoadBalancingRule:
 		y, ok := b.(*LoadBalancingRule)
-		return ok && reflect.DeepEqual(cleanRule(*x), cleanRule(*y))
+		return ok && sameRule(x, y)
 	case *Probe:
 		y, ok := b.(*Probe)
-		return ok && reflect.DeepEqual(cleanProbe(*x), cleanProbe(*y))
+		return ok && sameProbe(x, y)
 	case *InboundNatRule:
 		y, ok := b.(*InboundNatRule)
-		return ok && reflect.DeepEqual(cleanNatRule(*x), cleanNatRule(*y))
+		return ok && sameNatRule(x, y)
 	case *InboundNatPool:
 		y, ok := b.(*InboundNatPool)
-		return ok && reflect.DeepEqual(cleanNatPool(*x), cleanNatPool(*y))
+		return ok && sameNatPool(x, y)
 	case *OutboundRule:
 		y, ok := b.(*OutboundRule)
-		return ok && reflect.DeepEqual(cleanOutbound(*x), cleanOutbound(*y))
+		return ok && sameOutbound(x, y)
 	}
 	return false
+}
+
+// The same* functions compare without allocating: they run for every
+// child of every LB write.
+
+func eqRef(a, b *SubResource) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return SameID(a.ID, b.ID)
+}
+
+func eqRefs(a, b []SubResource) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !SameID(a[i].ID, b[i].ID) {
+			return false
+		}
+	}
+	return true
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+func sameRule(x, y *LoadBalancingRule) bool {
+	a, b := &x.Properties, &y.Properties
+	return strings.EqualFold(x.Name, y.Name) && eqRef(a.FrontendIPConfiguration, b.FrontendIPConfiguration) &&
+		eqRef(a.BackendAddressPool, b.BackendAddressPool) && eqRefs(a.BackendAddressPools, b.BackendAddressPools) &&
+		eqRef(a.Probe, b.Probe) && a.Protocol == b.Protocol && a.LoadDistribution == b.LoadDistribution &&
+		eqPtr(a.FrontendPort, b.FrontendPort) && eqPtr(a.BackendPort, b.BackendPort) && eqPtr(a.IdleTimeoutInMinutes, b.IdleTimeoutInMinutes) &&
+		eqPtr(a.EnableFloatingIP, b.EnableFloatingIP) && eqPtr(a.EnableTCPReset, b.EnableTCPReset) &&
+		eqPtr(a.DisableOutboundSnat, b.DisableOutboundSnat) && eqPtr(a.EnableConnectionTracking, b.EnableConnectionTracking)
+}
+
+func sameProbe(x, y *Probe) bool {
+	a, b := &x.Properties, &y.Properties
+	return strings.EqualFold(x.Name, y.Name) && a.Protocol == b.Protocol && eqPtr(a.Port, b.Port) &&
+		eqPtr(a.IntervalInSeconds, b.IntervalInSeconds) && eqPtr(a.NumberOfProbes, b.NumberOfProbes) &&
+		eqPtr(a.ProbeThreshold, b.ProbeThreshold) && a.RequestPath == b.RequestPath && a.NoHealthyBackendsBehavior == b.NoHealthyBackendsBehavior
+}
+
+func sameNatRule(x, y *InboundNatRule) bool {
+	a, b := &x.Properties, &y.Properties
+	return strings.EqualFold(x.Name, y.Name) && eqRef(a.FrontendIPConfiguration, b.FrontendIPConfiguration) && a.Protocol == b.Protocol &&
+		eqPtr(a.FrontendPort, b.FrontendPort) && eqPtr(a.BackendPort, b.BackendPort) && eqPtr(a.IdleTimeoutInMinutes, b.IdleTimeoutInMinutes) &&
+		eqPtr(a.EnableFloatingIP, b.EnableFloatingIP) && eqPtr(a.EnableTCPReset, b.EnableTCPReset) &&
+		eqPtr(a.FrontendPortRangeStart, b.FrontendPortRangeStart) && eqPtr(a.FrontendPortRangeEnd, b.FrontendPortRangeEnd) &&
+		eqRef(a.BackendAddressPool, b.BackendAddressPool)
+}
+
+func sameNatPool(x, y *InboundNatPool) bool {
+	a, b := &x.Properties, &y.Properties
+	return strings.EqualFold(x.Name, y.Name) && eqRef(a.FrontendIPConfiguration, b.FrontendIPConfiguration) && a.Protocol == b.Protocol &&
+		eqPtr(a.FrontendPortRangeStart, b.FrontendPortRangeStart) && eqPtr(a.FrontendPortRangeEnd, b.FrontendPortRangeEnd) &&
+		eqPtr(a.BackendPort, b.BackendPort) && eqPtr(a.IdleTimeoutInMinutes, b.IdleTimeoutInMinutes) &&
+		eqPtr(a.EnableFloatingIP, b.EnableFloatingIP) && eqPtr(a.EnableTCPReset, b.EnableTCPReset)
+}
+
+func sameOutbound(x, y *OutboundRule) bool {
+	a, b := &x.Properties, &y.Properties
+	return strings.EqualFold(x.Name, y.Name) && eqPtr(a.AllocatedOutboundPorts, b.AllocatedOutboundPorts) &&
+		eqRefs(a.FrontendIPConfigurations, b.FrontendIPConfigurations) && eqRef(a.BackendAddressPool, b.BackendAddressPool) &&
+		a.Protocol == b.Protocol && eqPtr(a.EnableTCPReset, b.EnableTCPReset) && eqPtr(a.IdleTimeoutInMinutes, b.IdleTimeoutInMinutes)
 }
 
 func cleanRef(r *SubResource) *SubResource {
@@ -322,17 +392,6 @@ func cleanRef(r *SubResource) *SubResource {
 		return nil
 	}
 	return &SubResource{ID: NormalizeRefID(r.ID)}
-}
-
-func cleanRefs(rs []SubResource) []SubResource {
-	if len(rs) == 0 {
-		return nil
-	}
-	out := make([]SubResource, len(rs))
-	for i, r := range rs {
-		out[i] = SubResource{ID: NormalizeRefID(r.ID)}
-	}
-	return out
 }
 
 func cleanFrontend(f FrontendIPConfiguration) FrontendIPConfiguration {
@@ -361,41 +420,6 @@ func cleanPool(b BackendAddressPool) BackendAddressPool {
 				LoadBalancerFrontendIPConfiguration: cleanRef(ap.LoadBalancerFrontendIPConfiguration), AdminState: ap.AdminState}})
 	}
 	return out
-}
-
-func cleanRule(r LoadBalancingRule) LoadBalancingRule {
-	p := r.Properties
-	p.ProvisioningState = ""
-	p.FrontendIPConfiguration, p.BackendAddressPool, p.Probe = cleanRef(p.FrontendIPConfiguration), cleanRef(p.BackendAddressPool), cleanRef(p.Probe)
-	p.BackendAddressPools = cleanRefs(p.BackendAddressPools)
-	return LoadBalancingRule{Name: strings.ToLower(r.Name), Properties: p}
-}
-
-func cleanProbe(pr Probe) Probe {
-	p := pr.Properties
-	p.ProvisioningState, p.LoadBalancingRules = "", nil
-	return Probe{Name: strings.ToLower(pr.Name), Properties: p}
-}
-
-func cleanNatRule(r InboundNatRule) InboundNatRule {
-	p := r.Properties
-	p.ProvisioningState, p.BackendIPConfiguration = "", nil
-	p.FrontendIPConfiguration, p.BackendAddressPool = cleanRef(p.FrontendIPConfiguration), cleanRef(p.BackendAddressPool)
-	return InboundNatRule{Name: strings.ToLower(r.Name), Properties: p}
-}
-
-func cleanNatPool(np InboundNatPool) InboundNatPool {
-	p := np.Properties
-	p.ProvisioningState = ""
-	p.FrontendIPConfiguration = cleanRef(p.FrontendIPConfiguration)
-	return InboundNatPool{Name: strings.ToLower(np.Name), Properties: p}
-}
-
-func cleanOutbound(o OutboundRule) OutboundRule {
-	p := o.Properties
-	p.ProvisioningState = ""
-	p.FrontendIPConfigurations, p.BackendAddressPool = cleanRefs(p.FrontendIPConfigurations), cleanRef(p.BackendAddressPool)
-	return OutboundRule{Name: strings.ToLower(o.Name), Properties: p}
 }
 
 // AssignEtags gives lb a new etag (newTag()) and each child the etag of the
@@ -501,6 +525,13 @@ func AssignEtags(lb, old *LoadBalancer, newTag func() string) {
 	}
 }
 
+// childKey is the map key of an LB child reference inside its own LB: the
+// child's name, lowercased (references were checked to point into the LB).
+func childKey(id string) string {
+	id = strings.TrimSuffix(id, "/")
+	return strings.ToLower(id[strings.LastIndexByte(id, '/')+1:])
+}
+
 // LBInstanceView is the instance-level data a rendered LB shows in its
 // read-only back-references. The zero value means "no instances".
 type LBInstanceView struct {
@@ -525,7 +556,7 @@ func Render(lb *LoadBalancer, view LBInstanceView) {
 	for i := range p.FrontendIPConfigurations {
 		f := &p.FrontendIPConfigurations[i].Properties
 		f.LoadBalancingRules, f.InboundNatRules, f.InboundNatPools, f.OutboundRules = []SubResource{}, []SubResource{}, []SubResource{}, []SubResource{}
-		fe[NormalizeRefID(p.FrontendIPConfigurations[i].ID)] = f
+		fe[childKey(p.FrontendIPConfigurations[i].ID)] = f
 	}
 	pools := map[string]*BackendPool{}
 	for i := range p.BackendAddressPools {
@@ -543,27 +574,27 @@ func Render(lb *LoadBalancer, view LBInstanceView) {
 		if pp.LoadBalancerBackendAddresses == nil {
 			pp.LoadBalancerBackendAddresses = []LoadBalancerBackendAddress{}
 		}
-		pools[NormalizeRefID(bp.ID)] = pp
+		pools[childKey(bp.ID)] = pp
 	}
 	probes := map[string]*ProbeProps{}
 	for i := range p.Probes {
 		p.Probes[i].Properties.LoadBalancingRules = []SubResource{}
-		probes[NormalizeRefID(p.Probes[i].ID)] = &p.Probes[i].Properties
+		probes[childKey(p.Probes[i].ID)] = &p.Probes[i].Properties
 	}
 	for _, r := range p.LoadBalancingRules {
 		ref := SubResource{ID: r.ID}
 		if r.Properties.FrontendIPConfiguration != nil {
-			if f := fe[NormalizeRefID(r.Properties.FrontendIPConfiguration.ID)]; f != nil {
+			if f := fe[childKey(r.Properties.FrontendIPConfiguration.ID)]; f != nil {
 				f.LoadBalancingRules = append(f.LoadBalancingRules, ref)
 			}
 		}
 		for _, pid := range r.RulePools() {
-			if pp := pools[NormalizeRefID(pid)]; pp != nil {
+			if pp := pools[childKey(pid)]; pp != nil {
 				pp.LoadBalancingRules = append(pp.LoadBalancingRules, ref)
 			}
 		}
 		if r.Properties.Probe != nil {
-			if pr := probes[NormalizeRefID(r.Properties.Probe.ID)]; pr != nil {
+			if pr := probes[childKey(r.Properties.Probe.ID)]; pr != nil {
 				pr.LoadBalancingRules = append(pr.LoadBalancingRules, ref)
 			}
 		}
@@ -577,12 +608,12 @@ func Render(lb *LoadBalancer, view LBInstanceView) {
 		r := &p.InboundNatRules[i]
 		ref := SubResource{ID: r.ID}
 		if r.Properties.FrontendIPConfiguration != nil {
-			if f := fe[NormalizeRefID(r.Properties.FrontendIPConfiguration.ID)]; f != nil {
+			if f := fe[childKey(r.Properties.FrontendIPConfiguration.ID)]; f != nil {
 				f.InboundNatRules = append(f.InboundNatRules, ref)
 			}
 		}
 		if r.Properties.BackendAddressPool != nil {
-			if pp := pools[NormalizeRefID(r.Properties.BackendAddressPool.ID)]; pp != nil {
+			if pp := pools[childKey(r.Properties.BackendAddressPool.ID)]; pp != nil {
 				pp.InboundNatRules = append(pp.InboundNatRules, ref)
 			}
 		}
@@ -592,7 +623,7 @@ func Render(lb *LoadBalancer, view LBInstanceView) {
 	}
 	for _, np := range p.InboundNatPools {
 		if np.Properties.FrontendIPConfiguration != nil {
-			if f := fe[NormalizeRefID(np.Properties.FrontendIPConfiguration.ID)]; f != nil {
+			if f := fe[childKey(np.Properties.FrontendIPConfiguration.ID)]; f != nil {
 				f.InboundNatPools = append(f.InboundNatPools, SubResource{ID: np.ID})
 			}
 		}
@@ -601,12 +632,12 @@ func Render(lb *LoadBalancer, view LBInstanceView) {
 		o := &p.OutboundRules[i]
 		ref := SubResource{ID: o.ID}
 		for _, fr := range o.Properties.FrontendIPConfigurations {
-			if f := fe[NormalizeRefID(fr.ID)]; f != nil {
+			if f := fe[childKey(fr.ID)]; f != nil {
 				f.OutboundRules = append(f.OutboundRules, ref)
 			}
 		}
 		if o.Properties.BackendAddressPool != nil {
-			if pp := pools[NormalizeRefID(o.Properties.BackendAddressPool.ID)]; pp != nil {
+			if pp := pools[childKey(o.Properties.BackendAddressPool.ID)]; pp != nil {
 				pp.OutboundRules = append(pp.OutboundRules, ref)
 				if pp.OutboundRule == nil {
 					pp.OutboundRule = &SubResource{ID: o.ID}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -571,5 +572,43 @@ func TestGetPutRoundTripUnchanged(t *testing.T) {
 	if again.Properties.BackendAddressPools[0].Etag != old.Properties.BackendAddressPools[0].Etag ||
 		again.Properties.Probes[0].Etag != old.Properties.Probes[0].Etag {
 		t.Error("pool/probe etag changed")
+	}
+}
+
+// bigLB returns a valid LB with n rules (distinct ports), one pool, one probe.
+func bigLB(n int) *LoadBalancer {
+	lb := baseLB()
+	r0 := lb.Properties.LoadBalancingRules[0]
+	lb.Properties.LoadBalancingRules = nil
+	for i := range n {
+		r := r0
+		r.Name = "rule" + strconv.Itoa(i)
+		r.Properties.FrontendPort, r.Properties.BackendPort = i32(int32(1000+i)), i32(int32(20000+i))
+		lb.Properties.LoadBalancingRules = append(lb.Properties.LoadBalancingRules, r)
+	}
+	return lb
+}
+
+// BenchmarkValidateLoadBalancer100 is the pure model cost of one PUT of a
+// 100-rule LB: normalize, validate against the stored one, assign etags,
+// render.
+func BenchmarkValidateLoadBalancer100(b *testing.B) {
+	old := bigLB(100)
+	if err := NormalizeLoadBalancer(old, tLB, "lb1"); err != nil {
+		b.Fatal(err)
+	}
+	AssignEtags(old, nil, NewEtag)
+	c := baseCtx()
+	b.ReportAllocs()
+	for b.Loop() {
+		lb := bigLB(100)
+		if err := NormalizeLoadBalancer(lb, tLB, "lb1"); err != nil {
+			b.Fatal(err)
+		}
+		if err := ValidateLoadBalancer(lb, old, c); err != nil {
+			b.Fatal(err)
+		}
+		AssignEtags(lb, old, NewEtag)
+		Render(lb, LBInstanceView{})
 	}
 }

@@ -3,6 +3,7 @@ package resource
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -160,7 +161,7 @@ func (v *lbValidator) frontends() error {
 	internal, public := 0, 0
 	for i := range v.lb.Properties.FrontendIPConfigurations {
 		f := &v.lb.Properties.FrontendIPConfigurations[i]
-		v.fe[NormalizeRefID(f.ID)] = f
+		v.fe[childKey(f.ID)] = f
 		field := fmt.Sprintf("properties.frontendIPConfigurations[%d].properties", i)
 		fp := &f.Properties
 		n := 0
@@ -299,11 +300,11 @@ func (v *lbValidator) childRef(field, id, coll string) error {
 	var found bool
 	switch coll {
 	case CollFrontendIPConfigurations:
-		found = v.fe[NormalizeRefID(id)] != nil
+		found = v.fe[childKey(id)] != nil
 	case CollBackendAddressPools:
-		found = v.lb.Pool(id) != nil
+		found = v.pools[childKey(id)] != nil
 	case CollProbes:
-		found = v.lb.ProbeByID(id) != nil
+		found = v.probes[childKey(id)] != nil
 	}
 	if !found {
 		return danglingRef(field, id)
@@ -335,7 +336,7 @@ func (v *lbValidator) probesCheck() error {
 	v.probes = map[string]*Probe{}
 	for i := range v.lb.Properties.Probes {
 		pr := &v.lb.Properties.Probes[i]
-		v.probes[NormalizeRefID(pr.ID)] = pr
+		v.probes[childKey(pr.ID)] = pr
 		f := fmt.Sprintf("properties.probes[%d].properties.", i)
 		pp := &pr.Properties
 		if err := required(f+"protocol", pp.Protocol); err != nil {
@@ -378,7 +379,7 @@ func (v *lbValidator) poolsCheck() error {
 	v.pools = map[string]*BackendAddressPool{}
 	for i := range v.lb.Properties.BackendAddressPools {
 		bp := &v.lb.Properties.BackendAddressPools[i]
-		v.pools[NormalizeRefID(bp.ID)] = bp
+		v.pools[childKey(bp.ID)] = bp
 		f := fmt.Sprintf("properties.backendAddressPools[%d].properties.", i)
 		if bp.Properties.DrainPeriodInSeconds != nil && *bp.Properties.DrainPeriodInSeconds < 0 {
 			return ruleErr(CodeInvalidParameter, f+"drainPeriodInSeconds", "Value %d of %sdrainPeriodInSeconds must not be negative.", *bp.Properties.DrainPeriodInSeconds, f)
@@ -456,7 +457,7 @@ func (v *lbValidator) rules() error {
 				"Load balancing rule %s: frontendPort and backendPort must both be 0 (any port) or both be set.", r.ID)
 		}
 		if *rp.FrontendPort == 0 && rp.Protocol == "All" {
-			fe := v.fe[NormalizeRefID(rp.FrontendIPConfiguration.ID)]
+			fe := v.fe[childKey(rp.FrontendIPConfiguration.ID)]
 			if fe != nil && (!fe.Internal() || v.lb.SkuName() != LBSkuStandard) {
 				return ruleErr(CodeInvalidParameter, f+"protocol",
 					"Load balancing rule %s uses HA ports (protocol All, port 0), which need an internal frontend of a Standard sku load balancer.", r.ID)
@@ -594,7 +595,7 @@ func (v *lbValidator) portConflicts() error {
 	p := &v.lb.Properties
 	for i, r := range p.LoadBalancingRules {
 		fp := *r.Properties.FrontendPort
-		claims = append(claims, portClaim{r.ID, "rule", NormalizeRefID(r.Properties.FrontendIPConfiguration.ID), r.Properties.Protocol, fp, fp,
+		claims = append(claims, portClaim{r.ID, "rule", childKey(r.Properties.FrontendIPConfiguration.ID), r.Properties.Protocol, fp, fp,
 			fmt.Sprintf("properties.loadBalancingRules[%d].properties.frontendPort", i)})
 	}
 	for i, r := range p.InboundNatRules {
@@ -604,11 +605,11 @@ func (v *lbValidator) portConflicts() error {
 		} else {
 			lo, hi = *r.Properties.FrontendPort, *r.Properties.FrontendPort
 		}
-		claims = append(claims, portClaim{r.ID, "natrule", NormalizeRefID(r.Properties.FrontendIPConfiguration.ID), r.Properties.Protocol, lo, hi,
+		claims = append(claims, portClaim{r.ID, "natrule", childKey(r.Properties.FrontendIPConfiguration.ID), r.Properties.Protocol, lo, hi,
 			fmt.Sprintf("properties.inboundNatRules[%d].properties", i)})
 	}
 	for i, np := range p.InboundNatPools {
-		claims = append(claims, portClaim{np.ID, "natpool", NormalizeRefID(np.Properties.FrontendIPConfiguration.ID), np.Properties.Protocol,
+		claims = append(claims, portClaim{np.ID, "natpool", childKey(np.Properties.FrontendIPConfiguration.ID), np.Properties.Protocol,
 			*np.Properties.FrontendPortRangeStart, *np.Properties.FrontendPortRangeEnd,
 			fmt.Sprintf("properties.inboundNatPools[%d].properties", i)})
 	}
@@ -655,20 +656,35 @@ func feIDOf(m map[string]*FrontendIPConfiguration, norm string) string {
 
 func (v *lbValidator) backendPortConflicts() error {
 	rs := v.lb.Properties.LoadBalancingRules
+	// Rules grouped by backend port; only rules sharing one can conflict.
+	byPort := map[int32][]int{}
+	pools := make([][]string, len(rs))
 	for i := range rs {
-		for j := i + 1; j < len(rs); j++ {
+		if *rs[i].Properties.EnableFloatingIP {
+			continue
+		}
+		for _, p := range rs[i].RulePools() {
+			pools[i] = append(pools[i], childKey(p))
+		}
+		byPort[*rs[i].Properties.BackendPort] = append(byPort[*rs[i].Properties.BackendPort], i)
+	}
+	for i := range rs {
+		if *rs[i].Properties.EnableFloatingIP {
+			continue
+		}
+		for _, j := range byPort[*rs[i].Properties.BackendPort] {
+			if j <= i {
+				continue
+			}
 			a, b := &rs[i], &rs[j]
-			if *a.Properties.EnableFloatingIP || *b.Properties.EnableFloatingIP {
+			if !protoOverlap(a.Properties.Protocol, b.Properties.Protocol) {
 				continue
 			}
-			if !protoOverlap(a.Properties.Protocol, b.Properties.Protocol) || *a.Properties.BackendPort != *b.Properties.BackendPort {
-				continue
-			}
-			for _, pa := range a.RulePools() {
-				if hasRef(b.RulePools(), pa) {
+			for k, pa := range pools[i] {
+				if slices.Contains(pools[j], pa) {
 					return ruleErr(CodeRulesUseSameBackendPortProtocolPool, fmt.Sprintf("properties.loadBalancingRules[%d].properties.backendPort", j),
 						"Load balancing rules %s and %s with floating IP disabled use the same protocol %s and backend port %d, and must not be used with the same backend address pool %s.",
-						a.ID, b.ID, b.Properties.Protocol, *b.Properties.BackendPort, pa)
+						a.ID, b.ID, b.Properties.Protocol, *b.Properties.BackendPort, a.RulePools()[k])
 				}
 			}
 		}
@@ -696,7 +712,7 @@ func (v *lbValidator) outbound() error {
 			if err := v.childRef(fmt.Sprintf("%sfrontendIPConfigurations[%d].id", f, j), fr.ID, CollFrontendIPConfigurations); err != nil {
 				return err
 			}
-			if fe := v.fe[NormalizeRefID(fr.ID)]; fe != nil && fe.Internal() {
+			if fe := v.fe[childKey(fr.ID)]; fe != nil && fe.Internal() {
 				return ruleErr(CodeInternalLBOutboundRules, fmt.Sprintf("%sfrontendIPConfigurations[%d].id", f, j),
 					"Internal load balancer cannot have any outbound rules. Either remove outbound rules or make sure frontend IP configurations %s reference public IP addresses and not subnets.", fr.ID)
 			}
