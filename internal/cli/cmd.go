@@ -113,7 +113,7 @@ func verb(g *globals, fn func(e *env) error) func(*cobra.Command, []string) erro
 
 // group returns a command that only holds subcommands.
 func group(use, short string) *cobra.Command {
-	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs, RunE: func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
 			return usagef("'%s' is misspelled or not recognized by the system.", args[0])
 		}

@@ -74,6 +74,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad output", []string{"group", "list", "-o", "xml"}, "argument --output/-o: invalid choice: 'xml'"},
 		{"bad query", []string{"group", "list", "--query", "[?"}, "argument --query: invalid jmespath_type value"},
 		{"unknown flag", []string{"network", "lb", "list", "--bogus"}, "unknown flag: --bogus"},
+		{"unknown verb", []string{"network", "lb", "frobnicate"}, "'frobnicate' is misspelled or not recognized by the system."},
 		{"stray word", []string{"network", "lb", "list", "-g", "rg", "extra"}, "unrecognized arguments: extra"},
 		{"bad image", []string{"vmss", "create", "-g", "rg", "-n", "v", "--image", "UbuntuLTS"}, "usage error: --image must be a URN"},
 	}

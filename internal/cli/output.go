@@ -243,10 +243,6 @@ func autoRows(v any, order []string) []Row {
 	for _, it := range items {
 		m, ok := it.(map[string]any)
 		if !ok {
-			if _, isList := it.([]any); isList {
-				rows = append(rows, Row{{Name: "Result", Value: it}})
-				continue
-			}
 			rows = append(rows, Row{{Name: "Result", Value: it}})
 			continue
 		}
