@@ -161,7 +161,8 @@ func (t *Tx) PutJSON(key string, v any, expected int64) error {
 }
 
 // Delete stages the deletion of key with the expected revision. Deleting a
-// key staged for creation in this Tx just drops the staged put.
+// key staged for creation in this Tx just drops the staged put; with
+// store.AnyRevision, deleting a key that does not exist is a no-op.
 func (t *Tx) Delete(key string, expected int64) {
 	if i := t.find(key); i >= 0 {
 		if t.staged[i].Expected == store.MustNotExist {
@@ -174,12 +175,25 @@ func (t *Tx) Delete(key string, expected int64) {
 	t.staged = append(t.staged, store.Op{Key: key, Delete: true, Expected: expected})
 }
 
-// commit applies the staged writes atomically.
+// commit applies the staged writes atomically. Deletes with
+// store.AnyRevision of keys that are already gone are dropped (releasing
+// something twice is harmless), so they cannot fail the write.
 func (t *Tx) commit(ctx context.Context, st store.Store) (int64, error) {
-	if len(t.staged) == 0 {
+	ops := t.staged[:0:0]
+	for _, op := range t.staged {
+		if op.Delete && op.Expected == store.AnyRevision {
+			if _, err := st.Get(ctx, op.Key); notFound(err) {
+				continue
+			} else if err != nil {
+				return 0, err
+			}
+		}
+		ops = append(ops, op)
+	}
+	if len(ops) == 0 {
 		return st.Revision(ctx)
 	}
-	return st.Txn(ctx, t.staged)
+	return st.Txn(ctx, ops)
 }
 
 // SetRefs stages the reference-index changes for a source whose references

@@ -178,3 +178,15 @@ func TestRanges(t *testing.T) {
 		t.Errorf("pool range %s-%s", f, l)
 	}
 }
+
+func TestReleaseTwiceIsHarmless(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	tx := arm.NewTx(st)
+	ipam.ReleasePublic(tx, netip.MustParseAddr("198.18.0.9"))
+	ipam.ReleasePrivate(tx, subnetID, netip.MustParseAddr("10.0.0.9"))
+	ipam.ReleaseDNSLabel(tx, "eastus", "gone")
+	if _, err := tx.Commit(ctx, st); err != nil {
+		t.Fatalf("releasing what is not allocated: %v", err)
+	}
+}
