@@ -112,9 +112,38 @@ func newVNetCmd(g *globals) *cobra.Command {
 	wordsVar(create, &tags, "tags", "", "space-separated tags: key[=value]")
 	addNoWait(create, &noWait)
 	cmd.AddCommand(create)
-	crud(cmd, g, typeVNet, NetworkAPIVersion, "virtual network", nil)
+	crud(cmd, g, typeVNet, NetworkAPIVersion, "virtual network", vnetTable)
 	cmd.AddCommand(newSubnetCmd(g))
 	return cmd
+}
+
+// vnetTable is az's table for virtual networks (input flattened).
+func vnetTable(v any) []Row {
+	items, ok := v.([]any)
+	if !ok {
+		items = []any{v}
+	}
+	join := func(x any) string {
+		var parts []string
+		for _, p := range asList(x) {
+			parts = append(parts, cellText(p))
+		}
+		return strings.Join(parts, ", ")
+	}
+	var rows []Row
+	for _, it := range items {
+		rows = append(rows, Row{
+			{"Name", field(it, "name")},
+			{"ResourceGroup", field(it, "resourceGroup")},
+			{"Location", field(it, "location")},
+			{"NumSubnets", float64(len(asList(field(it, "subnets"))))},
+			{"Prefixes", join(field(field(it, "addressSpace"), "addressPrefixes"))},
+			{"DnsServers", join(field(field(it, "dhcpOptions"), "dnsServers"))},
+			{"DDOSProtection", field(it, "enableDdosProtection")},
+			{"VMProtection", field(it, "enableVmProtection")},
+		})
+	}
+	return rows
 }
 
 // vnetBody is the body az builds for `network vnet create`.

@@ -98,6 +98,15 @@ func TestPrinter(t *testing.T) {
 			want:  "Name  Location  Status\n----  --------  ---------\nrg    eastus    Succeeded\n",
 		},
 		{
+			name: "vnet table", format: "table", flatten: true, table: vnetTable,
+			value: []any{map[string]any{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn", "name": "vn", "location": "eastus",
+				"properties": map[string]any{"addressSpace": map[string]any{"addressPrefixes": []any{"10.0.0.0/16", "10.1.0.0/16"}},
+					"subnets": []any{map[string]any{"name": "default"}}, "enableDdosProtection": false}}},
+			want: "Name  ResourceGroup  Location  NumSubnets  Prefixes                  DnsServers  DDOSProtection  VMProtection\n" +
+				"----  -------------  --------  ----------  ------------------------  ----------  --------------  ------------\n" +
+				"vn    rg             eastus             1  10.0.0.0/16, 10.1.0.0/16              False\n",
+		},
+		{
 			name: "table of scalars is a Result column", format: "table", value: []any{"a", "bb"},
 			want: "Result\n------\na\nbb\n",
 		},
