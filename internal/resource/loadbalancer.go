@@ -420,3 +420,6 @@ func (r *LoadBalancingRule) RulePools() []string {
 	}
 	return out
 }
+
+// SetProvisioningState sets properties.provisioningState.
+func (lb *LoadBalancer) SetProvisioningState(state string) { lb.Properties.ProvisioningState = state }
