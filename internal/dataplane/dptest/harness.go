@@ -30,7 +30,8 @@ type Harness struct {
 	// at the end of the scenario.
 	NewEngine func(t *testing.T) dataplane.Engine
 	// Frontend returns frontend number i (0 ≤ i < 4), as it appears in the
-	// Config. Distinct i give distinct addresses.
+	// Config. Distinct i give distinct addresses. Clients dial Frontend(i).IP;
+	// the engine listens where the Frontend says (ListenIP or IP).
 	Frontend func(i int) dataplane.Frontend
 	// BackendIP returns the dial address (Backend.DialIP) of backend number
 	// i (0 ≤ i < 8). Backend.IP is set to the same address.

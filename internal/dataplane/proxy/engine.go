@@ -37,6 +37,12 @@
 // client's address and the frontend address. The kernel engine preserves the
 // client address itself and ignores the flag.
 //
+// Metrics (Options.Metrics): SYNCount counts accepted TCP connections;
+// ByteCount is exact; PacketCount counts UDP datagrams exactly and estimates
+// TCP packets as bytes/1448 per copy chunk (splice hides segments from a
+// proxy). VipAvailability and DipAvailability are recomputed on every Apply
+// and SetHealth from the prober's health.
+//
 // Not supported (logged and skipped): HA-ports rules (protocol All, port 0),
 // instance-level public IPs and outbound SNAT (the host's own stack carries
 // the instances' outbound flows; SNAT allocations are only reported as
