@@ -852,6 +852,12 @@ func TestInstanceAZ(t *testing.T) {
 	if codes := string(out); !strings.Contains(codes, "NimbusAddressMapping/mapped") || !strings.Contains(codes, "ProvisioningState/succeeded") {
 		t.Errorf("instance view codes: %s", codes)
 	}
+	runAZ(t, env, "vmss", "update-instances", "-g", "rg", "-n", "web", "--instance-ids", "*")
+	runAZ(t, env, "vmss", "delete-instances", "-g", "rg", "-n", "web", "--instance-ids", "1")
+	out = runAZ(t, env, "vmss", "show", "-g", "rg", "-n", "web", "--query", "sku.capacity", "-o", "tsv")
+	if c := strings.TrimSpace(string(out)); c != "2" || !e.record(t, "1").Deleting {
+		t.Errorf("delete-instances 1: capacity %s, deleting %v", c, e.record(t, "1").Deleting)
+	}
 	_, stderr, err := tryAZ(t, env, "vmss", "restart", "-g", "rg", "-n", "web", "--instance-ids", "9")
 	if err == nil || !strings.Contains(stderr, "InvalidParameter") {
 		t.Errorf("restart of an unknown id: %v %s", err, stderr)
