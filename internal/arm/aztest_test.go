@@ -101,6 +101,19 @@ func TestAZCLI(t *testing.T) {
 	if strings.TrimSpace(string(out)) != "10.0.0.0/24" {
 		t.Fatalf("subnet show: %s", out)
 	}
+	runAZ(t, env, "network", "vnet", "subnet", "create", "-g", "rg", "--vnet-name", "vn", "-n", "web", "--address-prefixes", "10.0.1.0/24")
+	out = runAZ(t, env, "network", "vnet", "subnet", "list", "-g", "rg", "--vnet-name", "vn", "--query", "length(@)")
+	if strings.TrimSpace(string(out)) != "2" {
+		t.Fatalf("subnet list: %s", out)
+	}
+	_, stderr, err = tryAZ(t, env, "network", "vnet", "subnet", "create", "-g", "rg", "--vnet-name", "vn", "-n", "out", "--address-prefixes", "10.9.0.0/24")
+	if err == nil || !strings.Contains(stderr, "NetcfgSubnetRangeOutsideVnet") {
+		t.Fatalf("subnet outside the network: %v %s", err, stderr)
+	}
+	if out := runAZ(t, env, "network", "vnet", "list", "-o", "table"); !strings.Contains(string(out), "10.0.0.0/16") {
+		t.Fatalf("vnet list table: %s", out)
+	}
+	runAZ(t, env, "network", "vnet", "subnet", "delete", "-g", "rg", "--vnet-name", "vn", "-n", "web")
 	out = runAZ(t, env, "resource", "list", "-g", "rg", "--query", "length(@)")
 	if strings.TrimSpace(string(out)) != "2" {
 		t.Fatalf("resource list: %s", out)

@@ -24,6 +24,8 @@ type VirtualNetworkProperties struct {
 	Subnets                []Subnet          `json:"subnets"`
 	VirtualNetworkPeerings []json.RawMessage `json:"virtualNetworkPeerings"`
 	EnableDdosProtection   bool              `json:"enableDdosProtection"`
+	// EnableVMProtection is a legacy flag older clients still read (az's vnet table).
+	EnableVMProtection bool `json:"enableVmProtection"`
 }
 
 // AddressSpace is a list of CIDR prefixes.
