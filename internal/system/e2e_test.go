@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -36,9 +37,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// testLogger writes the system's logs to $NIMBUS_TEST_LOG when set.
+func testLogger() *slog.Logger {
+	if p := os.Getenv("NIMBUS_TEST_LOG"); p != "" {
+		if f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			return slog.New(slog.NewTextHandler(f, nil))
+		}
+	}
+	return nil
+}
+
 // env is a running nimbus with SDK clients.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	sys  *System
 	dir  string
 	sub  string
@@ -47,12 +58,13 @@ type env struct {
 	rg   string
 }
 
-func startSystem(t *testing.T, dir string) *System {
+func startSystem(t testing.TB, dir string) *System {
 	t.Helper()
 	ctx := context.Background()
 	s, err := Start(ctx, Options{
 		// Pools of their own: other test packages run nimbus side by side.
-		Node:          node.Config{DataDir: dir, Listen: "127.0.0.1:0", PublicPool: netip.MustParsePrefix("127.78.1.0/24")},
+		Node: node.Config{DataDir: dir, Listen: "127.0.0.1:0", PublicPool: netip.MustParsePrefix("127.78.1.0/24"),
+			Logger: testLogger()},
 		ProviderPool:  netip.MustParsePrefix("127.79.1.0/24"),
 		Driver:        Process,
 		Dataplane:     Proxy,

@@ -251,8 +251,8 @@ func (s *System) startDataPath(ctx context.Context, opt Options, log *slog.Logge
 func (s *System) controllers(n *node.Node, opt Options, log *slog.Logger) (node.Component, error) {
 	s.LB = lbctl.New(lbctl.Options{Store: n.Store, Engine: s.Engine, Prober: s.Prober, Logger: log,
 		ListenIP: s.listenIP, Resync: opt.Resync, OnApplied: s.onApplied, ProbeInterval: opt.ProbeInterval})
-	s.VMSS = vmssctl.New(vmssctl.Options{Store: n.Store, Driver: s.Driver, Network: newAddressBook(n.Store),
-		PublicIPs: newAddressBook(n.Store).public(publicPool(opt.Node.PublicPool)), Health: s.LB, Logger: log, Resync: opt.Resync, RepairGrace: opt.RepairGrace})
+	s.VMSS = vmssctl.New(vmssctl.Options{Store: n.Store, Driver: s.Driver, Network: subnets{n.Store},
+		PublicPool: publicPool(opt.Node.PublicPool), Health: s.LB, Logger: log, Resync: opt.Resync, RepairGrace: opt.RepairGrace})
 	return componentFunc(func(ctx context.Context) error {
 		errc := make(chan error, 2)
 		go func() { errc <- s.LB.Run(ctx) }()

@@ -17,23 +17,16 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"nimbus/internal/driver"
+	"nimbus/internal/ipam"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
 )
 
-// Network is what the controller needs from address management: the prefix
-// of a subnet, and private addresses allocated in it for an owner (written
-// durably by the implementation) and released again.
+// Network tells the controller a subnet's prefix; addresses are allocated
+// through internal/ipam in the same store transaction as the instance
+// records that hold them.
 type Network interface {
 	SubnetPrefix(ctx context.Context, subnetID string) (netip.Prefix, error)
-	AllocatePrivate(ctx context.Context, subnetID, owner string) (netip.Addr, error)
-	ReleasePrivate(ctx context.Context, subnetID string, addr netip.Addr) error
-}
-
-// PublicIPs allocates instance-level public IPs (publicIPAddressConfiguration).
-type PublicIPs interface {
-	AllocatePublic(ctx context.Context, owner string) (netip.Addr, error)
-	ReleasePublic(ctx context.Context, addr netip.Addr) error
 }
 
 // HealthSource answers the health probe's view of one backend ipconfig id:
@@ -47,8 +40,9 @@ type Options struct {
 	Store   store.Store
 	Driver  driver.Driver
 	Network Network
-	// PublicIPs is needed only for scale sets with instance public IPs.
-	PublicIPs PublicIPs
+	// PublicPool is where instance-level public IPs come from (zero: none
+	// can be allocated).
+	PublicPool netip.Prefix
 	// Health feeds automatic repairs and rolling upgrades; nil means every
 	// instance counts as healthy.
 	Health HealthSource
@@ -466,9 +460,11 @@ func (c *Controller) create(ctx context.Context, vm *resource.VirtualMachineScal
 	if counter.Key != "" {
 		expected = counter.Revision
 	}
-	if _, err := c.opt.Store.Put(ctx, resource.InstanceCounterKey(vm.ID), cb, expected); err != nil {
-		return nil, fmt.Errorf("reserve instance ids: %w", err)
-	}
+	// One transaction: the id counter, the addresses and the records. A
+	// crash leaves all of it or none of it, and a concurrent writer makes it
+	// conflict (the next pass tries again).
+	tx := ipam.NewStage(c.opt.Store)
+	tx.Put(resource.InstanceCounterKey(vm.ID), cb, expected)
 	prefix := vm.Name
 	if vp := vm.Properties.VirtualMachineProfile; vp != nil && vp.OSProfile != nil && vp.OSProfile.ComputerNamePrefix != "" {
 		prefix = vp.OSProfile.ComputerNamePrefix
@@ -494,24 +490,44 @@ func (c *Controller) create(ctx context.Context, vm *resource.VirtualMachineScal
 		}
 		if ipc != nil && ipc.Properties.Subnet != nil {
 			in.Subnet = ipc.Properties.Subnet.ID
-			addr, err := c.opt.Network.AllocatePrivate(ctx, in.Subnet, in.ID())
+		}
+		out = append(out, &instanceKV{in: in, rev: store.MustNotExist})
+	}
+	if ipc != nil && ipc.Properties.Subnet != nil {
+		pfx, err := c.opt.Network.SubnetPrefix(ctx, ipc.Properties.Subnet.ID)
+		if err != nil {
+			return nil, fmt.Errorf("subnet of %s: %w", vm.Name, err)
+		}
+		for _, ik := range out {
+			addr, err := ipam.AllocatePrivate(ctx, tx, ik.in.Subnet, pfx, ik.in.ID(), netip.Addr{})
 			if err != nil {
-				return out, fmt.Errorf("allocate private ip for %s: %w", in.Name, err)
+				return nil, fmt.Errorf("allocate private ip for %s: %w", ik.in.Name, err)
 			}
-			in.PrivateIP = addr.String()
+			ik.in.PrivateIP = addr.String()
 		}
-		if ipc != nil && ipc.Properties.PublicIPAddressConfiguration != nil && c.opt.PublicIPs != nil {
-			addr, err := c.opt.PublicIPs.AllocatePublic(ctx, in.ID())
+	}
+	if ipc != nil && ipc.Properties.PublicIPAddressConfiguration != nil && c.opt.PublicPool.IsValid() {
+		for _, ik := range out {
+			addr, err := ipam.AllocatePublic(ctx, tx, c.opt.PublicPool, ik.in.ID())
 			if err != nil {
-				return out, fmt.Errorf("allocate public ip for %s: %w", in.Name, err)
+				return nil, fmt.Errorf("allocate public ip for %s: %w", ik.in.Name, err)
 			}
-			in.PublicIP = addr.String()
+			ik.in.PublicIP = addr.String()
 		}
-		ik := &instanceKV{in: in, rev: store.MustNotExist}
-		if err := c.save(ctx, ik); err != nil {
-			return out, err
+	}
+	for _, ik := range out {
+		b, err := json.Marshal(ik.in)
+		if err != nil {
+			return nil, fmt.Errorf("encode instance: %w", err)
 		}
-		out = append(out, ik)
+		tx.Put(resource.InstanceKey(vm.ID, ik.in.InstanceID), b, store.MustNotExist)
+	}
+	rev, err := tx.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("save %d new instances of %s: %w", n, vm.Name, err)
+	}
+	for _, ik := range out {
+		ik.rev = rev
 	}
 	c.log.Info("scaled out", "resource", vm.ID, "count", n)
 	return out, nil
@@ -539,21 +555,20 @@ func (c *Controller) remove(ctx context.Context, ik *instanceKV) error {
 	if err := c.opt.Driver.Destroy(ctx, driverKey(in)); err != nil {
 		return fmt.Errorf("destroy %s: %w", in.Name, err)
 	}
-	if in.PrivateIP != "" && in.Subnet != "" {
-		if addr, err := netip.ParseAddr(in.PrivateIP); err == nil {
-			if err := c.opt.Network.ReleasePrivate(ctx, in.Subnet, addr); err != nil {
-				return fmt.Errorf("release %s: %w", in.PrivateIP, err)
-			}
+	// Addresses are released with the record, in one transaction.
+	tx := ipam.NewStage(c.opt.Store)
+	if addr, err := netip.ParseAddr(in.PrivateIP); err == nil && in.Subnet != "" {
+		if _, err := tx.Get(ctx, ipam.PrivateKey(in.Subnet, addr)); err == nil {
+			ipam.ReleasePrivate(tx, in.Subnet, addr)
 		}
 	}
-	if in.PublicIP != "" && c.opt.PublicIPs != nil {
-		if addr, err := netip.ParseAddr(in.PublicIP); err == nil {
-			if err := c.opt.PublicIPs.ReleasePublic(ctx, addr); err != nil {
-				return fmt.Errorf("release %s: %w", in.PublicIP, err)
-			}
+	if addr, err := netip.ParseAddr(in.PublicIP); err == nil {
+		if _, err := tx.Get(ctx, ipam.PublicKey(addr)); err == nil {
+			ipam.ReleasePublic(tx, addr)
 		}
 	}
-	if _, err := c.opt.Store.Delete(ctx, resource.InstanceKey(in.ScaleSetID, in.InstanceID), ik.rev); err != nil && !errors.Is(err, store.ErrNotFound) {
+	tx.Delete(resource.InstanceKey(in.ScaleSetID, in.InstanceID), ik.rev)
+	if _, err := tx.Commit(ctx); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delete instance record %s: %w", in.Name, err)
 	}
 	ik.in.Deleting = true
