@@ -153,7 +153,7 @@ func testSourceIPAffinity(t *testing.T, h *Harness) {
 // to it before keeps working.
 func testProbeFailover(t *testing.T, h *Harness) {
 	const n = 3
-	const interval, threshold = 200 * time.Millisecond, 2
+	const interval, threshold = 500 * time.Millisecond, 2
 	e := newEnv(t, h, n)
 	r := e.rule("failover", 0, dataplane.TCP, n)
 	r.ProbeID = "/probes/health"
