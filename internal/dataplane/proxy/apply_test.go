@@ -360,3 +360,58 @@ func TestBulkThenIdle(t *testing.T) {
 		t.Errorf("idle flow ended after %v, timeout 500ms", took)
 	}
 }
+
+// TestBackendPortZeroAndAll: BackendPort 0 means the frontend port, and
+// protocol All serves TCP and UDP on the same port.
+func TestBackendPortZeroAndAll(t *testing.T) {
+	ctx := context.Background()
+	fe, be := lo(20, 1), lo(21, 1)
+	port := freePort(t, fe)
+	echoServer(t, netip.AddrPortFrom(be, port), "b0")
+	u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(be, port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := u.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			u.WriteToUDPAddrPort(append([]byte("udp:"), buf[:n]...), from)
+		}
+	}()
+	e := New(Options{})
+	defer e.Close()
+	r := tcpRule("/rules/all", fe, port, netip.AddrPortFrom(be, port))
+	r.Protocol, r.BackendPort = dataplane.All, 0
+	if err := e.Apply(ctx, dataplane.Config{Rules: []dataplane.Rule{r}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := dial(t, netip.AddrPortFrom(fe, port)); c.name != "b0" {
+		t.Errorf("tcp reached %q", c.name)
+	}
+	uc, err := net.Dial("udp", netip.AddrPortFrom(fe, port).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	var reply string
+	for range 5 { // bounded retries: UDP may drop
+		uc.SetDeadline(time.Now().Add(time.Second))
+		if _, err := uc.Write([]byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 100)
+		n, err := uc.Read(buf)
+		if err == nil {
+			reply = string(buf[:n])
+			break
+		}
+	}
+	if reply != "udp:hi" {
+		t.Errorf("udp reply %q, want udp:hi", reply)
+	}
+}
