@@ -159,7 +159,12 @@ func (e *env) id(kind, name string) string {
 // setup creates the group, network, public IP and a Standard load balancer
 // with an HTTP probe, a rule 80→80 and a NAT pool 50000-50119 → 22, and
 // returns the frontend address.
-func (e *env) setup(ctx context.Context) string {
+func (e *env) setup(ctx context.Context) string { return e.setupLB(ctx, false) }
+
+// setupLB is setup; with v2 the load balancer has a pool-based NAT rule
+// ssh2 (51000-51099 → 22) instead of the NAT pool (Azure allows only one of
+// the two on a load balancer).
+func (e *env) setupLB(ctx context.Context, v2 bool) string {
 	t := e.t
 	rgc, err := armresources.NewResourceGroupsClient(e.sub, e.cred, e.opts)
 	if err != nil {
@@ -200,7 +205,7 @@ func (e *env) setup(ctx context.Context) string {
 	lbID := e.id("Microsoft.Network/loadBalancers", "lb")
 	fe, pool, probe := lbID+"/frontendIPConfigurations/fe", lbID+"/backendAddressPools/be", lbID+"/probes/http"
 	lbc, _ := armnetwork.NewLoadBalancersClient(e.sub, e.cred, e.opts)
-	lp, err := lbc.BeginCreateOrUpdate(ctx, e.rg, "lb", armnetwork.LoadBalancer{
+	lbBody := armnetwork.LoadBalancer{
 		Location: to.Ptr("eastus"),
 		SKU:      &armnetwork.LoadBalancerSKU{Name: to.Ptr(armnetwork.LoadBalancerSKUNameStandard)},
 		Properties: &armnetwork.LoadBalancerPropertiesFormat{
@@ -227,7 +232,19 @@ func (e *env) setup(ctx context.Context) string {
 					BackendPort: to.Ptr[int32](22),
 				}}},
 		},
-	}, nil)
+	}
+	if v2 {
+		lbBody.Properties.InboundNatPools = nil
+		lbBody.Properties.InboundNatRules = []*armnetwork.InboundNatRule{{Name: to.Ptr("ssh2"),
+			Properties: &armnetwork.InboundNatRulePropertiesFormat{
+				FrontendIPConfiguration: &armnetwork.SubResource{ID: to.Ptr(fe)},
+				BackendAddressPool:      &armnetwork.SubResource{ID: to.Ptr(pool)},
+				Protocol:                to.Ptr(armnetwork.TransportProtocolTCP),
+				FrontendPortRangeStart:  to.Ptr[int32](51000), FrontendPortRangeEnd: to.Ptr[int32](51099),
+				BackendPort: to.Ptr[int32](22),
+			}}}
+	}
+	lp, err := lbc.BeginCreateOrUpdate(ctx, e.rg, "lb", lbBody, nil)
 	if err == nil {
 		_, err = lp.PollUntilDone(ctx, sdktest.Poll)
 	}
@@ -558,4 +575,51 @@ func TestBadScaleSetRequests(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("restart of a missing scale set: err = %v, want 404", err)
 	}
+}
+
+func TestNATRuleV2EndToEnd(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	vip := e.setupLB(ctx, true)
+	model := e.scaleSet(2)
+	ipcs := model.Properties.VirtualMachineProfile.NetworkProfile.NetworkInterfaceConfigurations[0].Properties.IPConfigurations
+	ipcs[0].Properties.LoadBalancerInboundNatPools = nil
+	cp, err := e.vmss().BeginCreateOrUpdate(ctx, e.rg, "web", model, nil)
+	if err == nil {
+		_, err = cp.PollUntilDone(ctx, sdktest.Poll)
+	}
+	if err != nil {
+		t.Fatalf("create scale set: %v", err)
+	}
+	lbc, _ := armnetwork.NewLoadBalancersClient(e.sub, e.cred, e.opts)
+	// The v2 NAT rule maps each pool member to its own port of 51000-51099,
+	// as queryInboundNatRulePortMapping reports.
+	for _, v := range e.instances(ctx) {
+		ipc := e.id("Microsoft.Compute/virtualMachineScaleSets", "web") + "/virtualMachines/" + *v.InstanceID +
+			"/networkInterfaces/nic/ipConfigurations/ipc"
+		var port int32
+		waitFor(t, "v2 NAT mapping of instance "+*v.InstanceID, 10*time.Second, func() (bool, string) {
+			p, err := lbc.BeginListInboundNatRulePortMappings(ctx, e.rg, "lb", "be", armnetwork.QueryInboundNatRulePortMappingRequest{
+				IPConfiguration: &armnetwork.SubResource{ID: to.Ptr(ipc)}}, nil)
+			if err != nil {
+				return false, err.Error()
+			}
+			res, err := p.PollUntilDone(ctx, sdktest.Poll)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, m := range res.InboundNatRulePortMappings {
+				if m.InboundNatRuleName != nil && *m.InboundNatRuleName == "ssh2" && m.FrontendPort != nil {
+					port = *m.FrontendPort
+				}
+			}
+			return port >= 51000 && port <= 51099, fmt.Sprint(port)
+		})
+		line, err := banner(fmt.Sprintf("%s:%d", vip, port))
+		if err != nil || line != "SSH-2.0-nimbus "+*v.Name {
+			t.Fatalf("v2 NAT port %d: banner %q, err %v; want %s", port, line, err, *v.Name)
+		}
+	}
+
 }

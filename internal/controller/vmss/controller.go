@@ -598,20 +598,40 @@ func driverKey(in *resource.Instance) string {
 // assignNATPorts gives every instance a port of each NAT pool its model uses
 // and saves records whose ports changed.
 func (c *Controller) assignNATPorts(ctx context.Context, alive []*instanceKV) error {
+	// pools maps a NAT pool id, or a NAT rule v2 id, to the instances that
+	// need a port from it: NAT pools named by the instance's model, and v2
+	// rules whose backend pool the instance is in.
 	pools := map[string][]*instanceKV{}
+	lbs := map[string]*resource.LoadBalancer{}
 	for _, ik := range alive {
 		_, ipc := resource.PrimaryIPConfig(ik.in.Model)
 		if ipc == nil {
 			continue
 		}
 		for _, p := range ipc.Properties.LoadBalancerInboundNatPools {
-			lp := strings.ToLower(resource.NormalizeRefID(p.ID))
+			lp := resource.NormalizeRefID(p.ID)
 			pools[lp] = append(pools[lp], ik)
+		}
+		for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
+			lbID, _, _, ok := resource.ParseLBChildID(p.ID)
+			if !ok {
+				continue
+			}
+			lb, err := c.loadLB(ctx, lbs, lbID)
+			if err != nil {
+				return err
+			}
+			for _, r := range lb.Properties.InboundNatRules {
+				if r.IsV2() && r.Properties.BackendAddressPool != nil && resource.SameID(r.Properties.BackendAddressPool.ID, p.ID) {
+					id := resource.NormalizeRefID(r.ID)
+					pools[id] = append(pools[id], ik)
+				}
+			}
 		}
 	}
 	changed := map[*instanceKV]bool{}
 	for poolID, members := range pools {
-		start, end, reserved, err := c.natPoolRange(ctx, poolID)
+		start, end, reserved, err := c.natPoolRange(ctx, lbs, poolID)
 		if err != nil {
 			return err
 		}
@@ -663,20 +683,35 @@ func containsIK(list []*instanceKV, ik *instanceKV) bool {
 	return false
 }
 
-// natPoolRange reads a NAT pool's frontend port range from its load
-// balancer, and the frontend ports other rules on the same frontend use.
-func (c *Controller) natPoolRange(ctx context.Context, poolID string) (start, end uint16, reserved map[uint16]bool, err error) {
-	lbID, _, name, ok := resource.ParseLBChildID(poolID)
-	if !ok {
-		return 0, 0, nil, fmt.Errorf("nat pool id %q: not a load balancer child", poolID)
+// loadLB reads a load balancer once per pass (cache keyed by normalized id).
+func (c *Controller) loadLB(ctx context.Context, cache map[string]*resource.LoadBalancer, lbID string) (*resource.LoadBalancer, error) {
+	key := resource.NormalizeRefID(lbID)
+	if lb, ok := cache[key]; ok {
+		return lb, nil
 	}
 	kv, err := c.opt.Store.Get(ctx, resource.Key(mustParse(lbID)))
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("nat pool %s: %w", poolID, err)
+		return nil, fmt.Errorf("load balancer %s: %w", lbID, err)
 	}
 	lb, err := resource.DecodeLoadBalancer(kv.Value)
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("decode load balancer %s: %w", lbID, err)
+		return nil, fmt.Errorf("decode load balancer %s: %w", lbID, err)
 	}
-	return natPoolPorts(lb, name)
+	cache[key] = lb
+	return lb, nil
+}
+
+// natPoolRange reads a NAT pool's (or v2 NAT rule's) frontend port range
+// from its load balancer, and the frontend ports other rules on the same
+// frontend use.
+func (c *Controller) natPoolRange(ctx context.Context, cache map[string]*resource.LoadBalancer, poolID string) (start, end uint16, reserved map[uint16]bool, err error) {
+	lbID, coll, name, ok := resource.ParseLBChildID(poolID)
+	if !ok {
+		return 0, 0, nil, fmt.Errorf("nat pool id %q: not a load balancer child", poolID)
+	}
+	lb, err := c.loadLB(ctx, cache, lbID)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return natPoolPorts(lb, coll, name)
 }

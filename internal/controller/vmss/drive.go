@@ -14,19 +14,20 @@ import (
 	"nimbus/internal/resource"
 )
 
-// natPoolPorts returns the frontend port range of the NAT pool (or v2 NAT
-// rule) name in lb, and the ports other inbound rules use on its frontend.
-func natPoolPorts(lb *resource.LoadBalancer, name string) (start, end uint16, reserved map[uint16]bool, err error) {
+// natPoolPorts returns the frontend port range of the NAT pool (coll
+// inboundNatPools) or v2 NAT rule (coll inboundNatRules) name in lb, and the
+// ports other inbound rules use on its frontend.
+func natPoolPorts(lb *resource.LoadBalancer, coll, name string) (start, end uint16, reserved map[uint16]bool, err error) {
 	var fe string
 	found := false
 	for _, np := range lb.Properties.InboundNatPools {
-		if strings.EqualFold(np.Name, name) {
+		if coll == resource.CollInboundNatPools && strings.EqualFold(np.Name, name) {
 			start, end = u16(np.Properties.FrontendPortRangeStart), u16(np.Properties.FrontendPortRangeEnd)
 			fe, found = refID(np.Properties.FrontendIPConfiguration), true
 		}
 	}
 	for _, r := range lb.Properties.InboundNatRules {
-		if r.IsV2() && strings.EqualFold(r.Name, name) {
+		if coll == resource.CollInboundNatRules && r.IsV2() && strings.EqualFold(r.Name, name) {
 			start, end = u16(r.Properties.FrontendPortRangeStart), u16(r.Properties.FrontendPortRangeEnd)
 			fe, found = refID(r.Properties.FrontendIPConfiguration), true
 		}
