@@ -80,6 +80,11 @@ type Client struct {
 	// PollInterval is the wait between polls when the server sends no
 	// Retry-After (zero: one second).
 	PollInterval time.Duration
+	// FirstPoll, if positive, replaces the server's initial Retry-After
+	// before the first poll (later polls honour Retry-After). Operations of
+	// a local nimbus usually end within milliseconds; the demo sets it to
+	// poll sooner than the one second the server advises. Zero: honour it.
+	FirstPoll time.Duration
 	// Debug, if set, receives one line per request and response.
 	Debug io.Writer
 }
@@ -455,6 +460,9 @@ func inProgress(v any) bool {
 func (c *Client) Wait(ctx context.Context, resp *Response) (any, error) {
 	async, loc := resp.Header.Get("Azure-AsyncOperation"), resp.Header.Get("Location")
 	delay := c.retryAfter(resp.Header)
+	if c.FirstPoll > 0 {
+		delay = c.FirstPoll
+	}
 	if async != "" {
 		for {
 			if err := sleep(ctx, delay); err != nil {
