@@ -257,25 +257,18 @@ func (c *Controller) upgrade(ctx context.Context, vm *resource.VirtualMachineSca
 		c.mu.Unlock()
 	}
 	for _, ik := range stale {
-		if err := c.applyModel(ctx, vm, hash, ik); err != nil {
+		if err := c.applyModel(ctx, vm, ik); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// applyModel gives an instance the scale set's current model; the workload
-// restarts only when what it runs (image, customData) changed — network
-// membership changes apply in place, as in Azure.
-func (c *Controller) applyModel(ctx context.Context, vm *resource.VirtualMachineScaleSet, hash string, ik *instanceKV) error {
-	model, err := cloneProfile(vm.Properties.VirtualMachineProfile)
-	if err != nil {
+// applyModel gives an instance the scale set's current model and saves it.
+func (c *Controller) applyModel(ctx context.Context, vm *resource.VirtualMachineScaleSet, ik *instanceKV) error {
+	if err := ApplyModel(ik.in, vm.Properties.VirtualMachineProfile); err != nil {
 		return err
 	}
-	if workloadChanged(ik.in.Model, model) {
-		ik.in.Generation++
-	}
-	ik.in.Model, ik.in.ModelHash = model, hash
 	return c.save(ctx, ik)
 }
 
