@@ -383,3 +383,54 @@ func TestCLIEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestClientAPI uses the client as the demo does, from Go: create a scale
+// set with az's defaults and read the NAT ports of its instances.
+func TestClientAPI(t *testing.T) {
+	e := startNimbus(t)
+	c, err := cli.NewClient(e.ctx, cli.Config{DataDir: e.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.FirstPoll = 20 * time.Millisecond
+	if _, err := c.Put(e.ctx, c.GroupPath("rg"), cli.ResourcesAPIVersion, map[string]any{"location": "westus"}, true); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := c.GroupLocation(e.ctx, "rg")
+	if err != nil || loc != "westus" {
+		t.Fatalf("location %q, %v", loc, err)
+	}
+	v, err := c.CreateVMSS(e.ctx, &cli.VMSSCreate{RG: "rg", Name: "web", Location: loc, Image: "echo", InstanceCount: 2}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if field(field(v, "sku"), "capacity") != 2.0 {
+		t.Errorf("scale set = %v", v)
+	}
+	lb, err := c.Get(e.ctx, c.ResourcePath("rg", "Microsoft.Network/loadBalancers", "webLB"), cli.NetworkAPIVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(asList(field(field(lb, "properties"), "loadBalancingRules"))); n != 1 {
+		t.Errorf("rules = %d", n)
+	}
+	e.waitFor("two NAT ports", 90*time.Second, func() (bool, string) {
+		m, err := c.ConnectionInfo(e.ctx, "rg", "web")
+		if err != nil {
+			return false, err.Error()
+		}
+		b, _ := json.Marshal(m)
+		return len(m) == 2, string(b)
+	})
+	_, err = c.Get(e.ctx, c.ResourcePath("rg", "Microsoft.Compute/virtualMachineScaleSets", "nope"), cli.ComputeAPIVersion)
+	var ae *cli.APIError
+	if !errors.As(err, &ae) || ae.Status != 404 || ae.Code != "ResourceNotFound" {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := c.Post(e.ctx, c.ResourcePath("rg", "Microsoft.Compute/virtualMachineScaleSets", "web")+"/restart", cli.ComputeAPIVersion, cli.InstanceIDsBody(nil), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(e.ctx, c.ResourcePath("rg", "Microsoft.Compute/virtualMachineScaleSets", "web"), cli.ComputeAPIVersion, true); err != nil {
+		t.Fatal(err)
+	}
+}
