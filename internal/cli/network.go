@@ -196,8 +196,11 @@ func newSubnetCmd(g *globals) *cobra.Command {
 	var prefixes []string
 	var noWait bool
 	create := leaf("create", "Create a subnet", g, func(e *env) error {
-		if err := need(e.cmd, "resource-group", "vnet-name", "name", "address-prefixes"); err != nil {
+		if err := need(e.cmd, "resource-group", "vnet-name", "name"); err != nil {
 			return err
+		}
+		if !flagSet(e.cmd, "address-prefixes") {
+			return usagef("the following arguments are required: --address-prefixes")
 		}
 		c, err := e.Client()
 		if err != nil {
@@ -212,6 +215,7 @@ func newSubnetCmd(g *globals) *cobra.Command {
 	addRGName(create, &rg, &name, "name of the subnet")
 	create.Flags().StringVar(&vnet, "vnet-name", "", "name of the virtual network")
 	wordsVar(create, &prefixes, "address-prefixes", "", "space-separated address prefixes in CIDR format")
+	alias(create, "address-prefix", "address-prefixes")
 	addNoWait(create, &noWait)
 
 	var srg, svnet, sname string
