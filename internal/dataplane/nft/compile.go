@@ -56,14 +56,18 @@ const (
 	mapTimeoutOut      = "out_timeout"      // instance ip . proto -> jump idle chain (outbound, TCP)
 	setResetFE         = "reset_fe"         // frontend ip . port of rules with TCP reset
 	setResetBE         = "reset_be"         // backend ip . port of rules with TCP reset
+	mapResetIdle       = "reset_idle"       // frontend ip . port of rules with TCP reset -> jump rst-<idle>
+	mapRstC2S          = "rst_c2s"          // live flow (original tuple) -> the client's last ack, expires when idle
+	mapRstS2C          = "rst_s2c"          // live flow -> the backend's last ack . backend ip . port
 )
 
 var (
-	typeFPP    = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
-	typeIPPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
-	typeIPProt = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto)
-	typeIPIP   = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr)
-	typeRange  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService, nftables.TypeIPAddr, nftables.TypeInetService)
+	typeFPP     = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	typeIPPort  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+	typeIPProt  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto)
+	typeIPIP    = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr)
+	typeRange   = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService, nftables.TypeIPAddr, nftables.TypeInetService)
+	typeAckAddr = nftables.MustConcatSetType(nftables.TypeInteger, nftables.TypeIPAddr, nftables.TypeInetService)
 )
 
 // slotSizes are the Maglev table sizes (primes) chosen by pool size: at
@@ -162,6 +166,18 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	toOut := newMap(mapTimeoutOut, "idle timeout of new outbound TCP flows", "ipv4_addr . inet_proto", typeIPProt, "verdict", nftables.TypeVerdict)
 	resetFE := newSet(setResetFE, "TCP reset on idle: frontend ip . port", "ipv4_addr . inet_service", typeIPPort)
 	resetBE := newSet(setResetBE, "TCP reset on idle: backend ip . port", "ipv4_addr . inet_service", typeIPPort)
+	resetIdle := newMap(mapResetIdle, "TCP reset on idle: frontend ip . port -> chain that records the flow's acks", "ipv4_addr . inet_service", typeIPPort, "verdict", nftables.TypeVerdict)
+	const tupleText = "ipv4_addr . inet_service . ipv4_addr . inet_service"
+	c2s := newMap(mapRstC2S, "filled by packets (update, timeout = idle): the client's last ack per flow", tupleText, typeRange, "integer", nftables.TypeInteger)
+	c2s.dynamic = true
+	s2c := newMap(mapRstS2C, "filled by packets: the backend's last ack . its address per flow", tupleText, typeRange, "integer . ipv4_addr . inet_service", typeAckAddr)
+	s2c.dynamic = true
+	resetTimeouts := map[uint32]bool{}
+	recordReset := func(fe netip.Addr, port uint16, idle uint32) {
+		resetTimeouts[idle] = true
+		resetIdle.add(element{key: cat(ipBytes(fe), portBytes(port)), verdict: &expr.Verdict{Kind: expr.VerdictJump, Chain: rstChain(idle)},
+			text: fmt.Sprintf("%s . %d : jump %s", fe, port, rstChain(idle))})
+	}
 
 	timeouts := map[uint32]bool{}
 	jumpIdle := func(sec uint32) (*expr.Verdict, string) {
@@ -207,6 +223,7 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 				toFE.add(element{key: k, verdict: v, text: kt + " : " + vt})
 			}
 			if r.TCPReset && !haPorts {
+				recordReset(fe, r.FrontendPort, idleSeconds(r.IdleTimeout))
 				resetFE.add(element{key: cat(ipBytes(fe), portBytes(r.FrontendPort)), text: fmt.Sprintf("%s . %d", fe, r.FrontendPort)})
 				port := r.BackendPort
 				if port == 0 {
@@ -262,6 +279,7 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 				v, vt := jumpIdle(idleSeconds(n.IdleTimeout))
 				toFE.add(element{key: k, verdict: v, text: kt + " : " + vt})
 				if n.TCPReset {
+					recordReset(fe, n.FrontendPort, idleSeconds(n.IdleTimeout))
 					resetFE.add(element{key: cat(ipBytes(fe), portBytes(n.FrontendPort)), text: fmt.Sprintf("%s . %d", fe, n.FrontendPort)})
 					resetBE.add(element{key: cat(ipBytes(ip), portBytes(n.BackendPort)), text: fmt.Sprintf("%s . %d", ip, n.BackendPort)})
 				}
@@ -326,6 +344,7 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	rs.sets = append(rs.sets, slotSets...)
 	rs.chains = append(rs.chains, baseChains(o, rs)...)
 	rs.chains = append(rs.chains, idleChains...)
+	rs.chains = append(rs.chains, resetChains(resetTimeouts)...)
 	rs.chains = append(rs.chains, ruleChains...)
 	return rs
 }
@@ -438,6 +457,73 @@ func slotMap(r *dataplane.Rule, health dataplane.Health, o compileOptions, size 
 	}
 	o.slots.put(ck.String(), slots)
 	return slots
+}
+
+// refresh replaces the flow's element (key in reg0.., value in reg4..):
+// "update" would only refresh the timeout and keep the first packet's
+// value, so the element is deleted and added again.
+func refresh(set *nftables.Set, timeout time.Duration) []expr.Any {
+	return []expr.Any{
+		&expr.Dynset{SrcRegKey: reg0, SrcRegData: reg4, SetName: set.Name, SetID: set.ID, Operation: dynsetOpDelete},
+		&expr.Dynset{SrcRegKey: reg0, SrcRegData: reg4, SetName: set.Name, SetID: set.ID, Operation: unix.NFT_DYNSET_OP_ADD, Timeout: timeout},
+	}
+}
+
+func rstChain(sec uint32) string { return "rst-" + strings.TrimPrefix(idleName(sec), "idle-") }
+
+// resetChains record, for every packet of a flow with TCP reset, the last
+// ack each side sent, in dynamic maps whose elements expire after the idle
+// timeout. The engine's reaper watches the expiry and resets both sides
+// with those sequence numbers (see reset.go).
+func resetChains(timeouts map[uint32]bool) []*chainSpec {
+	secs := make([]uint32, 0, len(timeouts))
+	for sec := range timeouts {
+		secs = append(secs, sec)
+	}
+	sort.Slice(secs, func(i, j int) bool { return secs[i] < secs[j] })
+	tuple := func() []expr.Any {
+		return []expr.Any{
+			&expr.Ct{Key: expr.CtKeySRC, Register: reg0, Direction: 0},
+			&expr.Ct{Key: expr.CtKeyPROTOSRC, Register: reg1, Direction: 0},
+			&expr.Ct{Key: expr.CtKeyDST, Register: reg2, Direction: 0},
+			&expr.Ct{Key: expr.CtKeyPROTODST, Register: reg3, Direction: 0},
+		}
+	}
+	const tupleText = "ct original ip saddr . ct original proto-src . ct original ip daddr . ct original proto-dst"
+	var out []*chainSpec
+	for _, sec := range secs {
+		timeout := time.Duration(sec) * time.Second
+		dir := func(d byte) []expr.Any {
+			return []expr.Any{
+				&expr.Ct{Key: expr.CtKeyDIRECTION, Register: reg0},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg0, Data: []byte{d}},
+			}
+		}
+		out = append(out, &chainSpec{
+			name: rstChain(sec),
+			rules: []ruleSpec{
+				{
+					text: fmt.Sprintf("ct direction original delete @%[1]s { %[2]s } add @%[1]s { %[2]s timeout %[3]ds : tcp ack_seq }", mapRstC2S, tupleText, sec),
+					exprs: func(s setRefs) []expr.Any {
+						ex := append(dir(0), tuple()...)
+						ex = append(ex, ackSeq(reg4))
+						set := s(mapRstC2S)
+						return append(ex, refresh(set, timeout)...)
+					},
+				},
+				{
+					text: fmt.Sprintf("ct direction reply delete @%[1]s { %[2]s } add @%[1]s { %[2]s timeout %[3]ds : tcp ack_seq . ip saddr . th sport }", mapRstS2C, tupleText, sec),
+					exprs: func(s setRefs) []expr.Any {
+						ex := append(dir(1), tuple()...)
+						ex = append(ex, ackSeq(reg4), saddr(reg4+1), sport(reg4+2))
+						set := s(mapRstS2C)
+						return append(ex, refresh(set, timeout)...)
+					},
+				},
+			},
+		})
+	}
+	return out
 }
 
 // ruleChain builds one LB rule's chain; slots is its slot map.
@@ -557,6 +643,16 @@ func baseChains(o compileOptions, rs *ruleset) []*chainSpec {
 				text: "ct state new ip saddr . meta l4proto vmap @" + mapTimeoutOut,
 				exprs: func(s setRefs) []expr.Any {
 					return append(ctStateIn(expr.CtStateBitNEW), saddr(reg0), l4proto(reg1), vmap(s(mapTimeoutOut)))
+				},
+			},
+			{
+				text: "meta l4proto tcp ct state established ct original ip daddr . ct original proto-dst vmap @" + mapResetIdle,
+				exprs: func(s setRefs) []expr.Any {
+					ex := append(protoIs(unix.IPPROTO_TCP), ctStateIn(expr.CtStateBitESTABLISHED)...)
+					return append(ex,
+						&expr.Ct{Key: expr.CtKeyDST, Register: reg0, Direction: 0},
+						&expr.Ct{Key: expr.CtKeyPROTODST, Register: reg1, Direction: 0},
+						vmap(s(mapResetIdle)))
 				},
 			},
 			{

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -46,9 +45,6 @@ func TestConformance(t *testing.T) {
 	port.Store(30000)
 	dptest.Run(t, dptest.Harness{
 		NewEngine: func(t *testing.T) dataplane.Engine {
-			if strings.Contains(t.Name(), "TCPReset=true") {
-				t.Skip("the kernel cannot reset an idle flow when its timeout expires; it resets on the flow's next packet (see README)")
-			}
 			eng, err := nft.New(context.Background(), he.Net.Namespace(), nft.Options{Uplink: he.Net.UplinkName()})
 			if err != nil {
 				t.Fatal(err)

@@ -139,6 +139,10 @@ type Engine struct {
 	slots     *slotCache
 	closed    bool
 	stats     Stats
+
+	rawFd      int // raw IPv4 socket in nimbus's namespace (idle resets)
+	stopReaper context.CancelFunc
+	reaperDone chan struct{}
 }
 
 // Stats counts what the engine sent to the kernel.
@@ -186,7 +190,22 @@ func New(ctx context.Context, ns *hostnet.Namespace, opts Options) (*Engine, err
 	if err := ns.Sysctl("net/netfilter/nf_conntrack_tcp_loose", "0"); err != nil {
 		opts.Logger.Warn("nft tcp_loose", "err", err)
 	}
-	return &Engine{ns: ns, opts: opts, log: opts.Logger, conn: c, routes: map[netip.Addr]uint32{}, sizes: map[string]uint64{}, slots: &slotCache{m: map[string]*setSpec{}}}, nil
+	e := &Engine{ns: ns, opts: opts, log: opts.Logger, conn: c, routes: map[netip.Addr]uint32{}, sizes: map[string]uint64{}, slots: &slotCache{m: map[string]*setSpec{}}}
+	if err := ns.Do(func() error {
+		var err error
+		e.rawFd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		return err
+	}); err != nil {
+		c.CloseLasting()
+		return nil, fmt.Errorf("nft: raw socket for idle resets: %w", err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	e.stopReaper, e.reaperDone = cancel, make(chan struct{})
+	go func() {
+		defer close(e.reaperDone)
+		e.reaper(rctx)
+	}()
+	return e, nil
 }
 
 func forceBuffers(c *netlink.Conn) error {
@@ -306,11 +325,15 @@ func udpLeavers(cfg dataplane.Config, old, cur dataplane.Health) []netip.Addr {
 // namespace (flows keep working while nimbus restarts); Remove deletes it.
 func (e *Engine) Close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return nil
 	}
 	e.closed = true
+	e.mu.Unlock()
+	e.stopReaper()
+	<-e.reaperDone
+	unix.Close(e.rawFd)
 	return e.conn.CloseLasting()
 }
 
@@ -421,6 +444,9 @@ func setHandle(t *nftables.Table, s *setSpec) *nftables.Set {
 	}
 	if s.native {
 		set.KeyByteOrder = binaryNative
+	}
+	if s.dynamic {
+		set.Dynamic, set.HasTimeout = true, true
 	}
 	return set
 }

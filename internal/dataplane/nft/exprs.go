@@ -44,6 +44,11 @@ func dport(reg uint32) expr.Any {
 	return &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: offDport, Len: 2}
 }
 
+// ackSeq loads the TCP acknowledgment number (network order).
+func ackSeq(reg uint32) expr.Any {
+	return &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 8, Len: 4}
+}
+
 func l4proto(reg uint32) expr.Any {
 	return &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}
 }
@@ -165,3 +170,6 @@ func protoName(p byte) string {
 
 // ipsDstNAT is IPS_DST_NAT from linux/netfilter/nf_conntrack_common.h.
 const ipsDstNAT = 1 << 5
+
+// dynsetOpDelete is NFT_DYNSET_OP_DELETE (Linux 5.12), missing from x/sys.
+const dynsetOpDelete = 2

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -540,5 +541,60 @@ func TestAvailable(t *testing.T) {
 	after, _ := hostnet.ListNamespaces("")
 	if len(after) != len(before) {
 		t.Errorf("the probe left a named namespace: %v -> %v", before, after)
+	}
+}
+
+// TestIdleResetBothSides: with TCP reset, an idle flow is reset on both
+// sides when its idle timeout expires, without waiting for a packet.
+func TestIdleResetBothSides(t *testing.T) {
+	e := newEnv(t, 1)
+	var l net.Listener
+	if err := e.vms[0].ns.Do(func() error {
+		var err error
+		l, err = net.Listen("tcp4", ":9100")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	backendErr := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			backendErr <- err
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "hello\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		backendErr <- err
+	}()
+	r := lbRule("rule/idle", publicFE(feIP), dataplane.TCP, 91, 9100, e.backends())
+	r.IdleTimeout, r.TCPReset = 2*time.Second, true
+	e.apply(t, dataplane.Config{Rules: []dataplane.Rule{r}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := hostnet.DialIn(ctx, e.Host, "tcp4", hp(feIP, 91))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.SetReadDeadline(start.Add(5 * time.Second))
+	_, err = br.ReadByte()
+	took := time.Since(start)
+	if !errors.Is(err, unix.ECONNRESET) {
+		t.Fatalf("client: %v after %v, want a reset at the 2 s idle timeout", err, took)
+	}
+	if took < 1500*time.Millisecond || took > 3500*time.Millisecond {
+		t.Errorf("client reset after %v, idle timeout 2 s", took)
+	}
+	if err := <-backendErr; !errors.Is(err, unix.ECONNRESET) {
+		t.Errorf("backend: %v, want a reset", err)
 	}
 }

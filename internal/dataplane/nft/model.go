@@ -38,6 +38,7 @@ type setSpec struct {
 	data     nftables.SetDatatype
 	isMap    bool
 	native   bool // key in host byte order (jhash output)
+	dynamic  bool // filled by the packet path (update with timeout), never by apply
 	elems    map[string]element
 	// dense holds a slot map's elements by slot index instead of elems
 	// (65,537 of them are diffed on every health change).
