@@ -243,8 +243,7 @@ func addGeneric(cmd *cobra.Command) *genericArgs {
 // tracked wraps a verb's flag so the collector knows which flag was set last.
 type tracked struct {
 	pflag.Value
-	t    *tracker
-	name string
+	t *tracker
 }
 
 func (v *tracked) Set(s string) error {
@@ -272,7 +271,7 @@ func finalize(root *cobra.Command) *cobra.Command {
 		return root
 	}
 	t := &tracker{}
-	root.Flags().VisitAll(func(f *pflag.Flag) { f.Value = &tracked{Value: f.Value, t: t, name: f.Name} })
+	root.Flags().VisitAll(func(f *pflag.Flag) { f.Value = &tracked{Value: f.Value, t: t} })
 	root.Flags().SetInterspersed(false)
 	root.Args = cobra.ArbitraryArgs
 	run := root.RunE
