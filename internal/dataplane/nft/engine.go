@@ -128,17 +128,18 @@ type Engine struct {
 	opts Options
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	conn      *nftables.Conn
-	cfg       dataplane.Config
-	health    dataplane.Health
-	applied   *ruleset // nil until the first successful apply
-	structure string
-	routes    map[netip.Addr]uint32 // floating-IP backend -> route id
-	sizes     map[string]uint64     // rule id -> slot table size in use
-	slots     *slotCache
-	closed    bool
-	stats     Stats
+	mu         sync.Mutex
+	conn       *nftables.Conn
+	cfg        dataplane.Config
+	health     dataplane.Health
+	applied    *ruleset // nil until the first successful apply
+	structure  string
+	routes     map[netip.Addr]uint32 // floating-IP backend -> route id
+	sizes      map[string]uint64     // rule id -> slot table size in use
+	slots      *slotCache
+	closed     bool
+	configured bool // Apply succeeded at least once
+	stats      Stats
 
 	rawFd      int // raw IPv4 socket in nimbus's namespace (idle resets)
 	stopReaper context.CancelFunc
@@ -257,7 +258,7 @@ func (e *Engine) Apply(ctx context.Context, cfg dataplane.Config) error {
 		return err
 	}
 	gone := removedBackends(e.cfg, cfg)
-	e.cfg = cfg
+	e.cfg, e.configured = cfg, true
 	e.pruneRoutes(cfg)
 	if len(gone) > 0 {
 		e.flushConntrack(gone)
@@ -279,6 +280,13 @@ func (e *Engine) SetHealth(ctx context.Context, h dataplane.Health) error {
 	hc := make(dataplane.Health, len(h))
 	for k, v := range h {
 		hc[k] = v
+	}
+	if !e.configured {
+		// Before the first Apply there is nothing to rebalance; writing now
+		// would replace a table an earlier nimbus left (still carrying
+		// traffic) with an empty one.
+		e.health = hc
+		return nil
 	}
 	rs := e.compile(e.cfg, hc)
 	if err := e.sync(rs); err != nil {
@@ -355,6 +363,7 @@ func (e *Engine) Remove(ctx context.Context) error {
 		return fmt.Errorf("nft: delete table %s: %w", e.opts.Table, err)
 	}
 	e.applied, e.structure = nil, ""
+	e.cfg, e.configured = dataplane.Config{}, false
 	e.pruneRoutes(dataplane.Config{})
 	return nil
 }
