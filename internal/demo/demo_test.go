@@ -39,7 +39,7 @@ func TestDemo(t *testing.T) {
 			// for tests); the userspace engine's lives on loopback.
 			pool := netip.MustParsePrefix("127.78.2.0/24")
 			if m.dataplane == system.NFT {
-				pool = netip.MustParsePrefix("198.18.72.0/24")
+				pool = netip.MustParsePrefix("198.18.130.0/24")
 			}
 			var logs bytes.Buffer
 			res, err := Run(ctx, Options{Out: &out, Driver: m.driver, Dataplane: m.dataplane,

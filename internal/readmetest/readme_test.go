@@ -1,0 +1,84 @@
+// Package readmetest runs the README's quick start exactly as written, so
+// the first commands a newcomer types keep working.
+package readmetest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// quickstart returns the shell commands between the quickstart markers of
+// README.md, without the code fence.
+func quickstart(t *testing.T, readme string) string {
+	t.Helper()
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	begin, end := strings.Index(s, "<!-- quickstart:begin -->"), strings.Index(s, "<!-- quickstart:end -->")
+	if begin < 0 || end < begin {
+		t.Fatal("README.md has no quickstart block")
+	}
+	block := s[begin:end]
+	block = block[strings.Index(block, "```sh")+len("```sh") : strings.LastIndex(block, "```")]
+	return block
+}
+
+func TestReadmeQuickStart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the quick start's echo instances bind ports 80 and 22: run as root (CI does)")
+	}
+	for _, tool := range []string{"bash", "curl", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the quick start needs %s", tool)
+		}
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := quickstart(t, filepath.Join(root, "README.md"))
+	// Run it in a copy of nothing but the module: the block builds ./cmd/nimbus
+	// from the working directory, so run it at the repository root, with a
+	// fresh data directory.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-e", "-c", script)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "NIMBUS_DATA_DIR="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	t.Cleanup(func() {
+		// Whatever happened, stop a server the script left behind (SIGTERM
+		// first: on the kernel path a clean shutdown removes its namespace).
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		}
+		_ = os.Remove(filepath.Join(root, "nimbus.log"))
+		_ = os.Remove(filepath.Join(root, "nimbus"))
+	})
+	t.Log("\n" + out.String())
+	if err != nil {
+		if b, rerr := os.ReadFile(filepath.Join(root, "nimbus.log")); rerr == nil {
+			t.Log("nimbus.log:\n" + string(b))
+		}
+		t.Fatalf("quick start failed: %v", err)
+	}
+	for _, name := range []string{`"name":"web_0"`, `"name":"web_1"`, `"name":"web_2"`} {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("the quick start's traffic never reached %s", name)
+		}
+	}
+}
