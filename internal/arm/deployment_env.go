@@ -97,10 +97,9 @@ func (e *deploymentEnv) do(ctx context.Context, method, path, query string, body
 // PutResource puts r through the server's PUT route and waits for its
 // operation to end.
 func (e *deploymentEnv) PutResource(ctx context.Context, r template.Resource) (template.PutResult, error) {
-	if strings.EqualFold(r.Type, DeploymentType) {
-		return template.PutResult{}, &template.Error{Code: "InvalidTemplate", StatusCode: http.StatusBadRequest, Target: r.ID,
-			Message: "Nested deployments (Microsoft.Resources/deployments inside a template) are not supported by nimbus."}
-	}
+	// A nested deployment (a Bicep module) goes to this server's own
+	// deployments route like any resource: it is validated and run as a
+	// deployment of its own, and reference() reads its outputs.
 	body := any(r.Body)
 	if k := e.s.Kind(r.Type); k != nil {
 		body = coerceToType(body, reflect.TypeOf(k.Model.New()))

@@ -467,3 +467,39 @@ func TestDeploymentAZCreateCommands(t *testing.T) {
 		t.Errorf("deployment list: %s", out)
 	}
 }
+
+// TestDeploymentNested deploys a template with a nested deployment (what a
+// Bicep module compiles to) and reads the module's output.
+func TestDeploymentNested(t *testing.T) {
+	n := startTestNode(t)
+	n.group("rg")
+	module := map[string]any{
+		"parameters": map[string]any{"name": map[string]any{"type": "string"}},
+		"resources": []any{map[string]any{"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01",
+			"name": "[parameters('name')]", "location": "[resourceGroup().location]",
+			"sku": map[string]any{"name": "Standard"}, "properties": map[string]any{"publicIPAllocationMethod": "Static"}}},
+		"outputs": map[string]any{"ip": map[string]any{"type": "string", "value": "[reference(parameters('name')).ipAddress]"}},
+	}
+	tmpl := map[string]any{
+		"resources": []any{map[string]any{"type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "pipModule",
+			"properties": map[string]any{"mode": "Incremental", "expressionEvaluationOptions": map[string]any{"scope": "inner"},
+				"parameters": map[string]any{"name": map[string]any{"value": "modpip"}}, "template": module}}},
+		"outputs": map[string]any{"ip": map[string]any{"type": "string", "value": "[reference('pipModule').outputs.ip.value]"}},
+	}
+	body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tmpl}}
+	if st, _, b := n.do(http.MethodPut, n.rgPath("rg", "Microsoft.Resources/deployments/main")+depAPI, body); st != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", st, b)
+	}
+	d := n.waitDeployment("rg", "main")
+	props := d["properties"].(map[string]any)
+	if props["provisioningState"] != "Succeeded" {
+		t.Fatalf("deployment = %v", props)
+	}
+	ip := props["outputs"].(map[string]any)["ip"].(map[string]any)["value"]
+	if s, _ := ip.(string); !strings.HasPrefix(s, "127.77.") {
+		t.Errorf("module output ip = %v", ip)
+	}
+	if inner := n.waitDeployment("rg", "pipModule"); inner["properties"].(map[string]any)["provisioningState"] != "Succeeded" {
+		t.Errorf("module deployment = %v", inner)
+	}
+}

@@ -109,7 +109,7 @@ type instance struct {
 // templateOnly are the resource fields that are not sent to the provider.
 var templateOnly = map[string]bool{
 	"type": true, "name": true, "apiversion": true, "dependson": true, "condition": true,
-	"copy": true, "resources": true, "comments": true,
+	"copy": true, "resources": true, "comments": true, "subscriptionid": true, "resourcegroup": true,
 }
 
 // Validate checks a deployment and plans it; see the package doc. env is
@@ -467,7 +467,21 @@ func (p *Plan) expand(ctx context.Context, raw any, path string, parent *instanc
 		if err := inst.qualify(typ, name); err != nil {
 			return nil, err
 		}
-		inst.id = ResourceID(p.ev.scope.SubscriptionID, p.ev.scope.ResourceGroup, inst.typ, strings.Split(inst.name, "/"))
+		sub, rg := p.ev.scope.SubscriptionID, p.ev.scope.ResourceGroup
+		if strings.EqualFold(inst.typ, DeploymentType) {
+			// A nested deployment may target another group or subscription.
+			if v, err := p.headerString(is, decl, "subscriptionId", path, name, false); err != nil {
+				return nil, err
+			} else if v != "" {
+				sub = v
+			}
+			if v, err := p.headerString(is, decl, "resourceGroup", path, name, false); err != nil {
+				return nil, err
+			} else if v != "" {
+				rg = v
+			}
+		}
+		inst.id = ResourceID(sub, rg, inst.typ, strings.Split(inst.name, "/"))
 		out = append(out, inst)
 		loopInsts = append(loopInsts, inst)
 		if children, ok := lookupKey(decl, "resources"); ok && children != nil {
@@ -596,6 +610,14 @@ func (p *Plan) evalBody(s *site, inst *instance) (map[string]any, error) {
 		if templateOnly[strings.ToLower(k)] {
 			continue
 		}
+		if strings.EqualFold(k, "properties") && strings.EqualFold(inst.typ, DeploymentType) && innerScope(inst.decl[k]) {
+			v, err := p.evalInnerDeployment(s, inst, inst.decl[k].(map[string]any), joinPath(inst.path, k))
+			if err != nil {
+				return nil, err
+			}
+			body[k] = v
+			continue
+		}
 		v, err := p.ev.evalValue(s, inst.decl[k], joinPath(inst.path, k))
 		if err != nil {
 			return nil, resourceFailure(inst.name, inst.path, err)
@@ -603,6 +625,45 @@ func (p *Plan) evalBody(s *site, inst *instance) (map[string]any, error) {
 		body[k] = v
 	}
 	return body, nil
+}
+
+// DeploymentType is the type of a nested deployment. Its inline template is
+// evaluated in the parent's context (ARM's default "outer" scope: the
+// template's expressions see the parent's parameters and variables), unless
+// properties.expressionEvaluationOptions.scope is "inner" (as Bicep modules
+// set): then the template is passed on untouched, to be deployed with its
+// own parameters, and only the other properties (parameters, mode) are
+// evaluated here.
+const DeploymentType = "Microsoft.Resources/deployments"
+
+// innerScope reports whether a nested deployment's properties ask for inner
+// expression evaluation.
+func innerScope(props any) bool {
+	m, ok := props.(map[string]any)
+	if !ok {
+		return false
+	}
+	opts, _ := lookupOr(m, "expressionEvaluationOptions").(map[string]any)
+	scope, _ := lookupOr(opts, "scope").(string)
+	return strings.EqualFold(scope, "inner")
+}
+
+// evalInnerDeployment evaluates an inner-scope nested deployment's
+// properties, leaving its template as written.
+func (p *Plan) evalInnerDeployment(s *site, inst *instance, props map[string]any, path string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, k := range sortedKeys(props) {
+		if strings.EqualFold(k, "template") {
+			out[k] = deepCopy(props[k])
+			continue
+		}
+		v, err := p.ev.evalValue(s, props[k], joinPath(path, k))
+		if err != nil {
+			return nil, resourceFailure(inst.name, inst.path, err)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // match finds the instances a dependsOn or reference() string names: a

@@ -621,3 +621,47 @@ func TestCoerceScalars(t *testing.T) {
 		t.Fatal("CoerceScalars changed its input")
 	}
 }
+
+func TestNestedDeployments(t *testing.T) {
+	tmpl := `{
+	  "parameters": {"prefix": {"type": "string", "defaultValue": "web"}},
+	  "resources": [
+	    {"type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "inner",
+	     "properties": {
+	       "mode": "Incremental",
+	       "expressionEvaluationOptions": {"scope": "inner"},
+	       "parameters": {"name": {"value": "[concat(parameters('prefix'), '-pip')]"}},
+	       "template": {
+	         "parameters": {"name": {"type": "string"}},
+	         "resources": [{"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01", "name": "[parameters('name')]"}],
+	         "outputs": {"id": {"type": "string", "value": "[resourceId('Microsoft.Network/publicIPAddresses', parameters('name'))]"}}
+	       }
+	     }},
+	    {"type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "outer", "resourceGroup": "other",
+	     "dependsOn": ["inner"],
+	     "properties": {
+	       "mode": "Incremental",
+	       "template": {
+	         "resources": [{"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01", "name": "[concat(parameters('prefix'), '-pip2')]"}]
+	       }
+	     }}
+	  ]}`
+	env, _, _ := mustRun(t, tmpl, "")
+	inner := env.put(t, rgID+"/providers/Microsoft.Resources/deployments/inner")
+	props := inner.Body["properties"].(map[string]any)
+	if props["parameters"].(map[string]any)["name"].(map[string]any)["value"] != "web-pip" {
+		t.Errorf("inner parameters = %v", props["parameters"])
+	}
+	res := props["template"].(map[string]any)["resources"].([]any)[0].(map[string]any)
+	if res["name"] != "[parameters('name')]" {
+		t.Errorf("inner-scope template was evaluated: %v", res)
+	}
+	outer := env.put(t, "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/other/providers/Microsoft.Resources/deployments/outer")
+	res = outer.Body["properties"].(map[string]any)["template"].(map[string]any)["resources"].([]any)[0].(map[string]any)
+	if res["name"] != "web-pip2" {
+		t.Errorf("outer-scope template was not evaluated: %v", res)
+	}
+	if _, ok := outer.Body["resourceGroup"]; ok {
+		t.Errorf("resourceGroup left in the body: %v", outer.Body)
+	}
+}
