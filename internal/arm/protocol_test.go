@@ -476,3 +476,41 @@ func TestProvidersAndResourcesList(t *testing.T) {
 		}
 	}
 }
+
+func TestVNetAddressAvailabilityAndUsages(t *testing.T) {
+	n := startTestNode(t)
+	ctx := testCtx(t)
+	n.group("rg")
+	vn := n.rgPath("rg", "Microsoft.Network/virtualNetworks/vn")
+	if st, _, b := n.do("PUT", vn+pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"s","properties":{"addressPrefix":"10.0.0.0/29"}}]}}`); st != 201 {
+		t.Fatalf("vnet: %d %s", st, b)
+	}
+	tx := arm.NewTx(n.Store)
+	if _, err := ipam.AllocatePrivate(ctx, tx, vn+"/subnets/s", netip.MustParsePrefix("10.0.0.0/29"), "owner", netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx, n.Store); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ip, want string
+		status   int
+	}{
+		{"10.0.0.4", `{"available":false,"availableIPAddresses":["10.0.0.5","10.0.0.6"]}`, 200},
+		{"10.0.0.5", `{"available":true,"availableIPAddresses":[]}`, 200},
+		{"10.0.0.3", `{"available":false,"availableIPAddresses":["10.0.0.5","10.0.0.6"]}`, 200},
+		{"10.0.9.9", "PrivateIPAddressNotInAnySubnet", 400},
+		{"nope", "InvalidParameter", 400},
+	} {
+		t.Run(tc.ip, func(t *testing.T) {
+			st, _, b := n.do("GET", vn+"/CheckIPAddressAvailability"+pipAPI+"&ipAddress="+tc.ip, nil)
+			if st != tc.status || (st == 200 && string(b) != tc.want) || (st != 200 && errCode(b) != tc.want) {
+				t.Fatalf("got %d %s, want %d %s", st, b, tc.status, tc.want)
+			}
+		})
+	}
+	st, _, b := n.do("GET", vn+"/usages"+pipAPI, nil)
+	if st != 200 || !strings.Contains(string(b), `"currentValue":1,"limit":3`) {
+		t.Fatalf("usages: %d %s", st, b)
+	}
+}

@@ -23,13 +23,18 @@ import (
 	"nimbus/internal/store"
 )
 
-// Txn is the part of a write (arm.Tx) ipam needs: reads that see staged
-// writes, and staging.
-type Txn interface {
+// Reader reads allocations (arm.Tx, arm.StoreReader).
+type Reader interface {
 	// Get returns the value at key or an error wrapping store.ErrNotFound.
 	Get(ctx context.Context, key string) (store.KV, error)
 	// List returns every key under prefix.
 	List(ctx context.Context, prefix string) ([]store.KV, error)
+}
+
+// Txn is the part of a write (arm.Tx) ipam needs: reads that see staged
+// writes, and staging.
+type Txn interface {
+	Reader
 	// Put stages a write expecting the given revision.
 	Put(key string, value []byte, expected int64)
 	// Delete stages a delete expecting the given revision.
@@ -62,7 +67,7 @@ func normalizeID(id string) string {
 }
 
 // taken returns the addresses allocated under prefix and their owners.
-func taken(ctx context.Context, tx Txn, prefix string) (map[netip.Addr]string, error) {
+func taken(ctx context.Context, tx Reader, prefix string) (map[netip.Addr]string, error) {
 	kvs, err := tx.List(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("ipam: list %s: %w", prefix, err)
@@ -203,7 +208,7 @@ func ReleaseOwner(ctx context.Context, tx Txn, subnetID, owner string) error {
 }
 
 // Allocations returns a subnet's allocated addresses and their owners.
-func Allocations(ctx context.Context, tx Txn, subnetID string) (map[netip.Addr]string, error) {
+func Allocations(ctx context.Context, tx Reader, subnetID string) (map[netip.Addr]string, error) {
 	return taken(ctx, tx, SubnetPrefix(subnetID))
 }
 
