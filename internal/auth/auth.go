@@ -57,10 +57,49 @@ func LoadOrCreateIdentity(dir string) (Identity, error) {
 	if err != nil {
 		return Identity{}, fmt.Errorf("auth: %w", err)
 	}
-	if err := writeFileAtomic(p, append(b, '\n'), 0o600); err != nil {
+	created, err := createFileExclusive(p, append(b, '\n'), 0o600)
+	if err != nil {
 		return Identity{}, err
 	}
+	if !created {
+		// Another process (nimbus serve and nimbus token starting together) won.
+		return LoadOrCreateIdentity(dir)
+	}
 	return id, nil
+}
+
+// createFileExclusive writes data to path only if path does not exist yet,
+// atomically (temporary file, fsync, hard link). created is false when
+// another writer got there first.
+func createFileExclusive(path string, data []byte, perm os.FileMode) (created bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, fmt.Errorf("auth: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return false, fmt.Errorf("auth: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Chmod(perm)
+	}
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return false, fmt.Errorf("auth: write %s: %w", path, werr)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("auth: %w", err)
+	}
+	return true, nil
 }
 
 // writeFileAtomic writes data to path through a temporary file and rename, so

@@ -70,8 +70,12 @@ func LoadOrCreateIssuer(dir, tenant string) (*Issuer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
 		}
-		if err := writeFileAtomic(p, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		created, err := createFileExclusive(p, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+		if err != nil {
 			return nil, err
+		}
+		if !created {
+			return LoadOrCreateIssuer(dir, tenant)
 		}
 	default:
 		return nil, fmt.Errorf("auth: %w", err)

@@ -65,3 +65,56 @@ func TestMintVerify(t *testing.T) {
 		t.Fatalf("identity not kept: %+v %v", id2, err)
 	}
 }
+
+// TestConcurrentFirstUse starts several first uses of one directory at once
+// (nimbus serve and nimbus token racing): all must agree on one identity and key.
+func TestConcurrentFirstUse(t *testing.T) {
+	dir := t.TempDir()
+	const n = 8
+	ids := make(chan Identity, n)
+	tokens := make(chan string, n)
+	errs := make(chan error, 2*n)
+	for range n {
+		go func() {
+			id, err := LoadOrCreateIdentity(dir)
+			if err != nil {
+				errs <- err
+				ids <- Identity{}
+				tokens <- ""
+				return
+			}
+			ids <- id
+			iss, err := LoadOrCreateIssuer(dir, id.TenantID)
+			if err != nil {
+				errs <- err
+				tokens <- ""
+				return
+			}
+			tok, _, err := iss.Mint("", time.Minute)
+			if err != nil {
+				errs <- err
+			}
+			tokens <- tok
+		}()
+	}
+	first := <-ids
+	for range n - 1 {
+		if id := <-ids; id != first {
+			t.Fatalf("identities differ: %+v vs %+v", id, first)
+		}
+	}
+	iss, err := LoadOrCreateIssuer(dir, first.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if _, err := iss.Verify(<-tokens); err != nil {
+			t.Fatalf("token from a racing issuer rejected: %v", err)
+		}
+	}
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+}
