@@ -148,14 +148,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	var hosts []string
-	if ip, err := netip.ParseAddr(host); host != "" && (err != nil || !ip.IsUnspecified()) {
-		hosts = append(hosts, host)
-	}
-	cert, err := auth.ServerTLS(cfg.DataDir, hosts)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
+	// The store's file lock makes this process the data directory's only
+	// server before it creates any TLS material there.
 	st, ownStore := cfg.Store, false
 	if st == nil {
 		if st, err = bolt.Open(ctx, filepath.Join(cfg.DataDir, StoreFile), bolt.WithLogger(log)); err != nil {
@@ -170,6 +164,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 				log.Warn("close store", slog.Any("err", cerr))
 			}
 		}
+	}
+	var hosts []string
+	if ip, err := netip.ParseAddr(host); host != "" && (err != nil || !ip.IsUnspecified()) {
+		hosts = append(hosts, host)
+	}
+	cert, err := auth.ServerTLS(cfg.DataDir, hosts)
+	if err != nil {
+		closeStore()
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	n, err := start(ctx, cfg, log, st, id, iss, cert, host, closeStore)
 	if err != nil {
