@@ -483,7 +483,7 @@ func (s *Server) runDeployment(ctx context.Context, id resource.ID, plan *templa
 			for _, op := range ops {
 				p.OutputResources = append(p.OutputResources, resource.SubResource{ID: op.TargetResource.ID})
 			}
-		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		case ctx.Err() != nil:
 			p.ProvisioningState = deployCanceled
 			e := resource.Conflict("DeploymentCanceled", "The deployment '%s' was canceled.", id.Name())
 			b := toBody(e)

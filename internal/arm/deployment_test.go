@@ -361,7 +361,7 @@ func TestDeploymentValidateWhatIfList(t *testing.T) {
 	if err != nil || v.Properties == nil || len(v.Properties.ValidatedResources) != 2 {
 		t.Fatalf("validate = %+v, %v", v, err)
 	}
-	whatIf := func() map[string]string {
+	whatIf := func(tmpl map[string]any) map[string]string {
 		t.Helper()
 		wp, err := client.BeginWhatIf(ctx, "rg", "d1", armresources.DeploymentWhatIf{Properties: &armresources.DeploymentWhatIfProperties{
 			Mode: to.Ptr(armresources.DeploymentModeIncremental), Template: tmpl}}, nil)
@@ -374,11 +374,15 @@ func TestDeploymentValidateWhatIfList(t *testing.T) {
 		}
 		out := map[string]string{}
 		for _, c := range w.Properties.Changes {
-			out[(*c.ResourceID)[strings.LastIndex(*c.ResourceID, "/")+1:]] = string(*c.ChangeType)
+			name := (*c.ResourceID)[strings.LastIndex(*c.ResourceID, "/")+1:]
+			out[name] = string(*c.ChangeType)
+			for _, d := range c.Delta {
+				out[name+" "+*d.Path] = string(*d.PropertyChangeType)
+			}
 		}
 		return out
 	}
-	if got := whatIf(); got["web-pip0"] != "Create" || got["web-pip1"] != "Create" {
+	if got := whatIf(tmpl); got["web-pip0"] != "Create" || got["web-pip1"] != "Create" {
 		t.Errorf("what-if before = %v", got)
 	}
 	poller, err := client.BeginCreateOrUpdate(ctx, "rg", "d1", dep, nil)
@@ -388,8 +392,15 @@ func TestDeploymentValidateWhatIfList(t *testing.T) {
 	if _, err := poller.PollUntilDone(ctx, &azPollOpts); err != nil {
 		t.Fatal(err)
 	}
-	if got := whatIf(); got["web-pip0"] != "NoChange" || got["web-pip1"] != "NoChange" {
+	if got := whatIf(tmpl); got["web-pip0"] != "NoChange" || got["web-pip1"] != "NoChange" {
 		t.Errorf("what-if after = %v", got)
+	}
+	changed := map[string]any{"parameters": tmpl["parameters"], "resources": []any{map[string]any{
+		"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01", "location": "[resourceGroup().location]",
+		"name": "[concat(parameters('prefix'), '-pip', copyIndex())]", "copy": map[string]any{"name": "pips", "count": 3},
+		"sku":  map[string]any{"name": "Standard"}, "properties": map[string]any{"publicIPAllocationMethod": "Static", "idleTimeoutInMinutes": 10}}}}
+	if got := whatIf(changed); got["web-pip0"] != "Modify" || got["web-pip0 properties.idleTimeoutInMinutes"] != "Modify" || got["web-pip2"] != "Create" {
+		t.Errorf("what-if changed = %v", got)
 	}
 	pager := client.NewListByResourceGroupPager("rg", nil)
 	count := 0
@@ -501,5 +512,39 @@ func TestDeploymentNested(t *testing.T) {
 	}
 	if inner := n.waitDeployment("rg", "pipModule"); inner["properties"].(map[string]any)["provisioningState"] != "Succeeded" {
 		t.Errorf("module deployment = %v", inner)
+	}
+}
+
+// TestDeploymentCancel cancels a long serial deployment while it runs.
+func TestDeploymentCancel(t *testing.T) {
+	n := startTestNode(t)
+	n.group("rg")
+	tmpl := map[string]any{"resources": []any{map[string]any{
+		"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2022-07-01", "location": "eastus",
+		"name":       "[concat('vn', copyIndex())]",
+		"copy":       map[string]any{"name": "vns", "count": 800, "mode": "Serial"},
+		"properties": map[string]any{"addressSpace": map[string]any{"addressPrefixes": []any{"10.0.0.0/16"}}},
+	}}}
+	body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tmpl}}
+	if st, _, b := n.do(http.MethodPut, n.rgPath("rg", "Microsoft.Resources/deployments/long")+depAPI, body); st != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", st, b)
+	}
+	if st, _, b := n.do(http.MethodPut, n.rgPath("rg", "Microsoft.Resources/deployments/long")+depAPI, body); st != http.StatusConflict || errCode(b) != "DeploymentActive" {
+		t.Errorf("second PUT while running: %d %s", st, b)
+	}
+	if st, _, b := n.do(http.MethodDelete, n.rgPath("rg", "Microsoft.Resources/deployments/long")+depAPI, nil); st != http.StatusConflict {
+		t.Errorf("DELETE while running: %d %s", st, b)
+	}
+	if st, _, b := n.do(http.MethodPost, n.rgPath("rg", "Microsoft.Resources/deployments/long/cancel")+depAPI, nil); st != http.StatusNoContent {
+		t.Fatalf("cancel: %d %s", st, b)
+	}
+	d := n.waitDeployment("rg", "long")
+	props := d["properties"].(map[string]any)
+	if props["provisioningState"] != "Canceled" || props["error"].(map[string]any)["code"] != "DeploymentCanceled" {
+		t.Fatalf("deployment = %v", props)
+	}
+	_, _, b := n.do(http.MethodGet, n.rgPath("rg", "Microsoft.Resources/deployments/long/operations")+depAPI, nil)
+	if c := strings.Count(string(b), `"provisioningState":"Succeeded"`); c >= 800 {
+		t.Errorf("all %d resources deployed despite the cancel", c)
 	}
 }

@@ -665,3 +665,45 @@ func TestNestedDeployments(t *testing.T) {
 		t.Errorf("resourceGroup left in the body: %v", outer.Body)
 	}
 }
+
+// blockingEnv holds every put of block until ctx ends, after signaling
+// started.
+type blockingEnv struct {
+	*fakeEnv
+	block   string
+	started chan struct{}
+}
+
+func (b *blockingEnv) PutResource(ctx context.Context, r Resource) (PutResult, error) {
+	if strings.HasSuffix(r.ID, "/"+b.block) {
+		close(b.started)
+		<-ctx.Done()
+		return PutResult{}, ctx.Err()
+	}
+	return b.fakeEnv.PutResource(ctx, r)
+}
+
+func TestRunCancelMidway(t *testing.T) {
+	tmpl := `{"resources": [
+	  {"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2018-11-01", "name": "slow"},
+	  {"type": "Microsoft.Network/loadBalancers", "apiVersion": "2018-11-01", "name": "lb", "dependsOn": ["slow"]}
+	]}`
+	p, err := validate(t, tmpl, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &blockingEnv{fakeEnv: newFakeEnv(), block: "slow", started: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-env.started
+		cancel()
+	}()
+	_, ops, err := p.Run(ctx, env, nil)
+	var te *Error
+	if !errors.As(err, &te) || te.Code != CodeDeploymentFailed || te.Details[0].Code != "Canceled" {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(ops) != 1 || ops[0].ProvisioningState != StateFailed || len(env.putIDs()) != 0 {
+		t.Errorf("ops = %+v, puts = %v", ops, env.putIDs())
+	}
+}
