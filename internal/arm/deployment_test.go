@@ -398,7 +398,7 @@ func TestDeploymentValidateWhatIfList(t *testing.T) {
 	changed := map[string]any{"parameters": tmpl["parameters"], "resources": []any{map[string]any{
 		"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01", "location": "[resourceGroup().location]",
 		"name": "[concat(parameters('prefix'), '-pip', copyIndex())]", "copy": map[string]any{"name": "pips", "count": 3},
-		"sku":  map[string]any{"name": "Standard"}, "properties": map[string]any{"publicIPAllocationMethod": "Static", "idleTimeoutInMinutes": 10}}}}
+		"sku": map[string]any{"name": "Standard"}, "properties": map[string]any{"publicIPAllocationMethod": "Static", "idleTimeoutInMinutes": 10}}}}
 	if got := whatIf(changed); got["web-pip0"] != "Modify" || got["web-pip0 properties.idleTimeoutInMinutes"] != "Modify" || got["web-pip2"] != "Create" {
 		t.Errorf("what-if changed = %v", got)
 	}
