@@ -1,9 +1,11 @@
 package arm_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -140,6 +142,43 @@ func BenchmarkLoadBalancer(b *testing.B) {
 				b.Fatalf("GET: %d %s", st, resp)
 			}
 			l = append(l, time.Since(t0))
+		}
+		l.report(b)
+	})
+	// The same GET handed to the server in-process (no TLS, no client):
+	// what the server itself spends.
+	b.Run("GET-server-only", func(b *testing.B) {
+		var l latencies
+		for i := 0; b.Loop(); i++ {
+			path := e.id(fmt.Sprintf("Microsoft.Network/loadBalancers/lb%04d", i%benchStored)) + "?api-version=2025-01-01"
+			req := httptest.NewRequest(http.MethodGet, e.base+path, nil)
+			req.Header.Set("Authorization", "Bearer "+e.token)
+			w := httptest.NewRecorder()
+			t0 := time.Now()
+			e.Server.ServeHTTP(w, req)
+			l = append(l, time.Since(t0))
+			if w.Code != 200 {
+				b.Fatalf("GET: %d", w.Code)
+			}
+		}
+		l.report(b)
+	})
+	b.Run("PUT-server-only", func(b *testing.B) {
+		var l latencies
+		for i := 0; b.Loop(); i++ {
+			body, err := json.Marshal(benchLB(e, "target", "198.18.200.4", 100, 4+i%90))
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodPut, e.base+target, bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+e.token)
+			w := httptest.NewRecorder()
+			t0 := time.Now()
+			e.Server.ServeHTTP(w, req)
+			l = append(l, time.Since(t0))
+			if w.Code != 200 && w.Code != 201 {
+				b.Fatalf("PUT: %d %s", w.Code, w.Body.Bytes())
+			}
 		}
 		l.report(b)
 	})
