@@ -15,6 +15,23 @@
 // evaluates reference() against the Env at that moment, and finally evaluates
 // the outputs.
 //
+// Template forms: the classic array of resources (nested child resources
+// with relative types and names included) and languageVersion 2.0, whose
+// resources are an object keyed by symbolic name; dependsOn and reference()
+// accept symbolic names ("pips" or "pips[1]" for one iteration), and
+// "existing": true resources are read by reference() but never put. A
+// nested Microsoft.Resources/deployments resource (a Bicep module) is put
+// like any resource: with expressionEvaluationOptions.scope "inner" its
+// template is passed on untouched, otherwise ("outer", ARM's default) its
+// expressions are evaluated in this template's context. A nested child
+// resource depends on its parent implicitly.
+//
+// Not supported: Complete mode, templateLink/parametersLink, Key Vault
+// parameter references, list*() functions, lambda functions (filter, map,
+// reduce, sort), user-defined types ("definitions"), extension resources
+// ("scope"), and copyIndex() or resource copy loops inside an outer-scope
+// nested template.
+//
 // Values are JSON values as encoding/json decodes them into any, except that
 // numbers are int64 when integral (float64 otherwise).
 //

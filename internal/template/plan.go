@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +91,9 @@ type instance struct {
 	path       string
 	decl       map[string]any
 	declName   string // the name as the template declares it (a nested child's is relative)
+	symbol     string // languageVersion 2.0 symbolic name ("" in array templates)
+	loopIndex  int    // the iteration of the resource's copy loop
+	existing   bool   // "existing": true — read by reference(), never put
 	loops      []loopFrame
 	loopName   string
 	parent     *instance
@@ -110,6 +114,7 @@ type instance struct {
 var templateOnly = map[string]bool{
 	"type": true, "name": true, "apiversion": true, "dependson": true, "condition": true,
 	"copy": true, "resources": true, "comments": true, "subscriptionid": true, "resourcegroup": true,
+	"existing": true,
 }
 
 // Validate checks a deployment and plans it; see the package doc. env is
@@ -171,8 +176,22 @@ func Validate(ctx context.Context, in Input, env Env) (*Plan, error) {
 			}
 			p.instances = append(p.instances, insts...)
 		}
+	case map[string]any:
+		// languageVersion 2.0: resources keyed by symbolic name.
+		for _, sym := range sortedKeys(rs) {
+			insts, err := p.expand(ctx, rs[sym], joinPath("resources", sym), nil, nil)
+			if err != nil {
+				return nil, err
+			}
+			for _, inst := range insts {
+				if inst.parent == nil {
+					inst.symbol = sym
+				}
+			}
+			p.instances = append(p.instances, insts...)
+		}
 	default:
-		return nil, invalidTemplate("resources", "The template 'resources' section must be an array")
+		return nil, invalidTemplate("resources", "The template 'resources' section must be an array (or, with languageVersion 2.0, an object of symbolic names)")
 	}
 	for _, inst := range p.instances {
 		if inst.enabled {
@@ -399,6 +418,7 @@ func (p *Plan) expand(ctx context.Context, raw any, path string, parent *instanc
 	type iteration struct {
 		loops []loopFrame
 		name  string
+		index int
 	}
 	iterations := []iteration{{loops: loops}}
 	serial := 0
@@ -432,13 +452,21 @@ func (p *Plan) expand(ctx context.Context, raw any, path string, parent *instanc
 			iterations = append(iterations, iteration{
 				loops: append(append([]loopFrame(nil), loops...), loopFrame{name: name, index: i, resource: true}),
 				name:  name,
+				index: i,
 			})
 		}
 	}
 	var out, loopInsts []*instance
 	for _, it := range iterations {
-		inst := &instance{path: path, decl: decl, loops: it.loops, loopName: it.name, parent: parent, enabled: true}
+		inst := &instance{path: path, decl: decl, loops: it.loops, loopName: it.name, loopIndex: it.index, parent: parent, enabled: true}
 		is := &site{ctx: ctx, section: "resources", loops: it.loops}
+		if ex, ok := lookupKey(decl, "existing"); ok {
+			b, isBool := ex.(bool)
+			if !isBool {
+				return nil, invalidTemplate(path+".existing", "The template resource '%s' at '%s' is not valid: 'existing' must be a Boolean", rawName, path)
+			}
+			inst.existing = b
+		}
 		if parent != nil && !parent.enabled {
 			inst.enabled = false
 		}
@@ -671,6 +699,22 @@ func (p *Plan) evalInnerDeployment(s *site, inst *instance, props map[string]any
 func (p *Plan) match(ref string) []*instance {
 	ref = strings.TrimSuffix(ref, "/")
 	var out []*instance
+	// languageVersion 2.0 symbolic names: "sym", or "sym[i]" for one
+	// iteration of a copy loop.
+	sym, idx := ref, -1
+	if open := strings.IndexByte(ref, '['); open > 0 && strings.HasSuffix(ref, "]") {
+		if n, err := strconv.Atoi(ref[open+1 : len(ref)-1]); err == nil {
+			sym, idx = ref[:open], n
+		}
+	}
+	for _, inst := range p.instances {
+		if inst.symbol != "" && inst.symbol == sym && (idx < 0 || (inst.loopName != "" && inst.loopIndex == idx)) {
+			out = append(out, inst)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
 	for _, inst := range p.instances {
 		if strings.EqualFold(ref, inst.id) ||
 			strings.EqualFold(ref, inst.typ+"/"+inst.name) ||
@@ -713,7 +757,7 @@ func (p *Plan) resolveDependencies() error {
 		}
 		seen := map[*instance]bool{}
 		add := func(d *instance) {
-			if d.enabled && !seen[d] {
+			if d.enabled && !d.existing && !seen[d] {
 				seen[d] = true
 				inst.deps = append(inst.deps, d)
 			}
@@ -799,7 +843,7 @@ func (p *Plan) checkCycles() error {
 func (p *Plan) Resources() []PlannedResource {
 	var out []PlannedResource
 	for _, inst := range p.instances {
-		if !inst.enabled {
+		if !inst.enabled || inst.existing {
 			continue
 		}
 		pr := PlannedResource{Resource: inst.resource(inst.body), Path: inst.path}

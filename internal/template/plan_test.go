@@ -707,3 +707,41 @@ func TestRunCancelMidway(t *testing.T) {
 		t.Errorf("ops = %+v, puts = %v", ops, env.putIDs())
 	}
 }
+
+func TestSymbolicNames(t *testing.T) {
+	tmpl := `{
+	  "languageVersion": "2.0",
+	  "resources": {
+	    "vnet": {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2022-07-01", "name": "vn", "existing": true},
+	    "pips": {"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2022-07-01", "name": "[format('pip{0}', copyIndex())]",
+	             "copy": {"name": "pips", "count": 2}},
+	    "lb": {"type": "Microsoft.Network/loadBalancers", "apiVersion": "2022-07-01", "name": "lb", "dependsOn": ["pips"],
+	           "properties": {"vnetState": "[reference('vnet').provisioningState]", "pip1": "[reference('pips[1]', '2022-07-01', 'Full').name]"}}
+	  },
+	  "outputs": {"lbId": {"type": "string", "value": "[reference('lb', '2022-07-01', 'Full').resourceId]"}}
+	}`
+	p, err := validate(t, tmpl, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := p.Resources(); len(rs) != 3 || len(rs[0].DependsOn) != 2 {
+		t.Fatalf("resources = %+v", rs)
+	}
+	env := newFakeEnv()
+	vn := rgID + "/providers/Microsoft.Network/virtualNetworks/vn"
+	env.store[strings.ToLower(vn)] = map[string]any{"id": vn, "properties": map[string]any{"provisioningState": "Succeeded"}}
+	outs, ops, err := p.Run(context.Background(), env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) != 3 || indexOf(env.putIDs(), vn) >= 0 {
+		t.Errorf("puts = %v", env.putIDs())
+	}
+	props := env.put(t, rgID+"/providers/Microsoft.Network/loadBalancers/lb").Body["properties"].(map[string]any)
+	if props["vnetState"] != "Succeeded" || props["pip1"] != "pip1" {
+		t.Errorf("lb properties = %v", props)
+	}
+	if outs["lbId"].Value != rgID+"/providers/Microsoft.Network/loadBalancers/lb" {
+		t.Errorf("outputs = %v", outs)
+	}
+}

@@ -166,7 +166,7 @@ func (r *runner) run(ctx context.Context) {
 	var ready []*instance
 	r.mu.Lock()
 	for _, inst := range r.plan.instances {
-		if !inst.enabled {
+		if !inst.enabled || inst.existing {
 			continue
 		}
 		r.remaining[inst] = len(inst.deps)
