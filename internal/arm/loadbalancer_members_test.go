@@ -1,0 +1,134 @@
+package arm_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v7"
+
+	"nimbus/internal/resource"
+	"nimbus/internal/store"
+)
+
+// putInstance writes a scale-set instance record as the scale-set
+// controller does: running, with the given applied model and NAT ports.
+func (e *lbEnv) putInstance(t *testing.T, vmssName, instanceID string, model *resource.VMProfile, natPorts map[string]uint16) {
+	t.Helper()
+	vmssID := e.id("Microsoft.Compute/virtualMachineScaleSets/" + vmssName)
+	in := resource.Instance{ScaleSetID: vmssID, InstanceID: instanceID, Name: vmssName + "_" + instanceID, Model: model,
+		ModelHash: resource.ProfileHash(model), PrivateIP: "198.18.0.10", NATPorts: natPorts,
+		Power: resource.PowerRunning, Actual: resource.PowerRunning, ProvisioningState: resource.Succeeded}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Store.Put(context.Background(), resource.InstanceKey(vmssID, instanceID), b, store.AnyRevision); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storedModel returns the scale set's stored virtualMachineProfile.
+func (e *lbEnv) storedModel(t *testing.T, vmssName string) *resource.VMProfile {
+	t.Helper()
+	id, err := resource.ParseID(e.id("Microsoft.Compute/virtualMachineScaleSets/" + vmssName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := e.Store.Get(context.Background(), resource.Key(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := resource.DecodeScaleSet(kv.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Properties.VirtualMachineProfile
+}
+
+// TestLoadBalancerInstanceMembership: with an instance record in the store,
+// the LB shows it in backendIPConfigurations, the NAT rule V2 port mapping
+// query and rule health list it, and a pool the instance's applied model
+// still uses cannot be removed even after the scale-set model dropped it.
+func TestLoadBalancerInstanceMembership(t *testing.T) {
+	e := newLBEnv(t)
+	body := e.publicLB("lb1")
+	p := body.Properties
+	p.BackendAddressPools = append(p.BackendAddressPools, &armnetwork.BackendAddressPool{Name: to.Ptr("be2")})
+	p.InboundNatRules = append(p.InboundNatRules, &armnetwork.InboundNatRule{Name: to.Ptr("natv2"), Properties: &armnetwork.InboundNatRulePropertiesFormat{
+		FrontendIPConfiguration: &armnetwork.SubResource{ID: to.Ptr(e.lbChild("lb1", "frontendIPConfigurations", "fe"))},
+		BackendAddressPool:      &armnetwork.SubResource{ID: to.Ptr(e.lbChild("lb1", "backendAddressPools", "be"))},
+		Protocol:                to.Ptr(armnetwork.TransportProtocolTCP), FrontendPortRangeStart: to.Ptr[int32](50000), FrontendPortRangeEnd: to.Ptr[int32](50099),
+		BackendPort: to.Ptr[int32](22)}})
+	if _, err := e.putLB(t, "lb1", body); err != nil {
+		t.Fatal(err)
+	}
+	v := e.vmssBody("lb1", false, armcompute.UpgradeModeManual)
+	ipc := v.Properties.VirtualMachineProfile.NetworkProfile.NetworkInterfaceConfigurations[0].Properties.IPConfigurations[0].Properties
+	ipc.LoadBalancerBackendAddressPools = append(ipc.LoadBalancerBackendAddressPools, &armcompute.SubResource{ID: to.Ptr(e.lbChild("lb1", "backendAddressPools", "be2"))})
+	if _, err := e.putVMSS(t, "vmss1", v, nil); err != nil {
+		t.Fatal(err)
+	}
+	natID := strings.ToLower(e.lbChild("lb1", "inboundNatRules", "natv2"))
+	e.putInstance(t, "vmss1", "0", e.storedModel(t, "vmss1"), map[string]uint16{natID: 50000})
+	ipcID := e.id("Microsoft.Compute/virtualMachineScaleSets/vmss1/virtualMachines/0/networkInterfaces/nic/ipConfigurations/ipc")
+
+	lb, err := e.lbs.Get(e.ctx, "rg", "lb1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lb.Properties.BackendAddressPools[0].Properties.BackendIPConfigurations; len(got) != 1 || !strings.EqualFold(*got[0].ID, ipcID) {
+		t.Fatalf("backendIPConfigurations = %v, want [%s]", got, ipcID)
+	}
+	if got := refIDs(lb.Properties.BackendAddressPools[0].Properties.InboundNatRules); len(got) != 1 {
+		t.Errorf("pool inboundNatRules back-reference = %v", got)
+	}
+	mp, err := e.lbs.BeginListInboundNatRulePortMappings(e.ctx, "rg", "lb1", "be",
+		armnetwork.QueryInboundNatRulePortMappingRequest{IPConfiguration: &armnetwork.SubResource{ID: to.Ptr(ipcID)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mp.PollUntilDone(e.ctx, lbPoll)
+	if err != nil || len(m.InboundNatRulePortMappings) != 1 || *m.InboundNatRulePortMappings[0].FrontendPort != 50000 ||
+		*m.InboundNatRulePortMappings[0].BackendPort != 22 || *m.InboundNatRulePortMappings[0].InboundNatRuleName != "natv2" {
+		t.Fatalf("port mappings: %v %+v", err, m)
+	}
+	hp, err := e.rules.BeginHealth(e.ctx, "rg", "lb1", "r1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hp.PollUntilDone(e.ctx, lbPoll)
+	if err != nil || len(h.LoadBalancerBackendAddresses) != 1 || *h.LoadBalancerBackendAddresses[0].IPAddress != "198.18.0.10" {
+		t.Fatalf("health: %v %+v", err, h)
+	}
+	nics := 0
+	for pg := e.nics.NewListPager("rg", "lb1", nil); pg.More(); {
+		page, err := pg.NextPage(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nics += len(page.Value)
+	}
+	if nics != 1 {
+		t.Errorf("networkInterfaces: %d", nics)
+	}
+
+	// The model leaves be2; the instance (not upgraded) still uses it.
+	if _, err := e.putVMSS(t, "vmss1", e.vmssBody("lb1", false, armcompute.UpgradeModeManual), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.pools.BeginDelete(e.ctx, "rg", "lb1", "be2", nil)
+	wantCode(t, "delete pool an instance uses", err, "BackendAddressPoolInUseByVirtualMachineScaleSet")
+	// After the instance is upgraded to the model, the pool can go.
+	e.putInstance(t, "vmss1", "0", e.storedModel(t, "vmss1"), map[string]uint16{natID: 50000})
+	dp, err := e.pools.BeginDelete(e.ctx, "rg", "lb1", "be2", nil)
+	if err != nil {
+		t.Fatalf("delete pool after upgrade: %v", err)
+	}
+	if _, err := dp.PollUntilDone(e.ctx, lbPoll); err != nil {
+		t.Fatal(err)
+	}
+}
