@@ -27,10 +27,9 @@
 // resource depends on its parent implicitly.
 //
 // Not supported: Complete mode, templateLink/parametersLink, Key Vault
-// parameter references, list*() functions, lambda functions (filter, map,
-// reduce, sort), user-defined types ("definitions"), extension resources
-// ("scope"), and copyIndex() or resource copy loops inside an outer-scope
-// nested template.
+// parameter references, list*() functions, user-defined types
+// ("definitions"), extension resources ("scope"), and copyIndex() or
+// resource copy loops inside an outer-scope nested template.
 //
 // Values are JSON values as encoding/json decodes them into any, except that
 // numbers are int64 when integral (float64 otherwise).

@@ -52,6 +52,9 @@ type site struct {
 	// onReference, when set, learns the first argument of every reference()
 	// call (for implicit dependencies).
 	onReference func(target string)
+
+	// lambdaVars are the bound variables of the lambdas being evaluated.
+	lambdaVars map[string]any
 }
 
 func (s *site) withLoop(f loopFrame) *site {
@@ -390,7 +393,11 @@ func (e *evaluator) call(s *site, c *callNode) (any, error) {
 		return nil, &unknownFunctionError{name: c.name}
 	}
 	if spec.lazy != nil {
-		return spec.lazy(e, s, c.args)
+		v, err := spec.lazy(e, s, c.args)
+		if err == nil && tooLarge(v) {
+			return nil, errf("The template language function '%s' produced a value larger than %d elements or characters.", c.name, maxValueSize)
+		}
+		return v, err
 	}
 	args := make([]any, len(c.args))
 	for i, a := range c.args {
@@ -545,8 +552,12 @@ func (e *variableError) Unwrap() error { return e.err }
 const maxValueSize = 1 << 20
 
 // tooLarge reports whether v exceeds maxValueSize; it stops counting early.
-func tooLarge(v any) bool {
-	budget := maxValueSize
+func tooLarge(v any) bool { return sizeOf(v, maxValueSize) > maxValueSize }
+
+// sizeOf is v's size (characters of strings plus elements of arrays and
+// objects), counted up to limit+1 at most.
+func sizeOf(v any, limit int) int {
+	budget := limit
 	var walk func(v any) bool
 	walk = func(v any) bool {
 		switch x := v.(type) {
@@ -570,5 +581,9 @@ func tooLarge(v any) bool {
 		}
 		return budget < 0
 	}
-	return walk(v)
+	walk(v)
+	if budget < 0 {
+		return limit + 1
+	}
+	return limit - budget
 }

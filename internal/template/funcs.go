@@ -130,6 +130,23 @@ func init() {
 		"intersection": {min: 1, max: -1, fn: fnIntersection},
 		"items":        {min: 1, max: 1, fn: fnItems},
 		"objectkeys":   {min: 1, max: 1, fn: fnObjectKeys},
+		"tryget":       {min: 2, max: -1, fn: fnTryGet},
+		"flatten":      {min: 1, max: 1, fn: fnFlatten},
+		"shallowmerge": {min: 1, max: 1, fn: fnShallowMerge},
+
+		// Lambdas.
+		"lambda":          {min: 2, max: 3, lazy: fnLambdaOutside},
+		"lambdavariables": {min: 1, max: 1, fn: fnLambdaVariables},
+		"filter":          {min: 2, max: 2, lazy: fnFilter},
+		"map":             {min: 2, max: 2, lazy: fnMap},
+		"reduce":          {min: 3, max: 3, lazy: fnReduce},
+		"sort":            {min: 2, max: 2, lazy: fnSort},
+		"toobject":        {min: 2, max: 3, lazy: fnToObject},
+
+		// Networks.
+		"parsecidr":  {min: 1, max: 1, fn: fnParseCIDR},
+		"cidrsubnet": {min: 3, max: 3, fn: fnCIDRSubnet},
+		"cidrhost":   {min: 2, max: 2, fn: fnCIDRHost},
 	}
 }
 

@@ -204,6 +204,29 @@ func TestFunctions(t *testing.T) {
 		{"[intersection(createObject('a', 1, 'b', 2), createObject('a', 1, 'b', 3))]", map[string]any{"a": int64(1)}},
 		{"[items(createObject('b', 2, 'a', 1))[0].key]", "a"},
 		{"[objectKeys(createObject('b', 2, 'a', 1))]", []any{"a", "b"}},
+		{"[tryGet(parameters('obj'), 'Nested', 'x')]", "y"},
+		{"[tryGet(parameters('obj'), 'missing', 'x')]", nil},
+		{"[tryGet(parameters('arr'), 7)]", nil},
+		{"[flatten(createArray(createArray(1), createArray(2, 3)))]", []any{int64(1), int64(2), int64(3)}},
+		{"[shallowMerge(createArray(createObject('a', 1), createObject('a', 2, 'b', 3)))]", map[string]any{"a": int64(2), "b": int64(3)}},
+		// Lambdas.
+		{"[filter(range(0, 6), lambda('n', equals(mod(lambdaVariables('n'), 2), 0)))]", []any{int64(0), int64(2), int64(4)}},
+		{"[map(parameters('arr'), lambda('s', toUpper(lambdaVariables('s'))))]", []any{"A", "B", "C"}},
+		{"[reduce(range(1, 4), 0, lambda('acc', 'n', add(lambdaVariables('acc'), lambdaVariables('n'))))]", int64(10)},
+		{"[sort(createArray(3, 1, 2), lambda('a', 'b', less(lambdaVariables('a'), lambdaVariables('b'))))]", []any{int64(1), int64(2), int64(3)}},
+		{"[toObject(parameters('arr'), lambda('k', lambdaVariables('k')), lambda('k', length(lambdaVariables('k')))).b]", int64(1)},
+		{"[map(createArray(createArray(1, 2)), lambda('x', map(lambdaVariables('x'), lambda('y', add(lambdaVariables('y'), 1)))))]", []any{[]any{int64(2), int64(3)}}},
+		// Networks.
+		{"[parseCidr('10.144.0.0/20').netmask]", "255.255.240.0"},
+		{"[parseCidr('10.144.0.0/20').broadcast]", "10.144.15.255"},
+		{"[parseCidr('10.144.0.0/20').firstUsable]", "10.144.0.1"},
+		{"[parseCidr('10.144.0.0/20').lastUsable]", "10.144.15.254"},
+		{"[parseCidr('10.144.3.7/20').network]", "10.144.0.0"},
+		{"[parseCidr('10.144.0.0/20').cidr]", int64(20)},
+		{"[cidrSubnet('10.144.0.0/20', 24, 3)]", "10.144.3.0/24"},
+		{"[cidrSubnet('fd00::/48', 64, 1)]", "fd00:0:0:1::/64"},
+		{"[cidrHost('10.144.3.0/24', 0)]", "10.144.3.1"},
+		{"[cidrHost('10.144.3.0/24', 253)]", "10.144.3.254"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.expr, func(t *testing.T) {
@@ -273,6 +296,15 @@ func TestFunctionErrors(t *testing.T) {
 		{"[99999999999999999999]", "out of range"},
 		{"[concat('a'). ]", "expected a property name"},
 		{"[parameters('arr')[0]", "not valid"},
+		{"[lambda('x', 1)]", "can only be an argument of"},
+		{"[filter(createArray(1), 1)]", "expects a lambda"},
+		{"[filter(createArray(1), lambda('x', 1))]", "must return a Boolean"},
+		{"[map(createArray(1), lambda('a', 'b', 1))]", "must have 1 parameter(s)"},
+		{"[lambdaVariables('x')]", "The lambda variable 'x' is not defined"},
+		{"[cidrSubnet('10.0.0.0/24', 16, 0)]", "newCIDR 16 must be between 24 and 32"},
+		{"[cidrSubnet('10.0.0.0/24', 26, 4)]", "index 4 is out of range"},
+		{"[cidrHost('10.0.0.0/30', 2)]", "outside the usable hosts"},
+		{"[parseCidr('10.0.0.0')]", "invalid CIDR"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.expr, func(t *testing.T) {
