@@ -198,6 +198,16 @@ func TestValidateScaleSetRules(t *testing.T) {
 			v.Properties.PlatformFaultDomainCount = i32(1)
 			ipc(v).LoadBalancerInboundNatPools = []SubResource{{ID: tLB + "/inboundNatPools/np1"}}
 		}},
+		{name: "automatic OS upgrade without health signal", want: CodeBadRequest, mutate: func(v *VirtualMachineScaleSet, c *VMSSContext) {
+			v.Properties.UpgradePolicy.AutomaticOSUpgradePolicy = json.RawMessage(`{"enableAutomaticOSUpgrade":true}`)
+		}},
+		{name: "automatic OS upgrade with probe ok", mutate: func(v *VirtualMachineScaleSet, c *VMSSContext) {
+			withProbe(v)
+			v.Properties.UpgradePolicy.AutomaticOSUpgradePolicy = json.RawMessage(`{"enableAutomaticOSUpgrade":true}`)
+		}},
+		{name: "flexible without fault domain count", want: CodeInvalidParameter, target: "properties.platformFaultDomainCount", mutate: func(v *VirtualMachineScaleSet, c *VMSSContext) {
+			v.Properties.OrchestrationMode = "Flexible"
+		}},
 		{name: "grace period too short", want: CodeInvalidParameter, mutate: func(v *VirtualMachineScaleSet, c *VMSSContext) {
 			withProbe(v)
 			v.Properties.AutomaticRepairsPolicy = &AutomaticRepairsPolicy{Enabled: bptr(true), GracePeriod: "PT5M"}

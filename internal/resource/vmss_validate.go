@@ -197,6 +197,14 @@ func ValidateScaleSet(v, old *VirtualMachineScaleSet, c *VMSSContext) error {
 	if p.UpgradePolicy.Mode == UpgradeRolling && !hasProbe && !v.HasHealthExtension() {
 		return ruleErr(CodeBadRequest, "properties.upgradePolicy.mode", RollingNeedsHealthMessage)
 	}
+	if autoOSUpgrade(p.UpgradePolicy) && !hasProbe && !v.HasHealthExtension() {
+		return ruleErr(CodeBadRequest, "properties.upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade",
+			"Automatic OS Upgrade is not supported for this Virtual Machine Scale Set because a health probe or health extension was not provided.")
+	}
+	if p.OrchestrationMode == OrchestrationFlexible && p.PlatformFaultDomainCount == nil {
+		return ruleErr(CodeInvalidParameter, "properties.platformFaultDomainCount",
+			"Property properties.platformFaultDomainCount is required for scale sets with orchestration mode Flexible.")
+	}
 	if rp := p.UpgradePolicy.RollingUpgradePolicy; rp != nil {
 		for name, f := range map[string]*int32{"maxBatchInstancePercent": rp.MaxBatchInstancePercent,
 			"maxUnhealthyInstancePercent": rp.MaxUnhealthyInstancePercent, "maxUnhealthyUpgradedInstancePercent": rp.MaxUnhealthyUpgradedInstancePercent} {
@@ -235,6 +243,17 @@ func ValidateScaleSet(v, old *VirtualMachineScaleSet, c *VMSSContext) error {
 		}
 	}
 	return validateNICs(v, np, c)
+}
+
+// autoOSUpgrade reports whether automatic OS image upgrades are enabled.
+func autoOSUpgrade(u *UpgradePolicy) bool {
+	if u == nil || len(u.AutomaticOSUpgradePolicy) == 0 {
+		return false
+	}
+	var a struct {
+		EnableAutomaticOSUpgrade *bool `json:"enableAutomaticOSUpgrade"`
+	}
+	return json.Unmarshal(u.AutomaticOSUpgradePolicy, &a) == nil && a.EnableAutomaticOSUpgrade != nil && *a.EnableAutomaticOSUpgrade
 }
 
 func int32Eq(a, b *int32) bool {
