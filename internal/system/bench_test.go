@@ -2,8 +2,11 @@ package system
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,14 +80,22 @@ func (e *env) scale(b *testing.B, ctx context.Context, n int64) {
 	}
 }
 
-// newBenchEnv is newEnv for benchmarks (its helpers take a *testing.T; the
-// benchmark's failures go through b).
-func newBenchEnv(b *testing.B) *env {
+// newBenchEnv is newEnv for benchmarks, in process mode.
+func newBenchEnv(b *testing.B) *env { return newBenchEnvMode(b, Process) }
+
+// newBenchEnvMode starts nimbus with the process driver (proxy) or the netns
+// driver (nft).
+func newBenchEnvMode(b *testing.B, driver string) *env {
 	if os.Geteuid() != 0 {
 		b.Skip("the echo image binds ports 80 and 22: run as root")
 	}
+	if driver == Netns {
+		if _, err := ChooseMode(Netns, NFT); err != nil {
+			b.Skip(err.Error())
+		}
+	}
 	e := &env{t: b, dir: b.TempDir(), rg: "rg"}
-	e.sys = startSystem(b, e.dir)
+	e.sys = startSystemMode(b, e.dir, driver)
 	ep := e.sys.Node.Endpoint
 	opts, err := sdktest.Options(ep.Endpoint, ep.CAFile)
 	if err != nil {
@@ -118,4 +129,96 @@ func rssKB() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse / 1024)
+}
+
+// BenchmarkRuleProgramming measures, for each engine, the time from an LB
+// PUT being acknowledged (the 201/200 answer, before any polling) to new
+// connections following the new rule: a client dialling the new frontend
+// port gets an answer from an instance. It reports p50 and p99.
+//
+//	go test ./internal/system -run '^$' -bench RuleProgramming -benchtime 50x
+func BenchmarkRuleProgramming(b *testing.B) {
+	for _, driver := range []string{Process, Netns} {
+		b.Run(driver, func(b *testing.B) {
+			e := newBenchEnvMode(b, driver)
+			ctx := context.Background()
+			vip := e.setup(ctx)
+			create, err := e.vmss().BeginCreateOrUpdate(ctx, e.rg, "web", e.scaleSet(2), nil)
+			if err == nil {
+				_, err = create.PollUntilDone(ctx, sdktest.Poll)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			lbc, _ := armnetwork.NewLoadBalancersClient(e.sub, e.cred, e.opts)
+			var lat []time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				port := int32(8000 + i%1000)
+				b.StopTimer()
+				got, err := lbc.Get(ctx, e.rg, "lb", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lb := got.LoadBalancer
+				rules := lb.Properties.LoadBalancingRules[:1]
+				r := *rules[0]
+				props := *r.Properties
+				// A new UDP rule (a second TCP rule to backend port 80 on the
+				// same pool is refused: RulesUseSameBackendPortProtocolAndPool);
+				// the echo image answers UDP on port 80.
+				props.FrontendPort = to.Ptr(port)
+				props.Protocol = to.Ptr(armnetwork.TransportProtocolUDP)
+				props.Probe = nil
+				r.Name, r.ID, r.Etag, r.Properties = to.Ptr(fmt.Sprintf("r%d", port)), nil, nil, &props
+				lb.Properties.LoadBalancingRules = append(rules, &r)
+				b.StartTimer()
+				p, err := lbc.BeginCreateOrUpdate(ctx, e.rg, "lb", lb, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				acked := time.Now()
+				for {
+					if err := udpOnce(fmt.Sprintf("%s:%d", vip, port), 3*time.Millisecond); err == nil {
+						break
+					}
+					if time.Since(acked) > 10*time.Second {
+						b.Fatalf("rule on port %d not serving 10 s after the PUT", port)
+					}
+					time.Sleep(time.Millisecond)
+				}
+				lat = append(lat, time.Since(acked))
+				b.StopTimer()
+				if _, err := p.PollUntilDone(ctx, sdktest.Poll); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
+// udpOnce sends one datagram to addr and waits for the echo's answer.
+func udpOnce(addr string, timeout time.Duration) error {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		return err
+	}
+	buf := make([]byte, 2048)
+	n, err := c.Read(buf)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(buf[:n]), `"name"`) {
+		return fmt.Errorf("unexpected answer %q", buf[:n])
+	}
+	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v7"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 
+	"nimbus/internal/hostnet"
 	"nimbus/internal/node"
 	"nimbus/internal/sdktest"
 	"nimbus/internal/workload"
@@ -58,16 +59,25 @@ type env struct {
 	rg   string
 }
 
-func startSystem(t testing.TB, dir string) *System {
+func startSystem(t testing.TB, dir string) *System { return startSystemMode(t, dir, Process) }
+
+// startSystemMode starts nimbus with the process driver and proxy, or the
+// netns driver and nft (kernel), with address pools and a namespace of its
+// own: other test packages run nimbus side by side.
+func startSystemMode(t testing.TB, dir, driver string) *System {
 	t.Helper()
 	ctx := context.Background()
+	pool, dp := netip.MustParsePrefix("127.78.1.0/24"), Proxy
+	if driver == Netns {
+		pool, dp = netip.MustParsePrefix("198.18.131.0/24"), NFT
+	}
 	s, err := Start(ctx, Options{
-		// Pools of their own: other test packages run nimbus side by side.
-		Node: node.Config{DataDir: dir, Listen: "127.0.0.1:0", PublicPool: netip.MustParsePrefix("127.78.1.0/24"),
+		Node: node.Config{DataDir: dir, Listen: "127.0.0.1:0", PublicPool: pool,
 			Logger: testLogger()},
 		ProviderPool:  netip.MustParsePrefix("127.79.1.0/24"),
-		Driver:        Process,
-		Dataplane:     Proxy,
+		HostNet:       hostnet.Options{Name: "nbsys", Uplink: netip.MustParsePrefix("198.19.253.0/30")},
+		Driver:        driver,
+		Dataplane:     dp,
 		WorkloadEnv:   map[string]string{workload.ReexecEnv: "1"},
 		Resync:        200 * time.Millisecond,
 		ProbeInterval: 300 * time.Millisecond,
