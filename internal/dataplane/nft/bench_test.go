@@ -86,21 +86,27 @@ func BenchmarkHealthChange(b *testing.B) {
 	}
 }
 
-// BenchmarkApply1000Rules applies a 1,000-rule configuration (1,000
-// frontends ports, 2 backends each, 251-slot tables): "replace" alternates
-// between two configurations whose structure differs (the whole table is
-// rebuilt each op), "update" between two that differ in one rule's backends
-// (element updates): all rules share one pool, so that is one pool
-// membership change.
+// BenchmarkApply1000Rules applies configurations of 1,000 rules over 10
+// pools of 2-3 backends (100 rules per pool, distinct backend ports,
+// 251-slot tables), alternating between two of them:
+//
+//	add-rule     1,000 and 1,001 rules (element updates: fe_dispatch, be_port)
+//	pool-change  one pool gains a backend (its slot map's elements)
+//	replace      every rule's distribution flips (new chains: the whole
+//	             table is rebuilt in one transaction)
 func BenchmarkApply1000Rules(b *testing.B) {
-	mk := func(extra bool, backends int) dataplane.Config {
+	bs := benchBackends(40)
+	mk := func(rules int, grow bool, dist dataplane.Distribution) dataplane.Config {
 		var cfg dataplane.Config
-		bs := benchBackends(3)
-		for i := 0; i < 1000; i++ {
-			cfg.Rules = append(cfg.Rules, lbRule(fmt.Sprintf("rule/%04d", i), publicFE(feIP), dataplane.TCP, uint16(1000+i), 8080, bs[:backends]))
-		}
-		if extra {
-			cfg.Rules = append(cfg.Rules, lbRule("rule/extra", publicFE(feIP), dataplane.TCP, 80, 8080, bs[:backends]))
+		for i := 0; i < rules; i++ {
+			pool := i % 10
+			members := bs[pool*4 : pool*4+2]
+			if grow && pool == 0 {
+				members = bs[pool*4 : pool*4+3]
+			}
+			r := lbRule(fmt.Sprintf("rule/%04d", i), publicFE(feIP), dataplane.TCP, uint16(1000+i), uint16(20000+i), members)
+			r.Distribution = dist
+			cfg.Rules = append(cfg.Rules, r)
 		}
 		return cfg
 	}
@@ -108,8 +114,9 @@ func BenchmarkApply1000Rules(b *testing.B) {
 		name string
 		a, c dataplane.Config
 	}{
-		{"replace", mk(false, 2), mk(true, 2)},
-		{"update", mk(false, 2), mk(false, 3)},
+		{"add-rule", mk(1000, false, dataplane.Default), mk(1001, false, dataplane.Default)},
+		{"pool-change", mk(1000, false, dataplane.Default), mk(1000, true, dataplane.Default)},
+		{"replace", mk(1000, false, dataplane.Default), mk(1000, false, dataplane.SourceIP)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			eng := benchEngine(b, nft.Options{SlotTableSize: 251})
@@ -131,6 +138,8 @@ func BenchmarkApply1000Rules(b *testing.B) {
 				ts = append(ts, time.Since(start))
 			}
 			ts.report(b)
+			st := eng.Stats()
+			b.ReportMetric(float64(st.FullReplaces-1)/float64(b.N), "replaces/op")
 		})
 	}
 }

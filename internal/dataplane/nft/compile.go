@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
@@ -45,6 +44,7 @@ const (
 	setPublicFrontends = "public_frontends" // public frontends: hairpin through them is SNATed
 	mapDispatch        = "fe_dispatch"      // frontend ip . proto . port -> goto rule chain
 	mapHA              = "fe_ha"            // frontend ip -> goto HA-ports rule chain
+	mapBackendPort     = "be_port"          // frontend ip . proto . port -> backend port
 	mapNAT             = "nat_dnat"         // frontend ip . proto . port -> backend ip . port
 	mapNATMark         = "nat_mark"         // floating-IP NAT rules: frontend ip . proto . port -> route mark
 	mapILPIPIn         = "ilpip_dnat"       // instance public ip -> instance ip
@@ -136,6 +136,15 @@ func idleName(sec uint32) string {
 	return fmt.Sprintf("idle-%ds", sec)
 }
 
+// txt formats an element's text, or returns "" when texts are not wanted
+// (the apply path never needs them).
+func (o compileOptions) txt(format string, args ...any) string {
+	if !o.withText {
+		return ""
+	}
+	return fmt.Sprintf(format, args...)
+}
+
 // compile turns a Config and a Health snapshot into the whole table. It is
 // pure: the same inputs give the same ruleset, byte for byte.
 func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *ruleset {
@@ -153,7 +162,8 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	const fppText = "ipv4_addr . inet_proto . inet_service"
 	frontends := newSet(setFrontends, "every frontend address; traffic no rule takes is dropped silently", "ipv4_addr", nftables.TypeIPAddr)
 	publicFEs := newSet(setPublicFrontends, "public frontends: an instance reaching one is SNATed like outbound traffic", "ipv4_addr", nftables.TypeIPAddr)
-	dispatch := newMap(mapDispatch, "load-balancing rules: frontend ip . protocol . port -> rule chain", fppText, typeFPP, "verdict", nftables.TypeVerdict)
+	dispatch := newMap(mapDispatch, "load-balancing rules: frontend ip . protocol . port -> chain of the rule's pool and distribution", fppText, typeFPP, "verdict", nftables.TypeVerdict)
+	bePort := newMap(mapBackendPort, "load-balancing rules: frontend ip . protocol . port -> backend port", fppText, typeFPP, "inet_service", nftables.TypeInetService)
 	ha := newMap(mapHA, "HA-ports rules (protocol All, port 0): frontend ip -> rule chain", "ipv4_addr", nftables.TypeIPAddr, "verdict", nftables.TypeVerdict)
 	natMap := newMap(mapNAT, "inbound NAT rules (v1, v2 and pools): frontend ip . protocol . port -> backend", fppText, typeFPP, "ipv4_addr . inet_service", typeIPPort)
 	natMark := newMap(mapNATMark, "floating-IP inbound NAT rules: frontend ip . protocol . port -> route mark", fppText, typeFPP, "mark", nftables.TypeMark)
@@ -176,7 +186,7 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	recordReset := func(fe netip.Addr, port uint16, idle uint32) {
 		resetTimeouts[idle] = true
 		resetIdle.add(element{key: cat(ipBytes(fe), portBytes(port)), verdict: &expr.Verdict{Kind: expr.VerdictJump, Chain: rstChain(idle)},
-			text: fmt.Sprintf("%s . %d : jump %s", fe, port, rstChain(idle))})
+			text: o.txt("%s . %d : jump %s", fe, port, rstChain(idle))})
 	}
 
 	timeouts := map[uint32]bool{}
@@ -185,59 +195,20 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 		return &expr.Verdict{Kind: expr.VerdictJump, Chain: idleName(sec)}, "jump " + idleName(sec)
 	}
 	fppKey := func(ip netip.Addr, p byte, port uint16) ([]byte, string) {
-		return cat(ipBytes(ip), protoBytes(p), portBytes(port)), fmt.Sprintf("%s . %s . %d", ip, protoName(p), port)
+		return cat(ipBytes(ip), protoBytes(p), portBytes(port)), o.txt("%s . %s . %d", ip, protoName(p), port)
 	}
 
 	var ruleChains []*chainSpec
 	var slotSets []*setSpec
 	slotNames := map[string]bool{}
+	chainNames := map[string]bool{}
 	groupNames := map[string]string{} // slot group key -> map name
 	rules := append([]dataplane.Rule(nil), cfg.Rules...)
 	sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
 	for i := range rules {
 		r := &rules[i]
-		name := ruleChainName(r.ID)
 		fe := r.Frontend.IP
-		frontends.add(element{key: ipBytes(fe), text: fe.String()})
-		if !r.Frontend.Internal {
-			publicFEs.add(element{key: ipBytes(fe), text: fe.String()})
-		}
-		verdict := &expr.Verdict{Kind: expr.VerdictGoto, Chain: name}
 		haPorts := r.FrontendPort == 0
-		if haPorts {
-			ha.add(element{key: ipBytes(fe), verdict: verdict, text: fmt.Sprintf("%s : goto %s", fe, name)})
-		}
-		for _, p := range protos(r.Protocol) {
-			if !haPorts {
-				k, kt := fppKey(fe, p, r.FrontendPort)
-				dispatch.add(element{key: k, verdict: verdict, text: kt + " : goto " + name})
-			}
-			if p != unix.IPPROTO_TCP {
-				continue
-			}
-			v, vt := jumpIdle(idleSeconds(r.IdleTimeout))
-			if haPorts {
-				toHA.add(element{key: cat(ipBytes(fe), protoBytes(p)), verdict: v, text: fmt.Sprintf("%s . tcp : %s", fe, vt)})
-			} else {
-				k, kt := fppKey(fe, p, r.FrontendPort)
-				toFE.add(element{key: k, verdict: v, text: kt + " : " + vt})
-			}
-			if r.TCPReset && !haPorts {
-				recordReset(fe, r.FrontendPort, idleSeconds(r.IdleTimeout))
-				resetFE.add(element{key: cat(ipBytes(fe), portBytes(r.FrontendPort)), text: fmt.Sprintf("%s . %d", fe, r.FrontendPort)})
-				port := r.BackendPort
-				if port == 0 {
-					port = r.FrontendPort
-				}
-				for _, b := range r.Backends {
-					resetBE.add(element{key: cat(ipBytes(dialIP(b)), portBytes(port)), text: fmt.Sprintf("%s . %d", dialIP(b), port)})
-				}
-			}
-		}
-		for _, b := range r.Backends {
-			ip := dialIP(b)
-			self.add(element{key: cat(ipBytes(ip), ipBytes(ip)), text: fmt.Sprintf("%s . %s", ip, ip)})
-		}
 		size := SlotTableSize(len(r.Backends))
 		if o.slotSize != nil {
 			size = o.slotSize(r.ID, len(r.Backends))
@@ -252,36 +223,88 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 			slotNames[slots.name] = true
 			slotSets = append(slotSets, slots)
 		}
-		c := ruleChain(r, o, name, size, floating, slots)
-		ruleChains = append(ruleChains, c)
+		kind := chainAddr
+		switch {
+		case floating:
+			kind = chainFloat
+		case r.BackendPort != 0 && !haPorts:
+			kind = chainPort
+		}
+		name := lbChainName(slots.name, r.Distribution, size, kind, haPorts)
+		if !chainNames[name] {
+			chainNames[name] = true
+			ruleChains = append(ruleChains, ruleChain(name, r.Distribution, size, kind, haPorts, slots))
+		}
+		frontends.add(element{key: ipBytes(fe), text: o.txt("%s", fe)})
+		if !r.Frontend.Internal {
+			publicFEs.add(element{key: ipBytes(fe), text: o.txt("%s", fe)})
+		}
+		verdict := &expr.Verdict{Kind: expr.VerdictGoto, Chain: name}
+		if haPorts {
+			ha.add(element{key: ipBytes(fe), verdict: verdict, text: o.txt("%s : goto %s", fe, name)})
+		}
+		for _, p := range protos(r.Protocol) {
+			if !haPorts {
+				k, kt := fppKey(fe, p, r.FrontendPort)
+				dispatch.add(element{key: k, verdict: verdict, text: kt + " : goto " + name})
+				if r.BackendPort != 0 && (kind == chainPort || kind == chainFloat && r.BackendPort != r.FrontendPort) {
+					bePort.add(element{key: k, val: portBytes(r.BackendPort)[:2], text: o.txt("%s : %d", kt, r.BackendPort)})
+				}
+			}
+			if p != unix.IPPROTO_TCP {
+				continue
+			}
+			v, vt := jumpIdle(idleSeconds(r.IdleTimeout))
+			if haPorts {
+				toHA.add(element{key: cat(ipBytes(fe), protoBytes(p)), verdict: v, text: o.txt("%s . tcp : %s", fe, vt)})
+			} else {
+				k, kt := fppKey(fe, p, r.FrontendPort)
+				toFE.add(element{key: k, verdict: v, text: kt + " : " + vt})
+			}
+			if r.TCPReset && !haPorts {
+				recordReset(fe, r.FrontendPort, idleSeconds(r.IdleTimeout))
+				resetFE.add(element{key: cat(ipBytes(fe), portBytes(r.FrontendPort)), text: o.txt("%s . %d", fe, r.FrontendPort)})
+				port := r.BackendPort
+				if port == 0 {
+					port = r.FrontendPort
+				}
+				for _, b := range r.Backends {
+					resetBE.add(element{key: cat(ipBytes(dialIP(b)), portBytes(port)), text: o.txt("%s . %d", dialIP(b), port)})
+				}
+			}
+		}
+		for _, b := range r.Backends {
+			ip := dialIP(b)
+			self.add(element{key: cat(ipBytes(ip), ipBytes(ip)), text: o.txt("%s . %s", ip, ip)})
+		}
 	}
 
 	nats := append([]dataplane.NATRule(nil), cfg.NATRules...)
 	sort.Slice(nats, func(i, j int) bool { return nats[i].ID < nats[j].ID })
 	for _, n := range nats {
 		fe := n.Frontend.IP
-		frontends.add(element{key: ipBytes(fe), text: fe.String()})
+		frontends.add(element{key: ipBytes(fe), text: o.txt("%s", fe)})
 		if !n.Frontend.Internal {
-			publicFEs.add(element{key: ipBytes(fe), text: fe.String()})
+			publicFEs.add(element{key: ipBytes(fe), text: o.txt("%s", fe)})
 		}
 		ip := dialIP(n.Backend)
-		self.add(element{key: cat(ipBytes(ip), ipBytes(ip)), text: fmt.Sprintf("%s . %s", ip, ip)})
+		self.add(element{key: cat(ipBytes(ip), ipBytes(ip)), text: o.txt("%s . %s", ip, ip)})
 		for _, p := range protos(n.Protocol) {
 			k, kt := fppKey(fe, p, n.FrontendPort)
 			if n.FloatingIP && o.floatMark != nil {
 				m := o.floatMark(ip)
-				natMark.add(element{key: k, val: markBytes(m), text: fmt.Sprintf("%s : 0x%08x", kt, m)})
-				natMap.add(element{key: k, val: cat(ipBytes(fe), portBytes(n.BackendPort)), text: fmt.Sprintf("%s : %s . %d", kt, fe, n.BackendPort)})
+				natMark.add(element{key: k, val: markBytes(m), text: o.txt("%s : 0x%08x", kt, m)})
+				natMap.add(element{key: k, val: cat(ipBytes(fe), portBytes(n.BackendPort)), text: o.txt("%s : %s . %d", kt, fe, n.BackendPort)})
 			} else {
-				natMap.add(element{key: k, val: cat(ipBytes(ip), portBytes(n.BackendPort)), text: fmt.Sprintf("%s : %s . %d", kt, ip, n.BackendPort)})
+				natMap.add(element{key: k, val: cat(ipBytes(ip), portBytes(n.BackendPort)), text: o.txt("%s : %s . %d", kt, ip, n.BackendPort)})
 			}
 			if p == unix.IPPROTO_TCP {
 				v, vt := jumpIdle(idleSeconds(n.IdleTimeout))
 				toFE.add(element{key: k, verdict: v, text: kt + " : " + vt})
 				if n.TCPReset {
 					recordReset(fe, n.FrontendPort, idleSeconds(n.IdleTimeout))
-					resetFE.add(element{key: cat(ipBytes(fe), portBytes(n.FrontendPort)), text: fmt.Sprintf("%s . %d", fe, n.FrontendPort)})
-					resetBE.add(element{key: cat(ipBytes(ip), portBytes(n.BackendPort)), text: fmt.Sprintf("%s . %d", ip, n.BackendPort)})
+					resetFE.add(element{key: cat(ipBytes(fe), portBytes(n.FrontendPort)), text: o.txt("%s . %d", fe, n.FrontendPort)})
+					resetBE.add(element{key: cat(ipBytes(ip), portBytes(n.BackendPort)), text: o.txt("%s . %d", ip, n.BackendPort)})
 				}
 			}
 		}
@@ -293,8 +316,8 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	ilpipOwners := map[netip.Addr]bool{}
 	for _, il := range ilpips {
 		ip := dialIP(il.Backend)
-		ilIn.add(element{key: ipBytes(il.PublicIP), val: ipBytes(ip), text: fmt.Sprintf("%s : %s", il.PublicIP, ip)})
-		ilOut.add(element{key: ipBytes(ip), val: ipBytes(il.PublicIP), text: fmt.Sprintf("%s : %s", ip, il.PublicIP)})
+		ilIn.add(element{key: ipBytes(il.PublicIP), val: ipBytes(ip), text: o.txt("%s : %s", il.PublicIP, ip)})
+		ilOut.add(element{key: ipBytes(ip), val: ipBytes(il.PublicIP), text: o.txt("%s : %s", ip, il.PublicIP)})
 		ilpipOwners[ip] = true
 	}
 
@@ -303,15 +326,15 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	for _, a := range outs {
 		ip := dialIP(a.Backend)
 		fe := a.Frontend.IP
-		frontends.add(element{key: ipBytes(fe), text: fe.String()})
+		frontends.add(element{key: ipBytes(fe), text: o.txt("%s", fe)})
 		if !a.Frontend.Internal {
-			publicFEs.add(element{key: ipBytes(fe), text: fe.String()})
+			publicFEs.add(element{key: ipBytes(fe), text: o.txt("%s", fe)})
 		}
 		for _, p := range protos(a.Protocol) {
 			k := cat(ipBytes(ip), protoBytes(p))
-			kt := fmt.Sprintf("%s . %s", ip, protoName(p))
+			kt := o.txt("%s . %s", ip, protoName(p))
 			val := cat(ipBytes(fe), portBytes(a.PortStart), ipBytes(fe), portBytes(a.PortEnd))
-			snat.add(element{key: k, val: val, text: fmt.Sprintf("%s : %s . %d-%s . %d", kt, fe, a.PortStart, fe, a.PortEnd)})
+			snat.add(element{key: k, val: val, text: o.txt("%s : %s . %d-%s . %d", kt, fe, a.PortStart, fe, a.PortEnd)})
 			if p == unix.IPPROTO_TCP {
 				v, vt := jumpIdle(idleSeconds(a.IdleTimeout))
 				toOut.add(element{key: k, verdict: v, text: kt + " : " + vt})
@@ -332,7 +355,7 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 		idleChains = append(idleChains, &chainSpec{
 			name: idleName(sec),
 			rules: []ruleSpec{{
-				text: fmt.Sprintf("ct timeout set %q", obj.name),
+				text: o.txt("ct timeout set %q", obj.name),
 				exprs: func(setRefs) []expr.Any {
 					return []expr.Any{&expr.Objref{Type: unix.NFT_OBJECT_CT_TIMEOUT, Name: obj.name}}
 				},
@@ -526,12 +549,28 @@ func resetChains(timeouts map[uint32]bool) []*chainSpec {
 	return out
 }
 
-// ruleChain builds one LB rule's chain; slots is its slot map.
-func ruleChain(r *dataplane.Rule, o compileOptions, name string, size uint64, floating bool, slots *setSpec) *chainSpec {
+// Kinds of LB chains.
+const (
+	chainAddr  = "addr"  // DNAT the address, keep the port (backend port 0, HA ports)
+	chainPort  = "port"  // DNAT address and port (port from be_port)
+	chainFloat = "float" // floating IP: route mark, port from be_port when it differs
+)
+
+// lbChainName names the chain shared by all rules with the same slot map,
+// distribution, table size and kind: adding or removing such a rule is an
+// element update (fe_dispatch, be_port), not a new chain.
+func lbChainName(slots string, d dataplane.Distribution, size uint64, kind string, ha bool) string {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s|%s|%d|%s|%v", slots, distName(d), size, kind, ha)
+	return fmt.Sprintf("lb-%08x", h.Sum32())
+}
+
+// ruleChain builds the chain of a group of rules.
+func ruleChain(name string, dist dataplane.Distribution, size uint64, kind string, ha bool, slots *setSpec) *chainSpec {
 	// The hashed tuple, as Azure's loadDistribution.
 	var tupleText string
 	var load []expr.Any
-	switch r.Distribution {
+	switch dist {
 	case dataplane.SourceIP:
 		tupleText = "ip saddr . ip daddr"
 		load = []expr.Any{saddr(reg1), daddr(reg2)}
@@ -545,15 +584,24 @@ func ruleChain(r *dataplane.Rule, o compileOptions, name string, size uint64, fl
 	hashText := fmt.Sprintf("jhash %s mod %d seed 0x%08x map @%s", tupleText, size, Seed, slots.name)
 	hashExprs := func(sets setRefs) []expr.Any {
 		ex := append([]expr.Any(nil), load...)
-		ex = append(ex,
+		return append(ex,
 			&expr.Hash{SourceRegister: reg1, DestRegister: reg0, Length: uint32(4 * len(load)), Modulus: uint32(size), Seed: Seed, Type: expr.HashTypeJenkins},
 			mapTo(sets(slots.name)),
 		)
-		return ex
+	}
+	// portLookup puts the rule's backend port in regPort (looked up by the
+	// packet's frontend ip . protocol . port); the rule stops on a miss. It
+	// leaves reg0 (the backend address) alone.
+	const regPort = reg1
+	portText := "ip daddr . meta l4proto . th dport map @" + mapBackendPort
+	portLookup := func(sets setRefs) []expr.Any {
+		set := sets(mapBackendPort)
+		return []expr.Any{daddr(reg1), l4proto(reg2), dport(reg3),
+			&expr.Lookup{SourceRegister: reg1, DestRegister: regPort, IsDestRegSet: true, SetName: set.Name, SetID: set.ID}}
 	}
 
-	c := &chainSpec{name: name, comment: fmt.Sprintf("%s (%s %s:%d -> :%d, %s)", r.ID, r.Protocol, r.Frontend.IP, r.FrontendPort, r.BackendPort, distName(r.Distribution))}
-	if r.FrontendPort == 0 {
+	c := &chainSpec{name: name, comment: fmt.Sprintf("%s over @%s, %s", distName(dist), slots.name, kind)}
+	if ha {
 		// HA ports: TCP and UDP only (the hash reads transport ports).
 		c.rules = append(c.rules, ruleSpec{
 			text: "meta l4proto != tcp meta l4proto != udp return",
@@ -567,33 +615,28 @@ func ruleChain(r *dataplane.Rule, o compileOptions, name string, size uint64, fl
 			},
 		})
 	}
-	port := r.BackendPort
-	switch {
-	case floating:
-		c.rules = append(c.rules, ruleSpec{
-			text: "meta mark set " + hashText + " ct mark set meta mark",
-			exprs: func(sets setRefs) []expr.Any {
-				ex := hashExprs(sets)
-				return append(ex,
-					&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg0},
-					&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: reg0},
-				)
-			},
-		})
-		if port != 0 && port != r.FrontendPort {
-			c.rules = append(c.rules, ruleSpec{
-				text: fmt.Sprintf("meta mark & 0x%08x == 0x%08x dnat ip to ip daddr . %d", floatMask, floatTag, port),
-				exprs: func(setRefs) []expr.Any {
-					ex := markIsFloating(false)
-					return append(ex,
-						daddr(reg1),
-						&expr.Immediate{Register: reg2, Data: binaryutil.BigEndian.PutUint16(port)},
-						&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1, RegProtoMin: reg2, Specified: true},
+	switch kind {
+	case chainFloat:
+		c.rules = append(c.rules,
+			ruleSpec{
+				text: "meta mark set " + hashText + " ct mark set meta mark",
+				exprs: func(sets setRefs) []expr.Any {
+					return append(hashExprs(sets),
+						&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg0},
+						&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: reg0},
 					)
 				},
+			},
+			ruleSpec{
+				text: fmt.Sprintf("meta mark & 0x%08x == 0x%08x dnat ip to ip daddr . %s", floatMask, floatTag, portText),
+				exprs: func(sets setRefs) []expr.Any {
+					ex := append(markIsFloating(false), daddr(reg0))
+					ex = append(ex, portLookup(sets)...)
+					return append(ex,
+						&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0, RegProtoMin: regPort, Specified: true})
+				},
 			})
-		}
-	case port == 0:
+	case chainAddr:
 		c.rules = append(c.rules, ruleSpec{
 			text: "dnat ip to " + hashText,
 			exprs: func(sets setRefs) []expr.Any {
@@ -602,11 +645,10 @@ func ruleChain(r *dataplane.Rule, o compileOptions, name string, size uint64, fl
 		})
 	default:
 		c.rules = append(c.rules, ruleSpec{
-			text: fmt.Sprintf("dnat ip to %s . %d", hashText, port),
+			text: fmt.Sprintf("dnat ip to %s . %s", hashText, portText),
 			exprs: func(sets setRefs) []expr.Any {
-				return append(hashExprs(sets),
-					&expr.Immediate{Register: reg1, Data: binaryutil.BigEndian.PutUint16(port)},
-					&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0, RegProtoMin: reg1, Specified: true})
+				ex := append(hashExprs(sets), portLookup(sets)...)
+				return append(ex, &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg0, RegProtoMin: regPort, Specified: true})
 			},
 		})
 	}
