@@ -132,3 +132,51 @@ func TestLoadBalancerInstanceMembership(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNatPoolGeneratedRulesRoundTrip: NAT rules generated from a NAT pool
+// for an instance ({pool}.{instanceId}) show in the LB, and a client that
+// PUTs back what it GOT (az's GET → mutate → PUT) is not "adding NAT rules".
+func TestNatPoolGeneratedRulesRoundTrip(t *testing.T) {
+	e := newLBEnv(t)
+	fe := e.lbChild("lb1", "frontendIPConfigurations", "fe")
+	body := armnetwork.LoadBalancer{Location: to.Ptr("eastus"), SKU: &armnetwork.LoadBalancerSKU{Name: to.Ptr(armnetwork.LoadBalancerSKUNameStandard)},
+		Properties: &armnetwork.LoadBalancerPropertiesFormat{
+			FrontendIPConfigurations: []*armnetwork.FrontendIPConfiguration{{Name: to.Ptr("fe"), Properties: &armnetwork.FrontendIPConfigurationPropertiesFormat{
+				PublicIPAddress: &armnetwork.PublicIPAddress{ID: to.Ptr(e.id("Microsoft.Network/publicIPAddresses/pip1"))}}}},
+			BackendAddressPools: []*armnetwork.BackendAddressPool{{Name: to.Ptr("be")}},
+			InboundNatPools: []*armnetwork.InboundNatPool{{Name: to.Ptr("np"), Properties: &armnetwork.InboundNatPoolPropertiesFormat{
+				FrontendIPConfiguration: &armnetwork.SubResource{ID: to.Ptr(fe)}, Protocol: to.Ptr(armnetwork.TransportProtocolTCP),
+				FrontendPortRangeStart: to.Ptr[int32](50000), FrontendPortRangeEnd: to.Ptr[int32](50119), BackendPort: to.Ptr[int32](22)}}},
+		}}
+	if _, err := e.putLB(t, "lb1", body); err != nil {
+		t.Fatal(err)
+	}
+	v := e.vmssBody("lb1", false, armcompute.UpgradeModeManual)
+	ipc := v.Properties.VirtualMachineProfile.NetworkProfile.NetworkInterfaceConfigurations[0].Properties.IPConfigurations[0].Properties
+	ipc.LoadBalancerInboundNatPools = []*armcompute.SubResource{{ID: to.Ptr(e.lbChild("lb1", "inboundNatPools", "np"))}}
+	if _, err := e.putVMSS(t, "vmss1", v, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.putInstance(t, "vmss1", "0", e.storedModel(t, "vmss1"), map[string]uint16{strings.ToLower(e.lbChild("lb1", "inboundNatPools", "np")): 50001})
+	got, err := e.lbs.Get(e.ctx, "rg", "lb1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nats := got.Properties.InboundNatRules
+	if len(nats) != 1 || *nats[0].Name != "np.0" || *nats[0].Properties.FrontendPort != 50001 || nats[0].Properties.BackendIPConfiguration == nil {
+		t.Fatalf("generated NAT rules: %+v", nats)
+	}
+	if refs := refIDs(got.Properties.FrontendIPConfigurations[0].Properties.InboundNatRules); len(refs) != 1 {
+		t.Errorf("frontend inboundNatRules = %v", refs)
+	}
+	// az: GET → add a probe → PUT everything back.
+	got.Properties.Probes = append(got.Properties.Probes, &armnetwork.Probe{Name: to.Ptr("p9"), Properties: &armnetwork.ProbePropertiesFormat{
+		Protocol: to.Ptr(armnetwork.ProbeProtocolTCP), Port: to.Ptr[int32](22)}})
+	after, err := e.putLB(t, "lb1", got.LoadBalancer)
+	if err != nil {
+		t.Fatalf("PUT back with generated NAT rules: %v", err)
+	}
+	if len(after.Properties.Probes) != 1 || len(after.Properties.InboundNatRules) != 1 {
+		t.Fatalf("after PUT: probes %d, NAT rules %d", len(after.Properties.Probes), len(after.Properties.InboundNatRules))
+	}
+}
