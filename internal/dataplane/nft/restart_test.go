@@ -178,7 +178,7 @@ func TestKillAndRestart(t *testing.T) {
 			PublicRanges: []netip.Prefix{publicRange}, HostNamespace: host.Name()},
 		StateDir: filepath.Join(t.TempDir(), "state"),
 	}
-	t.Cleanup(func() { hostnet.Teardown(context.Background(), spec.Net) })
+	t.Cleanup(func() { cleanupKernelNimbus(t, spec) })
 	check := func(when string) {
 		t.Helper()
 		got := echoVia(t, host)
@@ -241,4 +241,24 @@ func listTables(t *testing.T, name string) string {
 		out = append(out, fam+" "+tb.Name)
 	}
 	return strings.Join(out, ",")
+}
+
+// cleanupKernelNimbus removes whatever the helpers left, also when one
+// failed half-way: it adopts the namespace and the instances, ends the
+// workloads, and deletes every namespace named after the test's nimbus.
+func cleanupKernelNimbus(t *testing.T, spec helperSpec) {
+	ctx := context.Background()
+	if n, err := hostnet.Setup(ctx, spec.Net); err == nil {
+		if d, err := netns.New(ctx, netns.Options{Net: n, StateDir: spec.StateDir}); err == nil {
+			if err := d.Close(ctx, true); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+		n.Close(ctx, true)
+	}
+	hostnet.Teardown(ctx, spec.Net)
+	names, _ := hostnet.ListNamespaces(spec.Net.Name)
+	for _, name := range names {
+		hostnet.DeleteNamespace(name)
+	}
 }
