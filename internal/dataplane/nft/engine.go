@@ -192,6 +192,7 @@ func New(ctx context.Context, ns *hostnet.Namespace, opts Options) (*Engine, err
 		opts.Logger.Warn("nft tcp_loose", "err", err)
 	}
 	e := &Engine{ns: ns, opts: opts, log: opts.Logger, conn: c, routes: map[netip.Addr]uint32{}, sizes: map[string]uint64{}, slots: &slotCache{m: map[string]*setSpec{}}}
+	e.adoptRoutes()
 	if err := ns.Do(func() error {
 		var err error
 		e.rawFd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
@@ -327,6 +328,28 @@ func udpLeavers(cfg dataplane.Config, old, cur dataplane.Health) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// Resync rewrites the whole table from the last applied configuration and
+// health, repairing any drift (someone edited or deleted the table). Call
+// it periodically; it is one transaction like any other.
+func (e *Engine) Resync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("nft: engine closed")
+	}
+	if !e.configured {
+		return nil
+	}
+	if err := e.syncRoutes(e.cfg); err != nil {
+		return err
+	}
+	e.applied, e.structure = nil, ""
+	return e.sync(e.compile(e.cfg, e.health))
 }
 
 // Close releases the netlink connection. The table stays in nimbus's

@@ -135,6 +135,33 @@ func (e *Engine) pruneRoutes(cfg dataplane.Config) {
 	}
 }
 
+// adoptRoutes rebuilds the route ids of floating-IP backends from the ip
+// rules and routes an earlier nimbus process left in the namespace, so the
+// marks in its conntrack entries keep meaning the same backend; pruneRoutes
+// removes the ones the next Apply does not need.
+func (e *Engine) adoptRoutes() {
+	h := e.ns.Handle()
+	rules, err := h.RuleList(unix.AF_INET)
+	if err != nil {
+		return
+	}
+	for _, r := range rules {
+		if r.Priority != floatRulePriority || uint32(r.Mark)&floatMask != floatTag {
+			continue
+		}
+		id := uint32(r.Mark) &^ floatMask
+		routes, err := h.RouteListFiltered(unix.AF_INET, &vnl.Route{Table: floatRouteTableBase + int(id)}, vnl.RT_FILTER_TABLE)
+		if err != nil {
+			continue
+		}
+		for _, rt := range routes {
+			if ip, ok := netip.AddrFromSlice(rt.Gw.To4()); ok {
+				e.routes[ip] = id
+			}
+		}
+	}
+}
+
 // lockInFreshNamespace locks the calling goroutine's thread and moves it
 // into a new, empty network namespace. The caller must never unlock: the
 // thread is discarded when the goroutine exits.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -596,5 +597,67 @@ func TestIdleResetBothSides(t *testing.T) {
 	}
 	if err := <-backendErr; !errors.Is(err, unix.ECONNRESET) {
 		t.Errorf("backend: %v, want a reset", err)
+	}
+}
+
+func TestResyncRepairsDrift(t *testing.T) {
+	e := newEnv(t, 2)
+	e.apply(t, dataplane.Config{Rules: []dataplane.Rule{lbRule("rule/http", publicFE(feIP), dataplane.TCP, 80, 8080, e.backends())}})
+	mustGet(t, e.Host, hp(feIP, 80))
+	// Someone deletes the table behind nimbus's back.
+	c, err := nftables.New(nftables.WithNetNSFd(e.Net.Namespace().Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DelTable(&nftables.Table{Name: nft.DefaultTable, Family: nftables.TableFamilyIPv4})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	if conn, err := hostnet.DialIn(ctx, e.Host, "tcp4", hp(feIP, 80)); err == nil {
+		conn.Close()
+		t.Fatal("frontend answered without the table")
+	}
+	cancel()
+	if err := e.eng.Resync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, e.Host, hp(feIP, 80))
+}
+
+func TestFloatingRoutesAdoptedByNewEngine(t *testing.T) {
+	e := newEnv(t, 2)
+	r := lbRule("rule/float", publicFE(fe2IP), dataplane.TCP, 80, 8080, e.backends())
+	r.FloatingIP = true
+	cfg := dataplane.Config{Rules: []dataplane.Rule{r}}
+	e.apply(t, cfg)
+	countRules := func() int {
+		rules, err := e.Net.Namespace().Handle().RuleList(unix.AF_INET)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range rules {
+			if r.Priority == 1000 {
+				n++
+			}
+		}
+		return n
+	}
+	before := countRules()
+	if before != 2 {
+		t.Fatalf("%d floating-IP ip rules, want one per backend (2)", before)
+	}
+	// A restarted nimbus: a new engine over the same namespace.
+	eng2, err := nft.New(context.Background(), e.Net.Namespace(), nft.Options{Uplink: e.Net.UplinkName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng2.Close()
+	if err := eng2.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := countRules(); got != before {
+		t.Errorf("ip rules after restart: %d, want %d (adopted, not duplicated)", got, before)
 	}
 }
