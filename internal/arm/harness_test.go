@@ -54,7 +54,11 @@ func startTestNode(t testing.TB, dir ...string) *testNode {
 		cancel()
 		t.Fatalf("start node: %v", err)
 	}
+	var hc *http.Client
 	t.Cleanup(func() {
+		if hc != nil {
+			hc.CloseIdleConnections()
+		}
 		cancel()
 		if err := n.Wait(); err != nil {
 			t.Errorf("node stopped with error: %v", err)
@@ -68,7 +72,7 @@ func startTestNode(t testing.TB, dir ...string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
+	hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
 	tn := &testNode{Node: n, t: t, dir: d, base: n.Endpoint.Endpoint, sub: n.Endpoint.SubscriptionID, token: tok, client: hc,
 		cred: staticCred{tok}}
 	tn.options = &azarm.ClientOptions{ClientOptions: policy.ClientOptions{

@@ -71,6 +71,7 @@ func TestRoutingAndValidation(t *testing.T) {
 		{"unknown group api-version", "GET", "/subscriptions/" + n.sub + "/resourcegroups/rg?api-version=2099-01-01", "", 400, "InvalidApiVersionParameter", ""},
 		{"unknown network api-version", "GET", pip + "?api-version=2099-01-01", "", 400, "NoRegisteredProviderFound", ""},
 		{"case-insensitive segments", "PUT", strings.ToUpper(pip[:len(pip)-4]) + "Pip1" + pipAPI, `{"location":"eastus"}`, 201, "", `"name":"Pip1"`},
+		{"names keep their first case", "PUT", "/subscriptions/" + n.sub + "/RESOURCEGROUPS/RG/providers/Microsoft.Network/publicIPAddresses/PIP1" + pipAPI, `{"location":"eastus"}`, 200, "", `"id":"` + pip + `"`},
 		{"double slashes", "GET", "//subscriptions/" + n.sub + "//resourceGroups/rg/providers/Microsoft.Network//publicIPAddresses/Pip1" + pipAPI, "", 200, "", `"name":"Pip1"`},
 		{"lower-case type", "GET", strings.ToLower(pip) + pipAPI, "", 200, "", `"ipTags":[]`},
 		{"malformed json", "PUT", pip + pipAPI, `{"location":`, 400, "InvalidRequestContent", ""},

@@ -48,8 +48,16 @@ func (s *Server) putGroup(ctx context.Context, r *Request) (*Response, error) {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if _, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(id.Subscription))); notFound(err) {
+	skv, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(id.Subscription)))
+	if notFound(err) {
 		return nil, resource.NotFound("SubscriptionNotFound", "The subscription '%s' could not be found.", id.Subscription)
+	} else if err != nil {
+		return nil, err
+	}
+	var sub resource.Subscription
+	if json.Unmarshal(skv.Value, &sub) == nil && strings.EqualFold(sub.SubscriptionID, id.Subscription) {
+		id.Subscription = sub.SubscriptionID
+		g.ID = id.String()
 	}
 	for attempt := 0; ; attempt++ {
 		old, kv, err := s.loadGroup(ctx, id)

@@ -175,7 +175,8 @@ func (s *Server) applyOnce(ctx context.Context, w Write) (*Result, error) {
 		return nil, err
 	}
 	m := obj.Meta()
-	m.ID, m.Name, m.Type = w.ID.String(), w.ID.Name(), k.Type
+	id := s.storedCase(ctx, w.ID, prev)
+	m.ID, m.Name, m.Type = id.String(), id.Name(), k.Type
 	m.Location = NormalizeLocation(m.Location)
 	if err := resource.ValidateLocation(m.Location); err != nil {
 		return nil, err
@@ -217,6 +218,17 @@ func (s *Server) applyOnce(ctx context.Context, w Write) (*Result, error) {
 		return nil, err
 	}
 	s.startAfter(ctx, tx)
+	if len(tx.after) > 0 || tx.deferred {
+		// The operation runs on (a scale set's instances are starting):
+		// answer with the state Azure shows while it provisions. A terminal
+		// state in the PUT body makes the SDKs' pollers stop at once
+		// instead of polling the operation. The stored value is unchanged.
+		if exists {
+			obj.SetProvisioningState(resource.Updating)
+		} else {
+			obj.SetProvisioningState(resource.Creating)
+		}
+	}
 	return &Result{Object: obj, Created: !exists, Op: tx.op}, nil
 }
 
@@ -341,6 +353,32 @@ func decodeObject(k *Kind, b []byte) (Object, error) {
 		return nil, fmt.Errorf("arm: decode stored %s: %w", k.Type, err)
 	}
 	return obj, nil
+}
+
+// storedCase returns id with the names spelled as first created: the
+// resource's own ID when it exists, else id with the group's stored name.
+// (ARM names are case-insensitive but keep the case they were created with.)
+func (s *Server) storedCase(ctx context.Context, id resource.ID, prev Object) resource.ID {
+	if prev != nil {
+		if pid, err := resource.ParseID(prev.Meta().ID); err == nil && pid.Equal(id) {
+			return pid
+		}
+		return id
+	}
+	kv, err := s.st.Get(ctx, resource.Key(resource.GroupID(id.Subscription, id.ResourceGroup)))
+	if err != nil {
+		return id
+	}
+	var g struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(kv.Value, &g) != nil {
+		return id
+	}
+	if gid, err := resource.ParseID(g.ID); err == nil && gid.Equal(resource.GroupID(id.Subscription, id.ResourceGroup)) {
+		id.Subscription, id.ResourceGroup = gid.Subscription, gid.ResourceGroup
+	}
+	return id
 }
 
 // requireGroup returns 404 ResourceGroupNotFound unless the group exists.

@@ -244,7 +244,12 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 		<-gctx.Done()
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
 		defer scancel()
-		return hs.Shutdown(sctx)
+		if err := hs.Shutdown(sctx); err != nil {
+			// Connections still busy after the grace period are cut.
+			log.Warn("forced shutdown of lingering connections", slog.Any("err", err))
+			return hs.Close()
+		}
+		return nil
 	})
 	for _, c := range comps {
 		g.Go(func() error { return c.Run(gctx) })
