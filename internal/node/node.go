@@ -227,6 +227,8 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 		Handler:           srv,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
