@@ -3,9 +3,12 @@ package netns_test
 import (
 	"context"
 	"os"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"nimbus/internal/driver/drivertest"
 	"nimbus/internal/driver/netns"
@@ -101,4 +104,48 @@ func TestNamespaceLifecycle(t *testing.T) {
 			t.Errorf("second Destroy: %v", err)
 		}
 	})
+}
+
+func TestRestartWithNewAddress(t *testing.T) {
+	hostnettest.RequireRoot(t)
+	env := hostnettest.New(t)
+	ctx := context.Background()
+	d, err := netns.New(ctx, netns.Options{Net: env.Net, StateDir: t.TempDir(), Env: map[string]string{workload.ReexecEnv: "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(ctx, true) })
+	spec := drivertest.Spec(2, drivertest.Echo)
+	if _, err := d.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx, spec.Key); err != nil {
+		t.Fatal(err)
+	}
+	spec.PrivateIP = spec.PrivateIP.Next()
+	st, err := d.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ProviderIP != spec.PrivateIP {
+		t.Fatalf("ProviderIP %s, want the new CA %s", st.ProviderIP, spec.PrivateIP)
+	}
+	ns, err := hostnet.OpenNamespace(d.NamespaceName(spec.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	eth, err := ns.Handle().LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, _ := ns.Handle().AddrList(eth, unix.AF_INET)
+	if len(addrs) != 1 || addrs[0].IP.String() != spec.PrivateIP.String() {
+		t.Errorf("eth0 addresses %v, want only %s", addrs, spec.PrivateIP)
+	}
+	c, err := env.Net.DialContext(ctx, "tcp", netip.AddrPortFrom(spec.PrivateIP, 80).String())
+	if err != nil {
+		t.Fatalf("new address unreachable: %v", err)
+	}
+	c.Close()
 }

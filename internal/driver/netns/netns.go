@@ -249,7 +249,17 @@ func (d *Driver) plug(ctx context.Context, ns *hostnet.Namespace, spec driver.In
 	if err := d.net.AttachPort(ctx, spec.Subnet, host); err != nil {
 		return err
 	}
-	if err := hostnet.EnsureAddr(ih, eth, netip.PrefixFrom(spec.PrivateIP, spec.Subnet.Bits())); err != nil {
+	want := netip.PrefixFrom(spec.PrivateIP, spec.Subnet.Bits())
+	// A re-created instance may come back with another address: drop the old.
+	if addrs, err := ih.AddrList(eth, unix.AF_INET); err == nil {
+		for _, a := range addrs {
+			ones, _ := a.Mask.Size()
+			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && netip.PrefixFrom(ip, ones) != want {
+				ih.AddrDel(eth, &a)
+			}
+		}
+	}
+	if err := hostnet.EnsureAddr(ih, eth, want); err != nil {
 		return err
 	}
 	for _, l := range []string{"lo", "eth0"} {
