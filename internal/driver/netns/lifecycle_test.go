@@ -2,8 +2,8 @@ package netns_test
 
 import (
 	"context"
-	"os"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
