@@ -89,7 +89,8 @@ func canon(v string, allowed ...string) string {
 
 // Normalize validates a public IP for PUT and fills Azure's defaults: SKU
 // Basic (tier Regional), allocation Dynamic for Basic and Static for
-// Standard, IPv4, idle timeout 4 minutes, the DNS fqdn. Read-only input
+// Standard, IPv4, idle timeout 4 minutes, the DNS fqdn, DDoS protection
+// inherited from the virtual network. Read-only input
 // (ipAddress, ipConfiguration, fqdn) is ignored.
 func (p *PublicIPAddress) Normalize() error {
 	if p.SKU == nil {
@@ -162,6 +163,9 @@ func (p *PublicIPAddress) Normalize() error {
 			}
 			d.Fqdn = d.DomainNameLabel + "." + p.Location + ".cloudapp.azure.com"
 		}
+	}
+	if len(pr.DDoSSettings) == 0 || string(pr.DDoSSettings) == "null" {
+		pr.DDoSSettings = json.RawMessage(`{"protectionMode":"VirtualNetworkInherited"}`)
 	}
 	pr.IPAddress = ""
 	pr.IPConfiguration = nil
