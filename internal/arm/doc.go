@@ -42,6 +42,10 @@
 // revision it read, and a concurrent change is retried or, with If-Match,
 // refused — never lost.
 //
+// Names are case-insensitive but keep the case they were created with:
+// Apply spells a resource's ID as first stored (subscription, group and
+// name), whatever case a later request uses.
+//
 // Child endpoints (subnets, LB backendAddressPools, ...) and actions are
 // plain routes registered with Handle. Their handlers use Load to read the
 // parent, Apply with a Write whose Build copies the stored parent and

@@ -15,6 +15,7 @@ import "strings"
 //	                                          as the source.
 //	/ipam/public/<addr>                       a public address allocated from the pool; value: owner ID.
 //	/ipam/private/<lower subnet ID>/<addr>    a private address allocated in a subnet; value: owner ID.
+//	/ipam/dns/<location>/<lower label>        a public IP DNS label in use; value: owner ID.
 //	/ops/<operation ID>                       a long-running operation record (arm package).
 //
 // Because a group's contents live under GroupContentsPrefix, deleting a group
