@@ -81,11 +81,13 @@ func (e *env) scale(b *testing.B, ctx context.Context, n int64) {
 }
 
 // newBenchEnv is newEnv for benchmarks, in process mode.
-func newBenchEnv(b *testing.B) *env { return newBenchEnvMode(b, Process) }
+func newBenchEnv(b *testing.B, tweak ...func(*Options)) *env {
+	return newBenchEnvMode(b, Process, tweak...)
+}
 
 // newBenchEnvMode starts nimbus with the process driver (proxy) or the netns
 // driver (nft).
-func newBenchEnvMode(b *testing.B, driver string) *env {
+func newBenchEnvMode(b *testing.B, driver string, tweak ...func(*Options)) *env {
 	if os.Geteuid() != 0 {
 		b.Skip("the echo image binds ports 80 and 22: run as root")
 	}
@@ -95,7 +97,7 @@ func newBenchEnvMode(b *testing.B, driver string) *env {
 		}
 	}
 	e := &env{t: b, dir: b.TempDir(), rg: "rg"}
-	e.sys = startSystemMode(b, e.dir, driver)
+	e.sys = startSystemMode(b, e.dir, driver, tweak...)
 	ep := e.sys.Node.Endpoint
 	opts, err := sdktest.Options(ep.Endpoint, ep.CAFile)
 	if err != nil {
@@ -104,10 +106,20 @@ func newBenchEnvMode(b *testing.B, driver string) *env {
 	e.sub, e.opts = ep.SubscriptionID, opts
 	e.cred = sdktest.Credential{Minter: e.sys.Node.Issuer, Audience: ep.Audience}
 	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		// Delete every scale set so no instance outlives the benchmark.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if p, err := e.vmss().BeginDelete(ctx, e.rg, "web", nil); err == nil {
-			_, _ = p.PollUntilDone(ctx, sdktest.Poll)
+		pager := e.vmss().NewListPager(e.rg, nil)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				break
+			}
+			for _, v := range page.Value {
+				if p, err := e.vmss().BeginDelete(ctx, e.rg, *v.Name, nil); err == nil {
+					_, _ = p.PollUntilDone(ctx, sdktest.Poll)
+				}
+			}
 		}
 		_ = e.sys.Stop()
 	})
@@ -221,4 +233,70 @@ func udpOnce(addr string, timeout time.Duration) error {
 		return fmt.Errorf("unexpected answer %q", buf[:n])
 	}
 	return nil
+}
+
+// BenchmarkThousandInstances runs 1,000 echo instances across 4 scale sets
+// (process driver, each instance a real process) and reports nimbus's own
+// resident memory and Go heap with them running, and the time until all
+// 1,000 ran.
+//
+//	go test ./internal/system -run '^$' -bench ThousandInstances -benchtime 1x
+func BenchmarkThousandInstances(b *testing.B) {
+	// Azure's probe interval (the tests' 300 ms would probe 1,000 backends
+	// 3,300 times a second).
+	e := newBenchEnv(b, func(o *Options) { o.ProbeInterval = 0 })
+	ctx := context.Background()
+	e.setup(ctx)
+	// A /22 subnet for 1,000 addresses.
+	vnc, _ := armnetwork.NewSubnetsClient(e.sub, e.cred, e.opts)
+	sp, err := vnc.BeginCreateOrUpdate(ctx, e.rg, "vn", "big", armnetwork.Subnet{
+		Properties: &armnetwork.SubnetPropertiesFormat{AddressPrefix: to.Ptr("10.0.4.0/22")}}, nil)
+	if err == nil {
+		_, err = sp.PollUntilDone(ctx, sdktest.Poll)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	before := rssKB()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		for s := 0; s < 4; s++ {
+			m := e.scaleSet(250)
+			ipc := m.Properties.VirtualMachineProfile.NetworkProfile.NetworkInterfaceConfigurations[0].Properties.IPConfigurations[0]
+			ipc.Properties.Subnet.ID = to.Ptr(e.id("Microsoft.Network/virtualNetworks", "vn") + "/subnets/big")
+			ipc.Properties.LoadBalancerInboundNatPools = nil
+			p, err := e.vmss().BeginCreateOrUpdate(ctx, e.rg, fmt.Sprintf("web%d", s), m, nil)
+			if err == nil {
+				_, err = p.PollUntilDone(ctx, sdktest.Poll)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s-to-1000-running")
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(rssKB())/1024, "nimbus-rss-MB")
+		b.ReportMetric(float64(before)/1024, "rss-before-MB")
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-inuse-MB")
+		for s := 0; s < 4; s++ {
+			n := 0
+			for _, v := range e.instancesOf(ctx, fmt.Sprintf("web%d", s)) {
+				if *v.Properties.ProvisioningState == "Succeeded" {
+					n++
+				}
+			}
+			b.Logf("web%d: %d instances Succeeded", s, n)
+		}
+		list, err := e.sys.Driver.List(ctx)
+		if err != nil || len(list) != 1000 {
+			b.Errorf("driver lists %d instances (%v), want 1000", len(list), err)
+		}
+		for s := 0; s < 4; s++ {
+			if p, err := e.vmss().BeginDelete(ctx, e.rg, fmt.Sprintf("web%d", s), nil); err == nil {
+				_, _ = p.PollUntilDone(ctx, sdktest.Poll)
+			}
+		}
+	}
 }

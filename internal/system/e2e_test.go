@@ -61,20 +61,24 @@ type env struct {
 
 func startSystem(t testing.TB, dir string) *System { return startSystemMode(t, dir, Process) }
 
+// providerPool is the process driver's range in these tests (a /22: the
+// 1,000-instance benchmark needs room).
+var providerPool = netip.MustParsePrefix("127.80.0.0/22")
+
 // startSystemMode starts nimbus with the process driver and proxy, or the
 // netns driver and nft (kernel), with address pools and a namespace of its
 // own: other test packages run nimbus side by side.
-func startSystemMode(t testing.TB, dir, driver string) *System {
+func startSystemMode(t testing.TB, dir, driver string, tweak ...func(*Options)) *System {
 	t.Helper()
 	ctx := context.Background()
 	pool, dp := netip.MustParsePrefix("127.78.1.0/24"), Proxy
 	if driver == Netns {
 		pool, dp = netip.MustParsePrefix("198.18.131.0/24"), NFT
 	}
-	s, err := Start(ctx, Options{
+	opt := Options{
 		Node: node.Config{DataDir: dir, Listen: "127.0.0.1:0", PublicPool: pool,
 			Logger: testLogger()},
-		ProviderPool:  netip.MustParsePrefix("127.79.1.0/24"),
+		ProviderPool:  providerPool,
 		HostNet:       hostnet.Options{Name: "nbsys", Uplink: netip.MustParsePrefix("198.19.253.0/30")},
 		Driver:        driver,
 		Dataplane:     dp,
@@ -83,7 +87,11 @@ func startSystemMode(t testing.TB, dir, driver string) *System {
 		ProbeInterval: 300 * time.Millisecond,
 		RepairGrace:   time.Second,
 		MetricsListen: "127.0.0.1:0",
-	})
+	}
+	for _, f := range tweak {
+		f(&opt)
+	}
+	s, err := Start(ctx, opt)
 	if err != nil {
 		t.Fatalf("start nimbus: %v", err)
 	}
@@ -300,11 +308,16 @@ func (e *env) scaleSet(capacity int64) armcompute.VirtualMachineScaleSet {
 	}
 }
 
-// instances lists the scale set's instances through the API.
+// instances lists the scale set web's instances through the API.
 func (e *env) instances(ctx context.Context) []*armcompute.VirtualMachineScaleSetVM {
+	return e.instancesOf(ctx, "web")
+}
+
+// instancesOf lists a scale set's instances through the API.
+func (e *env) instancesOf(ctx context.Context, vmss string) []*armcompute.VirtualMachineScaleSetVM {
 	e.t.Helper()
 	var out []*armcompute.VirtualMachineScaleSetVM
-	pager := e.vms().NewListPager(e.rg, "web", nil)
+	pager := e.vms().NewListPager(e.rg, vmss, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
