@@ -9,6 +9,14 @@
 // between instances passes through nimbus's namespace and its conntrack.
 // That is what lets an internal frontend keep the client's address even when
 // the client and the backend share a subnet.
+//
+// Limits: IPv4 only; one namespace routes every subnet, so two virtual
+// networks with the same prefix would share a bridge (conntrack zones or a
+// namespace per virtual network would be needed).
+//
+// Trap: /proc/self/ns/net (and /proc/net) follow the process's main thread,
+// which the Go runtime may leave wedged inside another namespace after a
+// locked goroutine exits on it; OpenCurrentNamespace reads a live thread.
 package hostnet
 
 import (
