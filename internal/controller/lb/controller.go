@@ -142,7 +142,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	events := make(chan struct{}, 1)
 	g, ctx := errgroup.WithContext(ctx)
 	for _, prefix := range []string{resource.ResourcePrefix + "/", resource.InstancePrefix} {
-		g.Go(func() error { return watchPrefix(ctx, c.opt.Store, prefix, events) })
+		g.Go(func() error { return store.Notify(ctx, c.opt.Store, prefix, events) })
 	}
 	g.Go(func() error {
 		t := time.NewTicker(c.opt.Resync)
@@ -161,31 +161,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	})
 	return g.Wait()
-}
-
-// watchPrefix turns store events under prefix into wake-ups on out,
-// re-watching after a compaction, until ctx ends.
-func watchPrefix(ctx context.Context, st store.Store, prefix string, out chan<- struct{}) error {
-	for ctx.Err() == nil {
-		rev, err := st.Revision(ctx)
-		if err != nil {
-			return nil
-		}
-		ch, err := st.Watch(ctx, prefix, rev)
-		if err != nil {
-			return fmt.Errorf("watch %s: %w", prefix, err)
-		}
-		for ev := range ch {
-			if ev.Err != nil {
-				break
-			}
-			select {
-			case out <- struct{}{}:
-			default:
-			}
-		}
-	}
-	return nil
 }
 
 // Sync reads the store once, compiles and applies the result if it changed.

@@ -107,7 +107,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	events := make(chan struct{}, 1)
 	g, ctx := errgroup.WithContext(ctx)
 	for _, prefix := range []string{resource.ResourcePrefix + "/", resource.InstancePrefix} {
-		g.Go(func() error { return c.watch(ctx, prefix, events) })
+		g.Go(func() error { return store.Notify(ctx, c.opt.Store, prefix, events) })
 	}
 	g.Go(func() error {
 		t := time.NewTicker(c.opt.Resync)
@@ -126,31 +126,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	})
 	return g.Wait()
-}
-
-// watch turns store events under prefix into wake-ups, re-watching after a
-// compaction.
-func (c *Controller) watch(ctx context.Context, prefix string, out chan<- struct{}) error {
-	for ctx.Err() == nil {
-		rev, err := c.opt.Store.Revision(ctx)
-		if err != nil {
-			return nil
-		}
-		ch, err := c.opt.Store.Watch(ctx, prefix, rev)
-		if err != nil {
-			return fmt.Errorf("vmss watch: %w", err)
-		}
-		for ev := range ch {
-			if ev.Err != nil {
-				break
-			}
-			select {
-			case out <- struct{}{}:
-			default:
-			}
-		}
-	}
-	return nil
 }
 
 // ReconcileAll runs one pass over every scale set and every set of instance
