@@ -32,6 +32,11 @@ const OpRetention = 2 * time.Hour
 // sweepEvery is how often Ops.Run deletes expired records.
 const sweepEvery = 5 * time.Minute
 
+// OpTimeout is how long an operation may stay InProgress; the sweeper then
+// fails it with OperationTimedOut, so a component that never calls Finish
+// cannot leave clients polling forever.
+const OpTimeout = 24 * time.Hour
+
 // Op identifies a long-running operation and where its status URLs live:
 // /subscriptions/{Subscription}/providers/{Namespace}/locations/{Location}/operations/{ID}.
 type Op struct {
@@ -191,8 +196,9 @@ func (o *Ops) Go(ctx context.Context, op Op, fn func(ctx context.Context) (any, 
 }
 
 // Run fails operations left InProgress by a previous process (InProcess
-// ones), then deletes expired records every few minutes until ctx ends; then
-// it cancels and waits for the functions started with Go.
+// ones), then every few minutes deletes expired records and fails
+// operations older than OpTimeout, until ctx ends; then it cancels and waits
+// for the functions started with Go.
 func (o *Ops) Run(ctx context.Context) error {
 	defer func() {
 		o.mu.Lock()
@@ -220,8 +226,9 @@ func (o *Ops) Run(ctx context.Context) error {
 	}
 }
 
-// sweep deletes records finished more than OpRetention ago; at startup it
-// also fails InProcess operations that can no longer finish.
+// sweep deletes records finished more than OpRetention ago and fails
+// operations InProgress for more than OpTimeout; at startup it also fails
+// InProcess operations, which can no longer finish.
 func (o *Ops) sweep(ctx context.Context, startup bool) error {
 	kvs, _, err := o.st.List(ctx, resource.OpsPrefix)
 	if err != nil {
@@ -238,9 +245,14 @@ func (o *Ops) sweep(ctx context.Context, startup bool) error {
 			if _, err := o.st.Delete(ctx, kv.Key, kv.Revision); err != nil && !isConflictOrMissing(err) {
 				return fmt.Errorf("arm: sweep operations: %w", err)
 			}
-		case startup && rec.Status == StatusInProgress && rec.InProcess:
-			finishRecord(&rec, now, nil, resource.Errorf(http.StatusInternalServerError, "OperationInterrupted",
-				"The operation was interrupted by a restart of the service."))
+		case rec.Status == StatusInProgress && ((startup && rec.InProcess) || now.Sub(rec.StartTime) > OpTimeout):
+			if now.Sub(rec.StartTime) > OpTimeout {
+				finishRecord(&rec, now, nil, resource.Errorf(http.StatusInternalServerError, "OperationTimedOut",
+					"The operation did not finish within %s.", OpTimeout))
+			} else {
+				finishRecord(&rec, now, nil, resource.Errorf(http.StatusInternalServerError, "OperationInterrupted",
+					"The operation was interrupted by a restart of the service."))
+			}
 			b, err := json.Marshal(rec)
 			if err != nil {
 				return fmt.Errorf("arm: sweep operations: %w", err)

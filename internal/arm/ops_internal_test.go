@@ -242,6 +242,11 @@ func TestOperationSweep(t *testing.T) {
 	if _, err := f.s.st.Put(ctx, opKey(orphan.ID), b, store.MustNotExist); err != nil {
 		t.Fatal(err)
 	}
+	// A deferred operation nobody finishes.
+	stuck, err := f.s.Ops.Start(ctx, target, "eastus")
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.advance(time.Hour)
 	if err := f.s.Ops.sweep(ctx, true); err != nil {
 		t.Fatal(err)
@@ -253,9 +258,19 @@ func TestOperationSweep(t *testing.T) {
 	if s := f.status(t, url(orphan)); s.Status != StatusFailed || s.Error.Code != "OperationInterrupted" {
 		t.Fatalf("orphan: %+v", s)
 	}
+	if s := f.status(t, url(stuck)); s.Status != StatusInProgress {
+		t.Fatalf("deferred op failed early: %+v", s)
+	}
 	f.advance(OpRetention)
 	if err := f.s.Ops.sweep(ctx, false); err != nil {
 		t.Fatal(err)
+	}
+	f.advance(OpTimeout)
+	if err := f.s.Ops.sweep(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.status(t, url(stuck)); s.Status != StatusFailed || s.Error.Code != "OperationTimedOut" {
+		t.Fatalf("stuck op: %+v", s)
 	}
 	if st, _, _ := f.do(t, "GET", url(finished), ""); st != 404 {
 		t.Fatalf("expired record: %d", st)
