@@ -165,10 +165,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			}
 		}
 	}
-	var hosts []string
-	if ip, err := netip.ParseAddr(host); host != "" && (err != nil || !ip.IsUnspecified()) {
-		hosts = append(hosts, host)
-	}
+	hosts := certHosts(host)
 	cert, err := auth.ServerTLS(cfg.DataDir, hosts)
 	if err != nil {
 		closeStore()
@@ -265,6 +262,29 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	}()
 	log.Info("nimbus listening", slog.String("endpoint", base), slog.String("dataDir", cfg.DataDir))
 	return n, nil
+}
+
+// certHosts returns the names the server certificate must cover besides
+// loopback: the listen host, or, when listening on all addresses, the
+// machine's host name and interface addresses.
+func certHosts(host string) []string {
+	if ip, err := netip.ParseAddr(host); host != "" && (err != nil || !ip.IsUnspecified()) {
+		return []string{host}
+	}
+	var out []string
+	if h, err := os.Hostname(); err == nil && h != "" {
+		out = append(out, h)
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() {
+			out = append(out, p.Addr().String())
+		}
+	}
+	return out
 }
 
 func absDir(d string) string {

@@ -3,9 +3,11 @@ package node_test
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,6 +74,18 @@ func TestStartWritesEndpointAndKeepsIdentity(t *testing.T) {
 			}
 			if st := get(t, dir, e.Endpoint+"/subscriptions?api-version=2016-06-01", tok); st != http.StatusOK {
 				t.Fatalf("with token: %d", st)
+			}
+			if h, err := os.Hostname(); err == nil && tc.listen == "0.0.0.0:0" {
+				pool, err := auth.CertPool(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				loop := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.Addr.(*net.TCPAddr).Port))
+				conn, err := tls.Dial("tcp", loop, &tls.Config{RootCAs: pool, ServerName: h})
+				if err != nil {
+					t.Fatalf("certificate does not cover host name %q when listening on all addresses: %v", h, err)
+				}
+				conn.Close()
 			}
 			if err := n.Stop(); err != nil {
 				t.Fatal(err)
