@@ -154,7 +154,26 @@ func cat(parts ...[]byte) []byte {
 	return out
 }
 
-func slotKey(i int) []byte { return binaryutil.NativeEndian.PutUint32(uint32(i)) }
+// slotKey is the map key of slot i (host byte order). Keys of the largest
+// table are built once and shared (they are never modified).
+func slotKey(i int) []byte {
+	if i < len(slotKeys) {
+		return slotKeys[i]
+	}
+	return binaryutil.NativeEndian.PutUint32(uint32(i))
+}
+
+var slotKeys = func() [][]byte {
+	const n = 65537
+	buf := make([]byte, 4*n)
+	keys := make([][]byte, n)
+	for i := range keys {
+		k := buf[4*i : 4*i+4 : 4*i+4]
+		copy(k, binaryutil.NativeEndian.PutUint32(uint32(i)))
+		keys[i] = k
+	}
+	return keys
+}()
 
 func markBytes(m uint32) []byte { return binaryutil.NativeEndian.PutUint32(m) }
 
