@@ -153,6 +153,10 @@ func Setup(ctx context.Context, opts Options) (*Net, error) {
 	}
 	if err := n.configure(); err != nil {
 		n.release()
+		if created {
+			// Leave nothing behind of a namespace this call made.
+			Teardown(ctx, opts)
+		}
 		return nil, err
 	}
 	return n, nil
@@ -252,6 +256,16 @@ func (n *Net) ensureUplink() error {
 			LinkIndex: hostLink.Attrs().Index,
 			Dst:       prefixNet(r),
 			Gw:        net.IP(n.nsIP.AsSlice()),
+		}
+		// Never take over a route the host already has for the range.
+		existing, err := n.hostH.RouteListFiltered(unix.AF_INET, &netlink.Route{Dst: prefixNet(r)}, netlink.RT_FILTER_DST)
+		if err != nil {
+			return fmt.Errorf("hostnet: list routes for %s: %w", r, err)
+		}
+		for _, e := range existing {
+			if e.LinkIndex != hostLink.Attrs().Index {
+				return fmt.Errorf("hostnet: the host already routes %s (interface index %d); choose a public range the host does not use", r, e.LinkIndex)
+			}
 		}
 		if err := n.hostH.RouteReplace(rt); err != nil {
 			return fmt.Errorf("hostnet: route %s via %s: %w", r, hostName, err)

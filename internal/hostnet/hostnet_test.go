@@ -269,3 +269,31 @@ func TestRootNamespaceLinkOnly(t *testing.T) {
 		t.Errorf("root namespace has %d links after teardown, had %d", len(final), len(before))
 	}
 }
+
+func TestSetupRefusesTakenRange(t *testing.T) {
+	host := hostnettest.Namespace(t, "nbh")
+	lo, err := host.Handle().LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := netip.MustParsePrefix("198.18.77.0/24")
+	if err := host.Handle().RouteAdd(&netlink.Route{LinkIndex: lo.Attrs().Index, Dst: &net.IPNet{IP: taken.Addr().AsSlice(), Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	opts := hostnet.Options{Name: hostnettest.UniqueName("nbt"), Uplink: hostnettest.Uplink, PublicRanges: []netip.Prefix{taken}, HostNamespace: host.Name()}
+	t.Cleanup(func() { hostnet.Teardown(context.Background(), opts) })
+	n, err := hostnet.Setup(context.Background(), opts)
+	if err == nil {
+		n.Close(context.Background(), true)
+		t.Fatal("Setup took over a route the host already had")
+	}
+	if !strings.Contains(err.Error(), "already routes") {
+		t.Errorf("error %q does not say the range is taken", err)
+	}
+	if hostnet.NamespaceExists(opts.Name) {
+		t.Error("a failed Setup left its namespace")
+	}
+	if _, err := host.Handle().LinkByName(hostnet.HostLinkName(opts.Name)); err == nil {
+		t.Error("a failed Setup left the host veth")
+	}
+}
