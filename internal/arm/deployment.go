@@ -336,6 +336,9 @@ func sortedMapKeys[V any](m map[string]V) []string {
 // loadDeployment reads a stored deployment; a missing one is 404
 // DeploymentNotFound (or ResourceGroupNotFound).
 func (s *Server) loadDeployment(ctx context.Context, id resource.ID) (*storedDeployment, store.KV, error) {
+	// Look at the runs before reading: a run writes its final state before
+	// it unregisters, so a record read after a "not running" answer is final.
+	_, running := s.runningDeployment(id)
 	kv, err := s.st.Get(ctx, resource.Key(id))
 	if notFound(err) {
 		if gerr := s.requireGroup(ctx, StoreReader{s.st}, id.Subscription, id.ResourceGroup); gerr != nil {
@@ -350,27 +353,33 @@ func (s *Server) loadDeployment(ctx context.Context, id resource.ID) (*storedDep
 	if err := json.Unmarshal(kv.Value, &sd); err != nil {
 		return nil, kv, fmt.Errorf("arm: decode deployment: %w", err)
 	}
-	s.settleInterrupted(&sd)
+	settleInterrupted(&sd, running)
 	return &sd, kv, nil
 }
 
 // settleInterrupted reports a deployment left Accepted or Running by a
-// process that no longer runs it as Failed.
-func (s *Server) settleInterrupted(sd *storedDeployment) {
+// process that no longer runs it as Failed. running says whether this
+// process was running it when the record was read.
+func settleInterrupted(sd *storedDeployment, running bool) {
 	st := sd.Deployment.Properties.ProvisioningState
-	if st != deployAccepted && st != deployRunning {
-		return
-	}
-	id, err := resource.ParseID(sd.Deployment.ID)
-	if err != nil {
-		return
-	}
-	if _, running := s.runningDeployment(id); running {
+	if running || (st != deployAccepted && st != deployRunning) {
 		return
 	}
 	sd.Deployment.Properties.ProvisioningState = deployFailed
 	sd.Deployment.Properties.Error = &errorBody{Code: "DeploymentInterrupted",
 		Message: "The deployment was interrupted by a restart of the service; deploy it again.", Details: []errorBody{}}
+}
+
+// runningIDs returns the lower-case ids of the deployments this server runs.
+func (s *Server) runningIDs() map[string]bool {
+	out := map[string]bool{}
+	deploymentRuns.Range(func(k, _ any) bool {
+		if rk := k.(runKey); rk.s == s {
+			out[rk.id] = true
+		}
+		return true
+	})
+	return out
 }
 
 // putDeployment serves PUT …/deployments/{name}.
@@ -410,6 +419,7 @@ func (s *Server) putDeployment(ctx context.Context, r *Request) (*Response, erro
 		return nil, err
 	}
 	started = true
+	resp := sd.Deployment // the run changes sd from now on
 	s.Ops.Go(runCtx, op, func(opCtx context.Context) (any, error) {
 		defer deploymentRuns.Delete(key)
 		defer cancel()
@@ -422,7 +432,7 @@ func (s *Server) putDeployment(ctx context.Context, r *Request) (*Response, erro
 	if created {
 		status = http.StatusCreated
 	}
-	return r.Async(status, &sd.Deployment, op), nil
+	return r.Async(status, &resp, op), nil
 }
 
 // storeNewRun stores the deployment record and its InProgress operation in
@@ -593,6 +603,7 @@ func (s *Server) listDeployments(ctx context.Context, r *Request) (*Response, er
 		}
 		stateFilter = m[1]
 	}
+	running := s.runningIDs()
 	kvs, _, err := s.st.List(ctx, resource.TypePrefix(sub, rg, DeploymentType))
 	if err != nil {
 		return nil, err
@@ -603,7 +614,7 @@ func (s *Server) listDeployments(ctx context.Context, r *Request) (*Response, er
 		if err := json.Unmarshal(kv.Value, &sd); err != nil {
 			return nil, fmt.Errorf("arm: decode deployment %s: %w", kv.Key, err)
 		}
-		s.settleInterrupted(&sd)
+		settleInterrupted(&sd, running[strings.ToLower(sd.Deployment.ID)])
 		if stateFilter != "" && !strings.EqualFold(stateFilter, sd.Deployment.Properties.ProvisioningState) {
 			continue
 		}
