@@ -12,6 +12,12 @@ import (
 // parameters.
 func loadDeployment(t *testing.T, file string) (json.RawMessage, json.RawMessage) {
 	t.Helper()
+	return loadDeploymentB(t, file)
+}
+
+// loadDeploymentB is loadDeployment for tests and benchmarks.
+func loadDeploymentB(t testing.TB, file string) (json.RawMessage, json.RawMessage) {
+	t.Helper()
 	data, err := os.ReadFile("testdata/" + file)
 	if err != nil {
 		t.Fatal(err)

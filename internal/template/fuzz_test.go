@@ -48,10 +48,15 @@ func FuzzExpression(f *testing.F) {
 	})
 }
 
-func testEvaluatorF(f *testing.F) *evaluator {
+func testEvaluatorF(f *testing.F) *evaluator { return testEvaluatorB(f) }
+
+// testEvaluatorB is an evaluator over funcTemplate for fuzz targets and
+// benchmarks.
+func testEvaluatorB(tb testing.TB) *evaluator {
+	tb.Helper()
 	p, err := Validate(context.Background(), Input{Template: []byte(funcTemplate), Scope: testScope}, newFakeEnv())
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	return p.ev
 }
