@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"nimbus/internal/ipam"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
 )
@@ -244,12 +245,10 @@ func readSubnet(ctx context.Context, rd Reader, id string, out map[string]resour
 
 // privateKey returns the IPAM key of a private address in a subnet.
 func privateKey(subnetID, addr string) string {
-	sid, err := resource.ParseID(subnetID)
-	s := subnetID
-	if err == nil {
-		s = sid.String()
+	if a, err := netip.ParseAddr(addr); err == nil {
+		return ipam.PrivateKey(subnetID, a)
 	}
-	return resource.IPAMPrefix + "/private" + strings.ToLower(s) + "/" + addr
+	return ipam.SubnetPrefix(subnetID) + addr
 }
 
 // allocateFrontends gives internal frontends their private address: the

@@ -53,7 +53,8 @@ func PublicKey(a netip.Addr) string { return PublicPrefix + a.String() }
 
 // SubnetPrefix returns the prefix of a subnet's allocation keys.
 func SubnetPrefix(subnetID string) string {
-	return PrivatePrefix + strings.ToLower(normalizeID(subnetID)) + "/"
+	// PrivatePrefix ends with "/" and an ID starts with one: join them once.
+	return PrivatePrefix + strings.TrimPrefix(strings.ToLower(normalizeID(subnetID)), "/") + "/"
 }
 
 // PrivateKey returns the allocation key of a private address in a subnet.

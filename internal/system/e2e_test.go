@@ -646,3 +646,53 @@ func TestNATRuleV2EndToEnd(t *testing.T) {
 	}
 
 }
+
+// TestInternalFrontendAndInstancesShareSubnet: an internal load balancer's
+// dynamic frontend and the scale set's instances take addresses from one
+// allocator, so they never collide.
+func TestInternalFrontendAndInstancesShareSubnet(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e.setup(ctx)
+	subnet := e.id("Microsoft.Network/virtualNetworks", "vn") + "/subnets/default"
+	lbc, _ := armnetwork.NewLoadBalancersClient(e.sub, e.cred, e.opts)
+	p, err := lbc.BeginCreateOrUpdate(ctx, e.rg, "ilb", armnetwork.LoadBalancer{
+		Location: to.Ptr("eastus"), SKU: &armnetwork.LoadBalancerSKU{Name: to.Ptr(armnetwork.LoadBalancerSKUNameStandard)},
+		Properties: &armnetwork.LoadBalancerPropertiesFormat{
+			FrontendIPConfigurations: []*armnetwork.FrontendIPConfiguration{{Name: to.Ptr("fe"),
+				Properties: &armnetwork.FrontendIPConfigurationPropertiesFormat{
+					Subnet:                    &armnetwork.Subnet{ID: to.Ptr(subnet)},
+					PrivateIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodDynamic)}}},
+		}}, nil)
+	var ilb armnetwork.LoadBalancersClientCreateOrUpdateResponse
+	if err == nil {
+		ilb, err = p.PollUntilDone(ctx, sdktest.Poll)
+	}
+	if err != nil {
+		t.Fatalf("create internal load balancer: %v", err)
+	}
+	feIP := *ilb.Properties.FrontendIPConfigurations[0].Properties.PrivateIPAddress
+	cp, err := e.vmss().BeginCreateOrUpdate(ctx, e.rg, "web", e.scaleSet(3), nil)
+	if err == nil {
+		_, err = cp.PollUntilDone(ctx, sdktest.Poll)
+	}
+	if err != nil {
+		t.Fatalf("create scale set: %v", err)
+	}
+	seen := map[string]string{feIP: "frontend"}
+	list, err := e.sys.Driver.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range list {
+		ip := st.PrivateIP.String()
+		if who, dup := seen[ip]; dup {
+			t.Fatalf("address %s given to %s and to instance %s", ip, who, st.Key)
+		}
+		seen[ip] = st.Key
+	}
+	if len(seen) != 4 {
+		t.Fatalf("want the frontend and 3 instances on distinct addresses, got %v", seen)
+	}
+}
