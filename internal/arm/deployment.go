@@ -215,18 +215,23 @@ func decodeDeploymentRequest(r *Request) (*deploymentRequest, error) {
 }
 
 // deploymentScope is the template scope of a deployment in group rg.
-func (s *Server) deploymentScope(ctx context.Context, sub, rg, name string) (template.Scope, error) {
-	g, _, err := s.loadGroup(ctx, resource.GroupID(sub, rg))
-	if err != nil {
-		return template.Scope{}, err
-	}
-	sc := template.Scope{
-		TenantID:          s.cfg.Identity.TenantID,
-		SubscriptionID:    sub,
-		ResourceGroup:     g.Name,
-		Location:          g.Location,
-		ResourceGroupTags: g.Tags,
-		DeploymentName:    name,
+// rg "" is a subscription-scope deployment at location.
+func (s *Server) deploymentScope(ctx context.Context, sub, rg, name, location string) (template.Scope, error) {
+	sc := template.Scope{TenantID: s.cfg.Identity.TenantID, SubscriptionID: sub, DeploymentName: name}
+	if rg == "" {
+		if err := s.requireDeploymentParent(ctx, sub, ""); err != nil {
+			return sc, err
+		}
+		if location == "" {
+			return sc, resource.BadRequest("LocationRequired", "The location property is required for a subscription-scope deployment.")
+		}
+		sc.Location = NormalizeLocation(location)
+	} else {
+		g, _, err := s.loadGroup(ctx, resource.GroupID(sub, rg))
+		if err != nil {
+			return sc, err
+		}
+		sc.ResourceGroup, sc.Location, sc.ResourceGroupTags = g.Name, g.Location, g.Tags
 	}
 	if kv, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(sub))); err == nil {
 		var subRec resource.Subscription
@@ -246,7 +251,7 @@ func (s *Server) planDeployment(ctx context.Context, r *Request, req *deployment
 	if err := validateDeploymentName(name); err != nil {
 		return nil, template.Scope{}, err
 	}
-	sc, err := s.deploymentScope(ctx, sub, rg, name)
+	sc, err := s.deploymentScope(ctx, sub, rg, name, req.Location)
 	if err != nil {
 		return nil, sc, err
 	}
@@ -333,6 +338,20 @@ func sortedMapKeys[V any](m map[string]V) []string {
 	return out
 }
 
+// requireDeploymentParent checks that the group rg, or the subscription
+// when rg is "", exists.
+func (s *Server) requireDeploymentParent(ctx context.Context, sub, rg string) error {
+	if rg != "" {
+		return s.requireGroup(ctx, StoreReader{s.st}, sub, rg)
+	}
+	if _, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(sub))); notFound(err) {
+		return resource.NotFound("SubscriptionNotFound", "The subscription '%s' could not be found.", sub)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
 // loadDeployment reads a stored deployment; a missing one is 404
 // DeploymentNotFound (or ResourceGroupNotFound).
 func (s *Server) loadDeployment(ctx context.Context, id resource.ID) (*storedDeployment, store.KV, error) {
@@ -341,7 +360,7 @@ func (s *Server) loadDeployment(ctx context.Context, id resource.ID) (*storedDep
 	_, running := s.runningDeployment(id)
 	kv, err := s.st.Get(ctx, resource.Key(id))
 	if notFound(err) {
-		if gerr := s.requireGroup(ctx, StoreReader{s.st}, id.Subscription, id.ResourceGroup); gerr != nil {
+		if gerr := s.requireDeploymentParent(ctx, id.Subscription, id.ResourceGroup); gerr != nil {
 			return nil, kv, gerr
 		}
 		return nil, kv, resource.NotFound("DeploymentNotFound", "Deployment '%s' could not be found.", id.Name())
@@ -592,7 +611,7 @@ func (s *Server) headDeployment(ctx context.Context, r *Request) (*Response, err
 // listDeployments serves GET …/resourceGroups/{rg}/providers/Microsoft.Resources/deployments.
 func (s *Server) listDeployments(ctx context.Context, r *Request) (*Response, error) {
 	sub, rg := r.Param("sub"), r.Param("rg")
-	if err := s.requireGroup(ctx, StoreReader{s.st}, sub, rg); err != nil {
+	if err := s.requireDeploymentParent(ctx, sub, rg); err != nil {
 		return nil, err
 	}
 	stateFilter := ""
@@ -604,7 +623,11 @@ func (s *Server) listDeployments(ctx context.Context, r *Request) (*Response, er
 		stateFilter = m[1]
 	}
 	running := s.runningIDs()
-	kvs, _, err := s.st.List(ctx, resource.TypePrefix(sub, rg, DeploymentType))
+	prefix := resource.TypePrefix(sub, rg, DeploymentType)
+	if rg == "" {
+		prefix = resource.SubscriptionsPrefix + strings.ToLower(sub) + "/providers/" + strings.ToLower(DeploymentType) + "/"
+	}
+	kvs, _, err := s.st.List(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -752,22 +775,25 @@ func (s *Server) exportDeploymentTemplate(ctx context.Context, r *Request) (*Res
 
 func init() {
 	registrations = append(registrations, func(s *Server) {
-		group := "/subscriptions/{sub}/resourceGroups/{rg}/providers/" + DeploymentType
-		one := group + "/{name}"
-		s.Handle(http.MethodPut, one, ResourcesVersions, s.putDeployment)
-		s.Handle(http.MethodGet, one, ResourcesVersions, s.getDeployment)
-		s.Handle(http.MethodHead, one, ResourcesVersions, s.headDeployment)
-		s.Handle(http.MethodDelete, one, ResourcesVersions, s.deleteDeployment)
-		s.Handle(http.MethodGet, group, ResourcesVersions, s.listDeployments)
-		s.Handle(http.MethodPost, one+"/cancel", ResourcesVersions, s.cancelDeployment)
-		s.Handle(http.MethodPost, one+"/validate", ResourcesVersions, s.validateDeployment)
-		s.Handle(http.MethodPost, one+"/whatIf", ResourcesVersions, s.whatIfDeployment)
-		s.Handle(http.MethodPost, one+"/exportTemplate", ResourcesVersions, s.exportDeploymentTemplate)
-		// ARM serves deployment operations without the provider segment
-		// (…/resourcegroups/{rg}/deployments/{name}/operations); accept both.
-		for _, base := range []string{one, "/subscriptions/{sub}/resourceGroups/{rg}/deployments/{name}"} {
-			s.Handle(http.MethodGet, base+"/operations", ResourcesVersions, s.listDeploymentOperations)
-			s.Handle(http.MethodGet, base+"/operations/{op}", ResourcesVersions, s.getDeploymentOperation)
+		// Resource-group scope, and subscription scope (no {rg}).
+		for _, scope := range []string{"/subscriptions/{sub}/resourceGroups/{rg}", "/subscriptions/{sub}"} {
+			group := scope + "/providers/" + DeploymentType
+			one := group + "/{name}"
+			s.Handle(http.MethodPut, one, ResourcesVersions, s.putDeployment)
+			s.Handle(http.MethodGet, one, ResourcesVersions, s.getDeployment)
+			s.Handle(http.MethodHead, one, ResourcesVersions, s.headDeployment)
+			s.Handle(http.MethodDelete, one, ResourcesVersions, s.deleteDeployment)
+			s.Handle(http.MethodGet, group, ResourcesVersions, s.listDeployments)
+			s.Handle(http.MethodPost, one+"/cancel", ResourcesVersions, s.cancelDeployment)
+			s.Handle(http.MethodPost, one+"/validate", ResourcesVersions, s.validateDeployment)
+			s.Handle(http.MethodPost, one+"/whatIf", ResourcesVersions, s.whatIfDeployment)
+			s.Handle(http.MethodPost, one+"/exportTemplate", ResourcesVersions, s.exportDeploymentTemplate)
+			// ARM serves deployment operations without the provider segment
+			// (…/resourcegroups/{rg}/deployments/{name}/operations); accept both.
+			for _, base := range []string{one, scope + "/deployments/{name}"} {
+				s.Handle(http.MethodGet, base+"/operations", ResourcesVersions, s.listDeploymentOperations)
+				s.Handle(http.MethodGet, base+"/operations/{op}", ResourcesVersions, s.getDeploymentOperation)
+			}
 		}
 	})
 }

@@ -548,3 +548,70 @@ func TestDeploymentCancel(t *testing.T) {
 		t.Errorf("all %d resources deployed despite the cancel", c)
 	}
 }
+
+// TestDeploymentSubscriptionScope deploys a subscription-scope template (a
+// resource group and a module into it), as `az deployment sub create` and
+// Bicep's targetScope = 'subscription' do.
+func TestDeploymentSubscriptionScope(t *testing.T) {
+	n := startTestNode(t)
+	ctx := context.Background()
+	module := map[string]any{
+		"resources": []any{map[string]any{"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2022-07-01", "name": "vn",
+			"location": "[resourceGroup().location]",
+			"properties": map[string]any{"addressSpace": map[string]any{"addressPrefixes": []any{"10.0.0.0/16"}}}}},
+		"outputs": map[string]any{"vnId": map[string]any{"type": "string", "value": "[resourceId('Microsoft.Network/virtualNetworks', 'vn')]"}},
+	}
+	tmpl := map[string]any{
+		"parameters": map[string]any{"rgName": map[string]any{"type": "string", "defaultValue": "app"}},
+		"resources": []any{
+			map[string]any{"type": "Microsoft.Resources/resourceGroups", "apiVersion": "2021-04-01", "name": "[parameters('rgName')]", "location": "[deployment().location]"},
+			map[string]any{"type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "net", "resourceGroup": "[parameters('rgName')]",
+				"dependsOn":  []any{"[subscriptionResourceId('Microsoft.Resources/resourceGroups', parameters('rgName'))]"},
+				"properties": map[string]any{"mode": "Incremental", "expressionEvaluationOptions": map[string]any{"scope": "inner"}, "template": module}},
+		},
+		"outputs": map[string]any{"vnId": map[string]any{"type": "string", "value": "[reference(resourceId(parameters('rgName'), 'Microsoft.Resources/deployments', 'net')).outputs.vnId.value]"}},
+	}
+	client, err := armresources.NewDeploymentsClient(n.sub, n.cred, n.options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poller, err := client.BeginCreateOrUpdateAtSubscriptionScope(ctx, "subdep", armresources.Deployment{Location: to.Ptr("westus"),
+		Properties: &armresources.DeploymentProperties{Mode: to.Ptr(armresources.DeploymentModeIncremental), Template: tmpl}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := poller.PollUntilDone(ctx, &azPollOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vnID := "/subscriptions/" + n.sub + "/resourceGroups/app/providers/Microsoft.Network/virtualNetworks/vn"
+	if out := res.Properties.Outputs.(map[string]any)["vnId"].(map[string]any)["value"]; out != vnID {
+		t.Errorf("vnId output = %v", out)
+	}
+	st, _, b := n.do(http.MethodGet, "/subscriptions/"+n.sub+"/resourcegroups/app?api-version=2021-04-01", nil)
+	if st != http.StatusOK || !strings.Contains(string(b), `"location":"westus"`) {
+		t.Errorf("group app: %d %s", st, b)
+	}
+	if st, _, b := n.do(http.MethodGet, vnID+"?api-version=2022-07-01", nil); st != http.StatusOK {
+		t.Errorf("vnet: %d %s", st, b)
+	}
+	pager := client.NewListAtSubscriptionScopePager(nil)
+	names := []string{}
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page.Value {
+			names = append(names, *d.Name)
+		}
+	}
+	if len(names) != 1 || names[0] != "subdep" {
+		t.Errorf("subscription deployments = %v", names)
+	}
+	// Without a location the subscription-scope deployment is refused.
+	body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tmpl}}
+	if st, _, b := n.do(http.MethodPut, "/subscriptions/"+n.sub+"/providers/Microsoft.Resources/deployments/noloc"+depAPI, body); st != http.StatusBadRequest || errCode(b) != "LocationRequired" {
+		t.Errorf("no location: %d %s", st, b)
+	}
+}

@@ -213,6 +213,9 @@ func fnCopyIndex(_ *evaluator, s *site, a []any) (any, error) {
 
 func fnResourceGroup(e *evaluator, _ *site, _ []any) (any, error) {
 	sc := e.scope
+	if sc.ResourceGroup == "" {
+		return nil, errf("The template function 'resourceGroup' is not expected in a subscription-scope deployment.")
+	}
 	props := map[string]any{"provisioningState": "Succeeded"}
 	rg := map[string]any{
 		"id":         sc.ResourceGroupID(),

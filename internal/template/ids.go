@@ -2,13 +2,16 @@ package template
 
 import "strings"
 
-// Scope is where a deployment runs: a resource group of a subscription.
+// Scope is where a deployment runs: a resource group of a subscription, or
+// the subscription itself when ResourceGroup is "" (then resourceGroup() is
+// an error and resourceId() without a group gives subscription-level ids).
 type Scope struct {
 	TenantID                string
 	SubscriptionID          string
 	SubscriptionDisplayName string
 	ResourceGroup           string
-	// Location is the resource group's location (resourceGroup().location).
+	// Location is the resource group's location (resourceGroup().location),
+	// or the deployment's location at subscription scope (deployment().location).
 	Location string
 	// ResourceGroupTags are the resource group's tags (resourceGroup().tags).
 	ResourceGroupTags map[string]string
@@ -23,12 +26,24 @@ func (s Scope) ResourceGroupID() string {
 	return "/subscriptions/" + s.SubscriptionID + "/resourceGroups/" + s.ResourceGroup
 }
 
-// ResourceID builds a resource-group-scoped ARM id for a fully qualified
-// type ("Microsoft.Network/virtualNetworks/subnets") and one name per type
-// segment after the namespace (["vnet1", "default"]).
+// ResourceID builds an ARM id for a fully qualified type
+// ("Microsoft.Network/virtualNetworks/subnets") and one name per type
+// segment after the namespace (["vnet1", "default"]): resource-group scoped,
+// or subscription scoped when resourceGroup is "". A resource group itself
+// (type Microsoft.Resources/resourceGroups) is /subscriptions/{s}/resourceGroups/{name}.
 func ResourceID(subscriptionID, resourceGroup, fullType string, names []string) string {
+	if resourceGroup == "" {
+		if strings.EqualFold(fullType, ResourceGroupType) && len(names) == 1 {
+			return "/subscriptions/" + subscriptionID + "/resourceGroups/" + names[0]
+		}
+		return "/subscriptions/" + subscriptionID + "/providers/" + typeNamePath(fullType, names)
+	}
 	return "/subscriptions/" + subscriptionID + "/resourceGroups/" + resourceGroup + "/providers/" + typeNamePath(fullType, names)
 }
+
+// ResourceGroupType is the type of resource groups, which subscription-scope
+// templates create.
+const ResourceGroupType = "Microsoft.Resources/resourceGroups"
 
 // typeNamePath interleaves a type's segments with the names:
 // "Microsoft.Network/virtualNetworks/subnets", [vn, s] →

@@ -735,6 +735,17 @@ func (p *Plan) match(ref string) []*instance {
 	if len(out) > 0 {
 		return out
 	}
+	// A resource group named by subscriptionResourceId():
+	// /subscriptions/{s}/providers/Microsoft.Resources/resourceGroups/{name}.
+	for _, inst := range p.instances {
+		if strings.EqualFold(inst.typ, ResourceGroupType) &&
+			strings.EqualFold(ref, "/subscriptions/"+p.ev.scope.SubscriptionID+"/providers/"+ResourceGroupType+"/"+inst.name) {
+			out = append(out, inst)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
 	// A resource id of this resource group, written with another casing or
 	// form of the type.
 	if sub, rg, typ, names, ok := parseResourceID(ref); ok {

@@ -745,3 +745,50 @@ func TestSymbolicNames(t *testing.T) {
 		t.Errorf("outputs = %v", outs)
 	}
 }
+
+func TestSubscriptionScope(t *testing.T) {
+	tmpl := `{
+	  "parameters": {"rgName": {"type": "string", "defaultValue": "app"}},
+	  "resources": [
+	    {"type": "Microsoft.Resources/resourceGroups", "apiVersion": "2021-04-01", "name": "[parameters('rgName')]", "location": "[deployment().location]"},
+	    {"type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "net", "resourceGroup": "[parameters('rgName')]",
+	     "dependsOn": ["[subscriptionResourceId('Microsoft.Resources/resourceGroups', parameters('rgName'))]"],
+	     "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"},
+	       "template": {"resources": [{"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2022-07-01", "name": "vn", "location": "[resourceGroup().location]"}]}}}
+	  ],
+	  "outputs": {
+	    "rgId": {"type": "string", "value": "[reference(subscriptionResourceId('Microsoft.Resources/resourceGroups', parameters('rgName')), '2021-04-01', 'Full').resourceId]"},
+	    "vnId": {"type": "string", "value": "[resourceId(parameters('rgName'), 'Microsoft.Network/virtualNetworks', 'vn')]"},
+	    "sub": {"type": "string", "value": "[resourceId('Microsoft.Network/virtualNetworks', 'vn')]"}
+	  }
+	}`
+	sc := testScope
+	sc.ResourceGroup = ""
+	p, err := Validate(context.Background(), Input{Template: json.RawMessage(tmpl), Scope: sc}, newFakeEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newFakeEnv()
+	outs, _, err := p.Run(context.Background(), env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sub = "/subscriptions/00000000-0000-0000-0000-000000000001"
+	ids := env.putIDs()
+	if len(ids) != 2 || ids[0] != sub+"/resourceGroups/app" || ids[1] != sub+"/resourceGroups/app/providers/Microsoft.Resources/deployments/net" {
+		t.Fatalf("puts = %v", ids)
+	}
+	if rg := env.put(t, ids[0]); rg.Location != "eastus" {
+		t.Errorf("group location = %q", rg.Location)
+	}
+	if outs["rgId"].Value != sub+"/providers/Microsoft.Resources/resourceGroups/app" && outs["rgId"].Value != sub+"/resourceGroups/app" {
+		t.Errorf("rgId = %v", outs["rgId"])
+	}
+	if outs["vnId"].Value != sub+"/resourceGroups/app/providers/Microsoft.Network/virtualNetworks/vn" || outs["sub"].Value != sub+"/providers/Microsoft.Network/virtualNetworks/vn" {
+		t.Errorf("outputs = %v", outs)
+	}
+	_, err = Validate(context.Background(), Input{Template: json.RawMessage(`{"resources": [], "outputs": {"x": {"type": "string", "value": "[resourceGroup().name]"}}}`), Scope: sc}, newFakeEnv())
+	if err == nil || !strings.Contains(err.Error(), "not expected in a subscription-scope deployment") {
+		t.Errorf("resourceGroup() at subscription scope: %v", err)
+	}
+}
