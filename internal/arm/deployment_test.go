@@ -557,7 +557,7 @@ func TestDeploymentSubscriptionScope(t *testing.T) {
 	ctx := context.Background()
 	module := map[string]any{
 		"resources": []any{map[string]any{"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2022-07-01", "name": "vn",
-			"location": "[resourceGroup().location]",
+			"location":   "[resourceGroup().location]",
 			"properties": map[string]any{"addressSpace": map[string]any{"addressPrefixes": []any{"10.0.0.0/16"}}}}},
 		"outputs": map[string]any{"vnId": map[string]any{"type": "string", "value": "[resourceId('Microsoft.Network/virtualNetworks', 'vn')]"}},
 	}
