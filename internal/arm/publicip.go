@@ -24,6 +24,11 @@ func (m publicIPModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) err
 	if err := p.Normalize(); err != nil {
 		return err
 	}
+	if pf := p.Properties.PublicIPPrefix; pf != nil && pf.ID != "" {
+		if err := CheckReference(ctx, tx, p.ID, "properties.publicIPPrefix.id", pf.ID, "Microsoft.Network/publicIPPrefixes"); err != nil {
+			return err
+		}
+	}
 	pool := m.s.cfg.PublicPool
 	if p.IsIPv6() != pool.Addr().Is6() {
 		return resource.BadRequest("PublicIPAddressVersionNotSupported",

@@ -2,6 +2,7 @@ package arm
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -26,6 +27,25 @@ func (vnetModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) error {
 	v := obj.(*resource.VirtualNetwork)
 	if err := v.Normalize(); err != nil {
 		return err
+	}
+	for i, sn := range v.Properties.Subnets {
+		for _, r := range []struct {
+			name string
+			ref  *resource.SubResource
+			typ  string
+		}{
+			{"networkSecurityGroup", sn.Properties.NetworkSecurityGroup, "Microsoft.Network/networkSecurityGroups"},
+			{"routeTable", sn.Properties.RouteTable, "Microsoft.Network/routeTables"},
+			{"natGateway", sn.Properties.NatGateway, "Microsoft.Network/natGateways"},
+		} {
+			if r.ref == nil || r.ref.ID == "" {
+				continue
+			}
+			path := fmt.Sprintf("properties.subnets[%d].properties.%s.id", i, r.name)
+			if err := CheckReference(ctx, tx, sn.ID, path, r.ref.ID, r.typ); err != nil {
+				return err
+			}
+		}
 	}
 	if old == nil {
 		v.Properties.ResourceGUID = resource.NewGUID()
