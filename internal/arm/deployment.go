@@ -187,7 +187,13 @@ func toResourceError(te *template.Error) *resource.Error {
 // decodeDeploymentRequest reads and checks a deployment body.
 func decodeDeploymentRequest(r *Request) (*deploymentRequest, error) {
 	var req deploymentRequest
-	if err := r.Decode(&req); err != nil {
+	// ARM reads deployment bodies leniently, and az relies on it (an
+	// unquoted "template" key, comments in template files).
+	body, err := template.StandardJSON(r.Body)
+	if err != nil {
+		return nil, resource.BadRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized: %v.", err)
+	}
+	if err := DecodeBody(body, &req); err != nil {
 		return nil, err
 	}
 	p := req.Properties
@@ -202,6 +208,15 @@ func decodeDeploymentRequest(r *Request) (*deploymentRequest, error) {
 	}
 	if len(p.Template) == 0 || string(p.Template) == "null" {
 		return nil, resource.BadRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized: 'properties.template' is required.")
+	}
+	// A template sent as a JSON string holds the template's text.
+	var text string
+	if json.Unmarshal(p.Template, &text) == nil {
+		std, err := template.StandardJSON([]byte(text))
+		if err != nil {
+			return nil, resource.BadRequest("InvalidTemplate", "The template text could not be read: %v.", err)
+		}
+		p.Template = std
 	}
 	switch {
 	case p.Mode == "", strings.EqualFold(p.Mode, "Incremental"):

@@ -473,8 +473,25 @@ func TestDeploymentAZCreateCommands(t *testing.T) {
 	if err := json.Unmarshal(out, &vm); err != nil || vm.VMSS.ProvisioningState != "Succeeded" {
 		t.Fatalf("vmss create --lb: %v %s", err, out)
 	}
+	// A template file of our own, with parameters, as users deploy them.
+	out = runAZ(t, env, "deployment", "group", "create", "-g", "rg", "-n", "seed", "--template-file", "../template/testdata/seed-scenario.json",
+		"--parameters", "adminPassword=Secr3t-Passw0rd!", "prefix=seed", "natPortStart=51000", "-o", "json")
+	var seed struct {
+		Properties struct {
+			ProvisioningState string
+			Outputs           map[string]struct{ Value any }
+		}
+	}
+	if err := json.Unmarshal(out, &seed); err != nil || seed.Properties.ProvisioningState != "Succeeded" ||
+		seed.Properties.Outputs["natPorts"].Value != "51000-51119" {
+		t.Fatalf("deployment group create: %v %s", err, out)
+	}
+	out = runAZ(t, env, "deployment", "operation", "group", "list", "-g", "rg", "-n", "seed", "--query", "length(@)")
+	if strings.TrimSpace(string(out)) != "4" {
+		t.Errorf("deployment operations: %s", out)
+	}
 	out = runAZ(t, env, "deployment", "group", "list", "-g", "rg", "--query", "[].properties.provisioningState", "-o", "tsv")
-	if strings.Count(string(out), "Succeeded") != 2 {
+	if strings.Count(string(out), "Succeeded") != 3 {
 		t.Errorf("deployment list: %s", out)
 	}
 }

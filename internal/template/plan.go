@@ -121,7 +121,11 @@ var templateOnly = map[string]bool{
 // used only for providers(). The error is an *Error with code
 // InvalidTemplate.
 func Validate(ctx context.Context, in Input, env Env) (*Plan, error) {
-	tv, err := decodeJSON(in.Template)
+	std, err := StandardJSON(in.Template)
+	if err != nil {
+		return nil, invalidTemplate("template", "The template is not valid JSON: %v", err)
+	}
+	tv, err := decodeJSON(std)
 	if err != nil {
 		return nil, invalidTemplate("template", "The template is not valid JSON: %v", err)
 	}
@@ -131,7 +135,11 @@ func Validate(ctx context.Context, in Input, env Env) (*Plan, error) {
 	}
 	var given any
 	if len(strings.TrimSpace(string(in.Parameters))) > 0 {
-		if given, err = decodeJSON(in.Parameters); err != nil {
+		std, err := StandardJSON(in.Parameters)
+		if err == nil {
+			given, err = decodeJSON(std)
+		}
+		if err != nil {
 			return nil, invalidTemplate("parameters", "The deployment parameters are not valid JSON: %v", err)
 		}
 	}
