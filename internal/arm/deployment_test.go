@@ -486,9 +486,25 @@ func TestDeploymentAZCreateCommands(t *testing.T) {
 		seed.Properties.Outputs["natPorts"].Value != "51000-51119" {
 		t.Fatalf("deployment group create: %v %s", err, out)
 	}
+	runAZ(t, env, "deployment", "group", "validate", "-g", "rg", "--template-file", "../template/testdata/seed-scenario.json",
+		"--parameters", "adminPassword=Secr3t-Passw0rd!", "prefix=seed", "natPortStart=51000")
+	if _, stderr, err := tryAZ(t, env, "deployment", "group", "validate", "-g", "rg", "--template-file", "../template/testdata/seed-scenario.json",
+		"--parameters", "prefix=seed"); err == nil || !strings.Contains(stderr, "adminPassword") {
+		t.Errorf("validate without adminPassword: %v %s", err, stderr)
+	}
+	out = runAZ(t, env, "deployment", "group", "what-if", "-g", "rg", "--template-file", "../template/testdata/seed-scenario.json",
+		"--parameters", "adminPassword=Secr3t-Passw0rd!", "prefix=seed", "natPortStart=51000", "instanceCount=4", "--no-pretty-print", "-o", "json")
+	if !strings.Contains(string(out), `"changeType": "Modify"`) && !strings.Contains(string(out), `"changeType":"Modify"`) {
+		t.Errorf("what-if: %s", out)
+	}
 	out = runAZ(t, env, "deployment", "operation", "group", "list", "-g", "rg", "-n", "seed", "--query", "length(@)")
 	if strings.TrimSpace(string(out)) != "4" {
 		t.Errorf("deployment operations: %s", out)
+	}
+	out = runAZ(t, env, "deployment", "sub", "create", "-l", "westus", "-n", "subdep", "--template-file", "../template/testdata/subscription-scope.json",
+		"--query", "properties.outputs.subnet.value", "-o", "tsv")
+	if !strings.HasSuffix(strings.TrimSpace(string(out)), "/resourceGroups/app/providers/Microsoft.Network/virtualNetworks/vn/subnets/default") {
+		t.Errorf("deployment sub create: %s", out)
 	}
 	out = runAZ(t, env, "deployment", "group", "list", "-g", "rg", "--query", "[].properties.provisioningState", "-o", "tsv")
 	if strings.Count(string(out), "Succeeded") != 3 {

@@ -185,3 +185,19 @@ func TestSeedScenarioTemplate(t *testing.T) {
 		t.Errorf("outputs = %v", outs)
 	}
 }
+
+func TestSubscriptionScopeTemplateFile(t *testing.T) {
+	tmpl, err := os.ReadFile("testdata/subscription-scope.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := testScope
+	sc.ResourceGroup = ""
+	p, err := Validate(context.Background(), Input{Template: tmpl, Scope: sc}, newFakeEnv())
+	if err != nil {
+		t.Fatalf("Validate (a template with comments): %v", err)
+	}
+	if rs := p.Resources(); len(rs) != 2 || rs[1].ID != "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/app/providers/Microsoft.Resources/deployments/network" {
+		t.Fatalf("resources = %+v", rs)
+	}
+}
