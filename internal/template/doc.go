@@ -26,10 +26,19 @@
 // expressions are evaluated in this template's context. A nested child
 // resource depends on its parent implicitly.
 //
+// User-defined types ("definitions", "$ref" in parameters and outputs) are
+// resolved to their type and top-level constraints; "nullable": true
+// parameters may be left out (null). Templates and deployment bodies are
+// read as ARM reads them: comments, trailing commas and unquoted property
+// names are accepted (StandardJSON). Subscription-scope deployments
+// (Scope.ResourceGroup "") may create resource groups and nest deployments
+// into them.
+//
 // Not supported: Complete mode, templateLink/parametersLink, Key Vault
-// parameter references, list*() functions, user-defined types
-// ("definitions"), extension resources ("scope"), and copyIndex() or
-// resource copy loops inside an outer-scope nested template.
+// parameter references, list*() functions, validation of the properties of
+// user-defined object types, extension resources ("scope"), management
+// group and tenant scopes, and copyIndex() or resource copy loops inside an
+// outer-scope nested template.
 //
 // Values are JSON values as encoding/json decodes them into any, except that
 // numbers are int64 when integral (float64 otherwise).

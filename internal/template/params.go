@@ -33,7 +33,7 @@ func isSecure(typ string) bool {
 }
 
 // parseParamDecls reads the template's "parameters" section.
-func parseParamDecls(v any) (map[string]*paramDecl, error) {
+func parseParamDecls(v any, defs map[string]any) (map[string]*paramDecl, error) {
 	out := map[string]*paramDecl{}
 	if v == nil {
 		return out, nil
@@ -47,6 +47,10 @@ func parseParamDecls(v any) (map[string]*paramDecl, error) {
 		if !ok {
 			return nil, invalidTemplate("parameters."+name, "The template parameter '%s' must be an object with a 'type'", name)
 		}
+		d, err := resolveRef(d, defs, "parameters."+name)
+		if err != nil {
+			return nil, err
+		}
 		t, _ := lookupKey(d, "type")
 		ts, _ := t.(string)
 		lt := strings.ToLower(ts)
@@ -56,6 +60,35 @@ func parseParamDecls(v any) (map[string]*paramDecl, error) {
 		out[strings.ToLower(name)] = &paramDecl{name: name, typ: lt, raw: d}
 	}
 	return out, nil
+}
+
+// resolveRef replaces a declaration's "$ref": "#/definitions/name" (a
+// languageVersion 2.0 user-defined type) with the definition, keeping the
+// declaration's own keys (defaultValue, nullable, metadata). Only the type
+// and its top-level constraints are checked, not an object's properties.
+func resolveRef(d map[string]any, defs map[string]any, target string) (map[string]any, error) {
+	for range 32 {
+		ref, ok := lookupOr(d, "$ref").(string)
+		if !ok {
+			return d, nil
+		}
+		name, found := strings.CutPrefix(ref, "#/definitions/")
+		def, isObj := lookupOr(defs, name).(map[string]any)
+		if !found || !isObj {
+			return nil, invalidTemplate(target, "The type reference '%s' does not name a definition of the template", ref)
+		}
+		merged := map[string]any{}
+		for k, v := range def {
+			merged[k] = v
+		}
+		for k, v := range d {
+			if k != "$ref" {
+				merged[k] = v
+			}
+		}
+		d = merged
+	}
+	return nil, invalidTemplate(target, "The type references of '%s' form a cycle", target)
 }
 
 // bindParameters takes the deployment's parameter values, checks them
@@ -165,6 +198,9 @@ func (e *evaluator) resolveParameter(ctx context.Context, d *paramDecl) (any, er
 	v, given := e.paramGiven[strings.ToLower(d.name)]
 	if !given {
 		def, hasDefault := lookupKey(d.raw, "defaultValue")
+		if nullable, _ := lookupOr(d.raw, "nullable").(bool); nullable && !hasDefault {
+			return nil, nil
+		}
 		if !hasDefault {
 			return nil, invalidTemplate(target, "The value for the template parameter '%s' is not provided. Please see https://aka.ms/arm-create-parameter-file for usage details", d.name)
 		}
@@ -189,6 +225,9 @@ func (e *evaluator) resolveParameter(ctx context.Context, d *paramDecl) (any, er
 // constraints.
 func checkParameter(d *paramDecl, v any) (any, error) {
 	v = Normalize(v)
+	if nullable, _ := lookupOr(d.raw, "nullable").(bool); nullable && v == nil {
+		return nil, nil
+	}
 	want := paramTypes[d.typ]
 	bad := func() error {
 		return fmt.Errorf("The provided value for the template parameter '%s' is not valid. Expected a value of type '%s', but received a value of type '%s'", d.name, want, typeName(v))

@@ -84,6 +84,7 @@ type Plan struct {
 	ev        *evaluator
 	instances []*instance // every expanded resource, in template order
 	outputs   map[string]any
+	defs      map[string]any // user-defined types (languageVersion 2.0 "definitions")
 }
 
 // instance is one expanded resource (one iteration of a copy loop).
@@ -161,7 +162,8 @@ func Validate(ctx context.Context, in Input, env Env) (*Plan, error) {
 	if err := ev.parseFunctions(tmpl); err != nil {
 		return nil, err
 	}
-	decls, err := parseParamDecls(lookupOr(tmpl, "parameters"))
+	defs, _ := lookupOr(tmpl, "definitions").(map[string]any)
+	decls, err := parseParamDecls(lookupOr(tmpl, "parameters"), defs)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +174,7 @@ func Validate(ctx context.Context, in Input, env Env) (*Plan, error) {
 	if err := ev.bindVariables(ctx, lookupOr(tmpl, "variables")); err != nil {
 		return nil, err
 	}
-	p := &Plan{ev: ev}
+	p := &Plan{ev: ev, defs: defs}
 	resources := lookupOr(tmpl, "resources")
 	switch rs := resources.(type) {
 	case nil:

@@ -792,3 +792,33 @@ func TestSubscriptionScope(t *testing.T) {
 		t.Errorf("resourceGroup() at subscription scope: %v", err)
 	}
 }
+
+func TestUserDefinedTypes(t *testing.T) {
+	tmpl := `{
+	  "languageVersion": "2.0",
+	  "definitions": {
+	    "sku": {"type": "string", "allowedValues": ["Basic", "Standard"]},
+	    "settings": {"type": "object", "properties": {"size": {"type": "int"}}}
+	  },
+	  "parameters": {
+	    "sku": {"$ref": "#/definitions/sku", "defaultValue": "Standard"},
+	    "settings": {"$ref": "#/definitions/settings"},
+	    "tag": {"type": "string", "nullable": true}
+	  },
+	  "resources": {},
+	  "outputs": {
+	    "sku": {"$ref": "#/definitions/sku", "value": "[parameters('sku')]"},
+	    "tagMissing": {"type": "bool", "value": "[equals(parameters('tag'), null())]"}
+	  }
+	}`
+	_, outs, _ := mustRun(t, tmpl, `{"settings": {"value": {"size": 3}}}`)
+	if outs["sku"].Value != "Standard" || outs["sku"].Type != "String" || outs["tagMissing"].Value != true {
+		t.Errorf("outputs = %v", outs)
+	}
+	if _, err := validate(t, tmpl, `{"settings": {"value": {}}, "sku": {"value": "Premium"}}`); err == nil || !strings.Contains(err.Error(), "allowed value(s): 'Basic,Standard'") {
+		t.Errorf("a definition's allowedValues: %v", err)
+	}
+	if _, err := validate(t, `{"parameters": {"x": {"$ref": "#/definitions/nope"}}, "resources": []}`, `{"x": {"value": 1}}`); err == nil || !strings.Contains(err.Error(), "does not name a definition") {
+		t.Errorf("unknown $ref: %v", err)
+	}
+}

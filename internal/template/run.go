@@ -356,6 +356,10 @@ func (p *Plan) evalOutputs(ctx context.Context, ev *evaluator) (map[string]Outpu
 		if !ok {
 			return nil, fail(name, path, errf("an output must be an object with 'type' and 'value'"))
 		}
+		decl, err := resolveRef(decl, p.defs, path)
+		if err != nil {
+			return nil, err
+		}
 		s := &site{ctx: ctx, section: "outputs"}
 		typRaw, _ := lookupOr(decl, "type").(string)
 		typ := strings.ToLower(typRaw)
@@ -382,7 +386,6 @@ func (p *Plan) evalOutputs(ctx context.Context, ev *evaluator) (map[string]Outpu
 			}
 		}
 		var val any
-		var err error
 		if cp, ok := lookupKey(decl, "copy"); ok {
 			cm, isObj := cp.(map[string]any)
 			if !isObj {
