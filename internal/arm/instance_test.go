@@ -211,7 +211,7 @@ func TestInstanceSDKViews(t *testing.T) {
 		}
 		if !*p.LatestModelApplied || *p.ProvisioningState != "Succeeded" || *p.VMID == "" || p.TimeCreated == nil ||
 			*p.OSProfile.ComputerName != fmt.Sprintf("vm%06d", i) || *p.OSProfile.AdminUsername != "azureuser" || p.OSProfile.AdminPassword != nil ||
-			*p.StorageProfile.ImageReference.Offer != "ubuntu-24_04-lts" ||
+			*p.StorageProfile.ImageReference.Offer != "workloads" ||
 			*p.NetworkProfile.NetworkInterfaces[0].ID != *vm.ID+"/networkInterfaces/nic" ||
 			*p.NetworkProfileConfiguration.NetworkInterfaceConfigurations[0].Name != "nic" ||
 			*p.ProtectionPolicy.ProtectFromScaleIn || *p.ProtectionPolicy.ProtectFromScaleSetActions {
@@ -540,7 +540,7 @@ func TestInstanceSDKActions(t *testing.T) {
 	// Model change: latestModelApplied goes false; manualupgrade 0 brings it back.
 	if _, err := e.patchVMSS(t, "web", armcompute.VirtualMachineScaleSetUpdate{Properties: &armcompute.VirtualMachineScaleSetUpdateProperties{
 		VirtualMachineProfile: &armcompute.VirtualMachineScaleSetUpdateVMProfile{StorageProfile: &armcompute.VirtualMachineScaleSetUpdateStorageProfile{
-			ImageReference: &armcompute.ImageReference{Publisher: to.Ptr("Canonical"), Offer: to.Ptr("ubuntu-24_04-lts"), SKU: to.Ptr("minimal"), Version: to.Ptr("latest")}}}}}); err != nil {
+			ImageReference: &armcompute.ImageReference{Publisher: to.Ptr("nimbus"), Offer: to.Ptr("workloads"), SKU: to.Ptr("script"), Version: to.Ptr("latest")}}}}}); err != nil {
 		t.Fatal(err)
 	}
 	latest := func() string {
@@ -560,7 +560,7 @@ func TestInstanceSDKActions(t *testing.T) {
 	if got := latest(); got != "true,false,false" {
 		t.Errorf("latestModelApplied after manualupgrade 0 = %s", got)
 	}
-	if r := e.record(t, "0"); r.Generation != 4 || r.Model.StorageProfile.ImageReference.SKU != "minimal" {
+	if r := e.record(t, "0"); r.Generation != 4 || r.Model.StorageProfile.ImageReference.SKU != "script" {
 		t.Errorf("upgraded record: generation %d, image %+v", r.Generation, r.Model.StorageProfile.ImageReference)
 	}
 

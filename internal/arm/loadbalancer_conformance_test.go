@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// lbExamplesDir holds the Azure spec examples (shared/conformance).
-const lbExamplesDir = "/work/shared/conformance/arm-examples"
+// lbExamplesDir holds the Azure spec examples (a copy of shared/conformance).
+const lbExamplesDir = "testdata/arm-examples"
 
 // lbExample is one spec example: its request parameters and responses.
 type lbExample struct {
@@ -220,7 +220,15 @@ func TestConformanceExamples(t *testing.T) {
 
 	vmssPath := e.id("Microsoft.Compute/virtualMachineScaleSets/vmss1")
 	vmssEx := e.loadExample(t, "VirtualMachineScaleSet_Create_WithAzureLoadBalancer.json")
-	st, h, b = e.do(http.MethodPut, vmssPath+"?api-version=2025-04-01", vmssEx.Parameters["parameters"])
+	// nimbus runs only its own images (any other is refused with
+	// PlatformImageNotFound): swap the example's Windows image for echo.
+	var vmssBody map[string]any
+	if err := json.Unmarshal(vmssEx.Parameters["parameters"], &vmssBody); err != nil {
+		t.Fatal(err)
+	}
+	vmssBody["properties"].(map[string]any)["virtualMachineProfile"].(map[string]any)["storageProfile"].(map[string]any)["imageReference"] =
+		map[string]any{"publisher": "nimbus", "offer": "workloads", "sku": "echo", "version": "latest"}
+	st, h, b = e.do(http.MethodPut, vmssPath+"?api-version=2025-04-01", vmssBody)
 	if st != http.StatusCreated {
 		t.Fatalf("VMSS PUT: %d %s", st, b)
 	}

@@ -452,7 +452,7 @@ func (e *lbEnv) vmssBody(lbName string, probe bool, mode armcompute.UpgradeMode)
 			VirtualMachineProfile: &armcompute.VirtualMachineScaleSetVMProfile{
 				OSProfile: &armcompute.VirtualMachineScaleSetOSProfile{ComputerNamePrefix: to.Ptr("vm"), AdminUsername: to.Ptr("azureuser"), AdminPassword: to.Ptr("Secr3t!pass")},
 				StorageProfile: &armcompute.VirtualMachineScaleSetStorageProfile{ImageReference: &armcompute.ImageReference{
-					Publisher: to.Ptr("Canonical"), Offer: to.Ptr("ubuntu-24_04-lts"), SKU: to.Ptr("server"), Version: to.Ptr("latest")}},
+					Publisher: to.Ptr("nimbus"), Offer: to.Ptr("workloads"), SKU: to.Ptr("echo"), Version: to.Ptr("latest")}},
 				NetworkProfile: np,
 			},
 		},

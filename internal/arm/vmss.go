@@ -7,8 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"nimbus/internal/driver"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
+	"nimbus/internal/workload"
 )
 
 // vmssModel is the Model of Microsoft.Compute/virtualMachineScaleSets: the
@@ -57,6 +59,9 @@ func (m vmssModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) error {
 		return err
 	}
 	if err := resource.ValidateScaleSet(v, prev, vctx); err != nil {
+		return err
+	}
+	if err := validateImage(v); err != nil {
 		return err
 	}
 	guardRead(tx, read)
@@ -213,4 +218,29 @@ func (s *Server) listScaleSetsByLocation(ctx context.Context, r *Request, k *Kin
 		items = append(items, obj)
 	}
 	return r.Page(items)
+}
+
+// validateImage refuses, at write time, an image no driver runs and
+// customData that is not base64: instances would only fail later.
+func validateImage(v *resource.VirtualMachineScaleSet) error {
+	vp := v.Properties.VirtualMachineProfile
+	if vp == nil {
+		return nil
+	}
+	if sp := vp.StorageProfile; sp != nil && sp.ImageReference != nil {
+		ir := sp.ImageReference
+		if _, err := workload.Resolve(driver.Image{Publisher: ir.Publisher, Offer: ir.Offer, SKU: ir.SKU, Version: ir.Version}); err != nil {
+			e := resource.BadRequest("PlatformImageNotFound", "%s", strings.TrimPrefix(err.Error(), "driver: unknown image: "))
+			e.Target = "properties.virtualMachineProfile.storageProfile.imageReference"
+			return e
+		}
+	}
+	if op := vp.OSProfile; op != nil && op.CustomData != "" {
+		if _, err := workload.DecodeCustomData(op.CustomData); err != nil {
+			e := resource.BadRequest("InvalidParameter", "Custom data in OSProfile must be in Base64 encoding and with a maximum length of 87380 characters.")
+			e.Target = "properties.virtualMachineProfile.osProfile.customData"
+			return e
+		}
+	}
+	return nil
 }

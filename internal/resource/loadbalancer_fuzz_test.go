@@ -11,7 +11,7 @@ import (
 // test fixtures to f.
 func seedBodies(f *testing.F, files ...string) {
 	for _, name := range files {
-		raw, err := os.ReadFile(filepath.Join("/work/shared/conformance/arm-examples", name))
+		raw, err := os.ReadFile(filepath.Join("../arm/testdata/arm-examples", name))
 		if err != nil {
 			continue
 		}

@@ -117,7 +117,7 @@ func TestNormalizeLoadBalancerDefaults(t *testing.T) {
 // whole pipeline and compares the read-only back-references with the
 // example response.
 func TestConformanceLoadBalancerCreate(t *testing.T) {
-	raw, err := os.ReadFile("/work/shared/conformance/arm-examples/LoadBalancerCreate.json")
+	raw, err := os.ReadFile("../arm/testdata/arm-examples/LoadBalancerCreate.json")
 	if err != nil {
 		t.Skipf("conformance examples not available: %v", err)
 	}

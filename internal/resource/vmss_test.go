@@ -63,7 +63,7 @@ func TestNormalizeScaleSetDefaults(t *testing.T) {
 }
 
 func TestConformanceScaleSetCreate(t *testing.T) {
-	raw, err := os.ReadFile("/work/shared/conformance/arm-examples/VirtualMachineScaleSet_Create_WithAzureLoadBalancer.json")
+	raw, err := os.ReadFile("../arm/testdata/arm-examples/VirtualMachineScaleSet_Create_WithAzureLoadBalancer.json")
 	if err != nil {
 		t.Skipf("conformance examples not available: %v", err)
 	}
