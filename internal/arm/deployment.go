@@ -508,7 +508,7 @@ func (s *Server) runDeployment(ctx context.Context, id resource.ID, plan *templa
 	rec := &deploymentWriter{s: s, id: id, sd: sd, rev: rev}
 	rec.update(context.WithoutCancel(ctx), func(sd *storedDeployment) { sd.Deployment.Properties.ProvisioningState = deployRunning })
 	outputs, ops, err := plan.Run(ctx, env, func(op template.Operation) {
-		rec.update(context.WithoutCancel(ctx), func(sd *storedDeployment) { sd.setOperation(op) })
+		rec.progress(context.WithoutCancel(ctx), func(sd *storedDeployment) { sd.setOperation(op) })
 	})
 	var result error
 	rec.update(context.WithoutCancel(ctx), func(sd *storedDeployment) {
@@ -571,6 +571,26 @@ type deploymentWriter struct {
 	sd   *storedDeployment
 	rev  int64
 	gone bool
+	last time.Time // of the last write
+}
+
+// progressEvery bounds how often operation progress is written: a record
+// holds every operation, so writing it per event would cost O(n²) for n
+// resources. The final state is always written.
+const progressEvery = 100 * time.Millisecond
+
+// progress applies change and writes the record unless it was written
+// less than progressEvery ago.
+func (w *deploymentWriter) progress(ctx context.Context, change func(sd *storedDeployment)) {
+	w.mu.Lock()
+	recent := time.Since(w.last) < progressEvery
+	if recent {
+		change(w.sd)
+	}
+	w.mu.Unlock()
+	if !recent {
+		w.update(ctx, change)
+	}
 }
 
 func (w *deploymentWriter) update(ctx context.Context, change func(sd *storedDeployment)) {
@@ -591,7 +611,7 @@ func (w *deploymentWriter) update(ctx context.Context, change func(sd *storedDep
 		w.s.log.Warn("deployment record not updated", "resource", w.id.String(), "err", err)
 		return
 	}
-	w.rev = rev
+	w.rev, w.last = rev, time.Now()
 }
 
 // isoDuration renders d as ARM does (PT1.2345S).

@@ -3,6 +3,7 @@ package arm_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -646,5 +647,31 @@ func TestDeploymentSubscriptionScope(t *testing.T) {
 	body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tmpl}}
 	if st, _, b := n.do(http.MethodPut, "/subscriptions/"+n.sub+"/providers/Microsoft.Resources/deployments/noloc"+depAPI, body); st != http.StatusBadRequest || errCode(b) != "LocationRequired" {
 		t.Errorf("no location: %d %s", st, b)
+	}
+}
+
+// BenchmarkDeployment100VNets deploys 100 independent virtual networks in
+// one template through the API (no runtime): PUT to Succeeded.
+func BenchmarkDeployment100VNets(b *testing.B) {
+	n := startTestNode(b)
+	tmpl := map[string]any{"resources": []any{map[string]any{
+		"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2022-07-01", "location": "eastus",
+		"name":       "[concat('vn', copyIndex())]",
+		"copy":       map[string]any{"name": "vns", "count": 100},
+		"properties": map[string]any{"addressSpace": map[string]any{"addressPrefixes": []any{"10.0.0.0/16"}}},
+	}}}
+	body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tmpl}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		rg := fmt.Sprintf("rg%d", i)
+		i++
+		n.group(rg)
+		if st, _, out := n.do(http.MethodPut, n.rgPath(rg, "Microsoft.Resources/deployments/d")+depAPI, body); st != http.StatusCreated {
+			b.Fatalf("PUT: %d %s", st, out)
+		}
+		if d := n.waitDeployment(rg, "d"); d["properties"].(map[string]any)["provisioningState"] != "Succeeded" {
+			b.Fatalf("deployment: %v", d["properties"])
+		}
 	}
 }
