@@ -280,7 +280,49 @@ func (s *Server) planDeployment(ctx context.Context, r *Request, req *deployment
 	if err != nil {
 		return nil, sc, templateError(err)
 	}
+	if err := s.preflight(sub, name, plan); err != nil {
+		return nil, sc, err
+	}
 	return plan, sc, nil
+}
+
+// preflight checks, before anything is created, that nimbus serves every
+// resource type of the plan at the apiVersion the template asks for, as
+// ARM's preflight validation does. Child types (three or more segments)
+// are left to their parent's routes.
+func (s *Server) preflight(sub, name string, plan *template.Plan) error {
+	var details []*resource.Error
+	for _, p := range plan.Resources() {
+		segs := strings.Split(p.Type, "/")
+		if len(segs) != 2 || strings.EqualFold(p.Type, DeploymentType) {
+			continue
+		}
+		var versions Versions
+		if strings.EqualFold(p.Type, template.ResourceGroupType) {
+			versions = ResourcesVersions
+		} else if prov := s.provider(sub, segs[0]); prov != nil {
+			for _, rt := range prov.ResourceTypes {
+				if strings.EqualFold(rt.ResourceType, segs[1]) {
+					versions = rt.APIVersions
+				}
+			}
+		}
+		switch {
+		case versions == nil:
+			e := resource.BadRequest("InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s' for api version '%s': nimbus does not serve it.", segs[1], segs[0], p.APIVersion)
+			e.Target = p.ID
+			details = append(details, e)
+		case !versions.Has(p.APIVersion):
+			e := resource.BadRequest("NoRegisteredProviderFound", "No registered resource provider found for location '%s' and API version '%s' for type '%s'. The supported api-versions are '%s'.", p.Location, p.APIVersion, segs[1], strings.Join(versions, ", "))
+			e.Target = p.ID
+			details = append(details, e)
+		}
+	}
+	if len(details) == 0 {
+		return nil
+	}
+	return &resource.Error{Status: http.StatusBadRequest, Code: "InvalidTemplateDeployment", Details: details,
+		Message: fmt.Sprintf("The template deployment '%s' is not valid according to the validation procedure. See inner errors for details.", name)}
 }
 
 // newDeployment builds the record of a validated deployment.

@@ -259,16 +259,26 @@ func TestDeploymentBadTemplatesCreateNothing(t *testing.T) {
 			"resources": []any{pip("a")}}, nil, "The value for the template parameter 'n' is not provided"},
 		{"wrong type", map[string]any{"parameters": map[string]any{"n": map[string]any{"type": "int"}},
 			"resources": []any{pip("a")}}, map[string]any{"n": map[string]any{"value": "many"}}, "Expected a value of type 'Int'"},
+		{"type nimbus does not serve", map[string]any{"resources": []any{pip("a"), map[string]any{
+			"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2022-07-01", "name": "nsg", "location": "eastus"}}}, nil,
+			`"code":"InvalidResourceType"`},
+		{"api-version nimbus does not serve", map[string]any{"resources": []any{map[string]any{
+			"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2099-01-01", "name": "a", "location": "eastus"}}}, nil,
+			`"code":"NoRegisteredProviderFound"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tc.template, "parameters": tc.params}}
+			code := "InvalidTemplate"
+			if strings.Contains(tc.want, `"code"`) {
+				code = "InvalidTemplateDeployment"
+			}
 			st, _, b := n.do(http.MethodPut, n.rgPath("rg", "Microsoft.Resources/deployments/bad")+depAPI, body)
-			if st != http.StatusBadRequest || errCode(b) != "InvalidTemplate" || !strings.Contains(string(b), tc.want) {
+			if st != http.StatusBadRequest || errCode(b) != code || !strings.Contains(string(b), tc.want) {
 				t.Fatalf("PUT: %d %s", st, b)
 			}
 			st, _, b = n.do(http.MethodPost, n.rgPath("rg", "Microsoft.Resources/deployments/bad/validate")+depAPI, body)
-			if st != http.StatusBadRequest || errCode(b) != "InvalidTemplate" {
+			if st != http.StatusBadRequest || errCode(b) != code {
 				t.Fatalf("validate: %d %s", st, b)
 			}
 		})
