@@ -31,6 +31,7 @@ type Error struct {
 	StatusCode int      `json:"-"`
 }
 
+// Error renders the code, message and details on one line.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Code)

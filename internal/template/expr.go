@@ -75,6 +75,7 @@ type SyntaxError struct {
 	Msg    string
 }
 
+// Error names the expression and where parsing stopped.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("The language expression '%s' is not valid: %s at position %d", e.Expr, e.Msg, e.Offset)
 }
