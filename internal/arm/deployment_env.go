@@ -221,6 +221,13 @@ func (e *deploymentEnv) GetResource(ctx context.Context, id, apiVersion string) 
 
 // Providers describes a resource type from the server's provider metadata.
 func (e *deploymentEnv) Providers(_ context.Context, namespace, resourceType string) (template.Provider, error) {
+	// The deployments engine's own types.
+	for _, t := range []string{DeploymentType, template.ResourceGroupType} {
+		if strings.EqualFold(namespace+"/"+resourceType, t) {
+			ns, rt, _ := strings.Cut(t, "/")
+			return template.Provider{Namespace: ns, ResourceType: rt, Locations: Locations, APIVersions: ResourcesVersions}, nil
+		}
+	}
 	p := e.s.provider(e.sub, namespace)
 	if p == nil {
 		return template.Provider{}, notFoundNamespace(namespace)

@@ -539,7 +539,10 @@ func TestDeploymentNested(t *testing.T) {
 		"resources": []any{map[string]any{"type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "pipModule",
 			"properties": map[string]any{"mode": "Incremental", "expressionEvaluationOptions": map[string]any{"scope": "inner"},
 				"parameters": map[string]any{"name": map[string]any{"value": "modpip"}}, "template": module}}},
-		"outputs": map[string]any{"ip": map[string]any{"type": "string", "value": "[reference('pipModule').outputs.ip.value]"}},
+		"outputs": map[string]any{
+			"ip":  map[string]any{"type": "string", "value": "[reference('pipModule').outputs.ip.value]"},
+			"api": map[string]any{"type": "string", "value": "[providers('Microsoft.Resources', 'deployments').apiVersions[0]]"},
+		},
 	}
 	body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tmpl}}
 	if st, _, b := n.do(http.MethodPut, n.rgPath("rg", "Microsoft.Resources/deployments/main")+depAPI, body); st != http.StatusCreated {
@@ -553,6 +556,9 @@ func TestDeploymentNested(t *testing.T) {
 	ip := props["outputs"].(map[string]any)["ip"].(map[string]any)["value"]
 	if s, _ := ip.(string); !strings.HasPrefix(s, "127.77.") {
 		t.Errorf("module output ip = %v", ip)
+	}
+	if api := props["outputs"].(map[string]any)["api"].(map[string]any)["value"]; api == "" || api == nil {
+		t.Errorf("providers() output = %v", api)
 	}
 	if inner := n.waitDeployment("rg", "pipModule"); inner["properties"].(map[string]any)["provisioningState"] != "Succeeded" {
 		t.Errorf("module deployment = %v", inner)

@@ -252,10 +252,22 @@ func fnDeployment(e *evaluator, _ *site, _ []any) (any, error) {
 	return deepCopy(e.deployment), nil
 }
 
+// fnEnvironment describes the cloud: nimbus's ARM endpoint, with Azure's
+// public-cloud suffixes so templates that build host names keep working.
 func fnEnvironment(e *evaluator, _ *site, _ []any) (any, error) {
 	return map[string]any{
 		"name":            "nimbus",
 		"resourceManager": e.scope.ResourceManagerEndpoint,
+		"authentication": map[string]any{
+			"tenant":    "common",
+			"audiences": []any{"https://management.core.windows.net/", "https://management.azure.com/"},
+		},
+		"suffixes": map[string]any{
+			"storage":           "core.windows.net",
+			"keyvaultDns":       ".vault.azure.net",
+			"sqlServerHostname": ".database.windows.net",
+			"acrLoginServer":    ".azurecr.io",
+		},
 	}, nil
 }
 

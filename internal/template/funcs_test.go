@@ -75,6 +75,7 @@ func TestFunctions(t *testing.T) {
 		{"[subscription().displayName]", "nimbus"},
 		{"[tenant().tenantId]", "00000000-0000-0000-0000-0000000000aa"},
 		{"[deployment().name]", "dep1"},
+		{"[environment().suffixes.storage]", "core.windows.net"},
 		{"[providers('Microsoft.Compute', 'virtualMachineScaleSets').apiVersions[0]]", "2020-06-01"},
 		{"[providers('Microsoft.Compute', 'virtualMachineScaleSets').resourceType]", "virtualMachineScaleSets"},
 		{"[providers('Microsoft.Compute', 'virtualMachineScaleSets').locations[0]]", "eastus"},
