@@ -708,3 +708,41 @@ func TestInternalFrontendAndInstancesShareSubnet(t *testing.T) {
 		t.Fatalf("want the frontend and 3 instances on distinct addresses, got %v", seen)
 	}
 }
+
+// TestInstanceDeadWhileNimbusDownIsRestarted: an instance whose workload
+// ended while nimbus was stopped (a crash, a host reboot) is started again
+// by the next nimbus, as Azure restarts VMs after host maintenance.
+func TestInstanceDeadWhileNimbusDownIsRestarted(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	vip := e.setup(ctx)
+	cp, err := e.vmss().BeginCreateOrUpdate(ctx, e.rg, "web", e.scaleSet(1), nil)
+	if err == nil {
+		_, err = cp.PollUntilDone(ctx, sdktest.Poll)
+	}
+	if err != nil {
+		t.Fatalf("create scale set: %v", err)
+	}
+	key := strings.ToLower(e.id("Microsoft.Compute/virtualMachineScaleSets", "web")) + "/0"
+	st, err := e.sys.Driver.Inspect(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.restart(func() {
+		if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill instance: %v", err)
+		}
+	})
+	waitFor(t, "instance 0 running again with a new process", 30*time.Second, func() (bool, string) {
+		now, err := e.sys.Driver.Inspect(ctx, key)
+		if err != nil {
+			return false, err.Error()
+		}
+		return now.State == "running" && now.PID != st.PID, fmt.Sprintf("%s pid %d", now.State, now.PID)
+	})
+	waitFor(t, "traffic to the restarted instance", 20*time.Second, func() (bool, string) {
+		s := spread(vip+":80", 5)
+		return s["web_0"] == 5, fmt.Sprint(s)
+	})
+}

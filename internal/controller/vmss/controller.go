@@ -69,8 +69,14 @@ type Controller struct {
 
 	mu        sync.Mutex
 	waiters   map[string][]chan struct{} // lower vmss id -> woken after each pass
-	lastError map[string]string          // lower vmss id -> last reconcile error
+	lastError map[string]error           // lower vmss id -> last reconcile error
 	rolling   map[string]time.Time       // lower vmss id -> no new rolling batch before
+	// seenRunning holds the driver keys of instances this controller has
+	// seen running. An instance found exited that was never seen running
+	// died while nimbus was down (a crash, a host reboot): it is restarted,
+	// as Azure restarts VMs after host maintenance. One that exits under
+	// our eyes stays down for the health probe and automatic repairs.
+	seenRunning map[string]bool
 }
 
 // New returns a Controller.
@@ -89,7 +95,8 @@ func New(opt Options) *Controller {
 	}
 	return &Controller{
 		opt: opt, log: opt.Logger.With("controller", "vmss"), kick: make(chan struct{}, 1),
-		waiters: map[string][]chan struct{}{}, lastError: map[string]string{}, rolling: map[string]time.Time{},
+		waiters: map[string][]chan struct{}{}, lastError: map[string]error{}, rolling: map[string]time.Time{},
+		seenRunning: map[string]bool{},
 	}
 }
 
@@ -210,7 +217,7 @@ func (c *Controller) finishPass(lid string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
-		c.lastError[lid] = err.Error()
+		c.lastError[lid] = err
 	} else {
 		delete(c.lastError, lid)
 	}
@@ -220,21 +227,24 @@ func (c *Controller) finishPass(lid string, err error) {
 	delete(c.waiters, lid)
 }
 
-// LastError returns the last reconcile error of a scale set ("" if none).
-func (c *Controller) LastError(vmssID string) string {
+// LastError returns the last reconcile error of a scale set (nil if none).
+func (c *Controller) LastError(vmssID string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lastError[strings.ToLower(vmssID)]
 }
 
-// pass waits for the end of the next reconcile pass of vmssID.
-func (c *Controller) pass(ctx context.Context, vmssID string) error {
+// pass waits for the end of the next reconcile pass of vmssID; with kick it
+// asks for one at once, else it waits for the next store event or resync.
+func (c *Controller) pass(ctx context.Context, vmssID string, kick bool) error {
 	ch := make(chan struct{})
 	c.mu.Lock()
 	lid := strings.ToLower(vmssID)
 	c.waiters[lid] = append(c.waiters[lid], ch)
 	c.mu.Unlock()
-	c.Kick()
+	if kick {
+		c.Kick()
+	}
 	select {
 	case <-ch:
 		return nil
@@ -245,19 +255,24 @@ func (c *Controller) pass(ctx context.Context, vmssID string) error {
 
 // WaitConverged blocks until the scale set vmssID has exactly its capacity
 // of instances, all provisioned and in their desired power state, or gone
-// entirely if the scale set was deleted; it returns the reconcile error
-// that stops progress (for example an exhausted NAT pool range) or ctx's.
+// entirely if the scale set was deleted. It returns the error that stops
+// progress — an instance that failed to start, an exhausted NAT pool range,
+// with Azure's code where there is one — or ctx's.
 func (c *Controller) WaitConverged(ctx context.Context, vmssID string) error {
-	for {
-		if err := c.pass(ctx, vmssID); err != nil {
+	for first := true; ; first = false {
+		if err := c.pass(ctx, vmssID, first); err != nil {
 			return err
 		}
 		done, err := c.converged(ctx, vmssID)
 		if done || err != nil {
 			return err
 		}
-		if msg := c.LastError(vmssID); msg != "" {
-			return &resource.Error{Status: 400, Code: "VMScaleSetOperationFailed", Message: msg}
+		if err := c.LastError(vmssID); err != nil {
+			var re *resource.Error
+			if errors.As(err, &re) {
+				return re
+			}
+			return &resource.Error{Status: 400, Code: "VMScaleSetOperationFailed", Message: err.Error()}
 		}
 	}
 }
@@ -283,6 +298,10 @@ func (c *Controller) converged(ctx context.Context, vmssID string) (bool, error)
 		in, err := resource.DecodeInstance(kv.Value)
 		if err != nil {
 			continue
+		}
+		if in.ProvisioningState == resource.Failed && !in.Deleting {
+			return false, &resource.Error{Status: 400, Code: "VMScaleSetInstanceFailed",
+				Message: fmt.Sprintf("Instance %s of scale set %s failed to start: %s", in.Name, vmssID, in.Message)}
 		}
 		if in.Deleting || in.ProvisioningState != resource.Succeeded || in.Generation != in.Applied {
 			return false, nil
@@ -353,8 +372,12 @@ func (c *Controller) reconcile(ctx context.Context, vm *resource.VirtualMachineS
 	}
 	alive = filterAlive(alive)
 
-	// 4. Scale out.
+	// 4. Scale out, unless a NAT pool's range cannot serve the new count
+	// (Azure refuses the scale-out; nothing is created).
 	if len(alive) < capacity {
+		if err := c.checkNATRanges(ctx, vm, capacity); err != nil {
+			return err
+		}
 		created, err := c.create(ctx, vm, hash, capacity-len(alive), counter)
 		if err != nil {
 			return err
@@ -656,6 +679,34 @@ func containsIK(list []*instanceKV, ik *instanceKV) bool {
 		}
 	}
 	return false
+}
+
+// checkNATRanges fails with InboundNatPoolFrontendPortRangeSmallerThanRequestedPorts
+// when a NAT pool the model uses has fewer ports than capacity instances
+// need (ports other rules use on its frontend do not count).
+func (c *Controller) checkNATRanges(ctx context.Context, vm *resource.VirtualMachineScaleSet, capacity int) error {
+	_, ipc := resource.PrimaryIPConfig(vm.Properties.VirtualMachineProfile)
+	if ipc == nil {
+		return nil
+	}
+	lbs := map[string]*resource.LoadBalancer{}
+	for _, p := range ipc.Properties.LoadBalancerInboundNatPools {
+		start, end, reserved, err := c.natPoolRange(ctx, lbs, resource.NormalizeRefID(p.ID))
+		if err != nil {
+			return err
+		}
+		free := 0
+		for port := int(start); port <= int(end); port++ {
+			if !reserved[uint16(port)] {
+				free++
+			}
+		}
+		if free < capacity {
+			return &resource.Error{Status: 400, Code: "InboundNatPoolFrontendPortRangeSmallerThanRequestedPorts",
+				Message: fmt.Sprintf("The frontend port range %d-%d of inbound NAT pool %s is smaller than the %d ports requested by scale set %s.", start, end, p.ID, capacity, vm.ID)}
+		}
+	}
+	return nil
 }
 
 // loadLB reads a load balancer once per pass (cache keyed by normalized id).

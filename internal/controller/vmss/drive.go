@@ -87,6 +87,10 @@ func (c *Controller) driveOne(ctx context.Context, ik *instanceKV) error {
 	switch in.Power {
 	case resource.PowerRunning:
 		restart := in.Generation != in.Applied
+		if !missing && st.State == driver.StateExited && !c.wasSeenRunning(key) {
+			c.log.Info("restarting instance that stopped while nimbus was down", "resource", in.ID(), "reason", st.Message)
+			restart = true
+		}
 		if restart && !missing {
 			if err := c.opt.Driver.Destroy(ctx, key); err != nil {
 				return fmt.Errorf("restart %s: %w", in.Name, err)
@@ -111,6 +115,7 @@ func (c *Controller) driveOne(ctx context.Context, ik *instanceKV) error {
 		in.ProviderIP = st.ProviderIP.String()
 		switch st.State {
 		case driver.StateRunning:
+			c.markSeenRunning(key)
 			in.Actual, in.Message = resource.PowerRunning, ""
 		case driver.StateExited:
 			// The workload ended on its own: the VM keeps "running" in
@@ -416,4 +421,16 @@ func ParseISODuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("duration %q: trailing number without unit", s)
 	}
 	return d, nil
+}
+
+func (c *Controller) wasSeenRunning(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seenRunning[key]
+}
+
+func (c *Controller) markSeenRunning(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seenRunning[key] = true
 }
