@@ -301,6 +301,7 @@ func compileSNAT(cfg *dataplane.Config, lb *resource.LoadBalancer, fes map[strin
 		}
 		for _, blk := range AllocateSNAT(feIPs, len(ms), ports, reserved) {
 			m := ms[blk.Backend]
+			reserveBlock(reserved, blk)
 			cfg.Outbound = append(cfg.Outbound, dataplane.SNATAllocation{
 				RuleID: norm(o.ID), Frontend: feByIP[blk.Frontend], Protocol: dataplane.Protocol(p.Protocol),
 				Backend: m.backend, PortStart: blk.Start, PortEnd: blk.End,
@@ -329,6 +330,7 @@ func compileSNAT(cfg *dataplane.Config, lb *resource.LoadBalancer, fes map[strin
 		ports := DefaultOutboundPorts(len(ms))
 		for _, blk := range AllocateSNAT([]netip.Addr{r.Frontend.IP}, len(ms), ports, reserved) {
 			m := ms[blk.Backend]
+			reserveBlock(reserved, blk)
 			cfg.Outbound = append(cfg.Outbound, dataplane.SNATAllocation{
 				RuleID: r.ID, Frontend: r.Frontend, Protocol: r.Protocol, Backend: m.backend,
 				PortStart: blk.Start, PortEnd: blk.End, IdleTimeout: dataplane.DefaultIdleTimeout,
@@ -337,6 +339,14 @@ func compileSNAT(cfg *dataplane.Config, lb *resource.LoadBalancer, fes map[strin
 				covered[m.backend.ID+"|"+proto] = true
 			}
 		}
+	}
+}
+
+// reserveBlock takes an allocated SNAT block out of its frontend's free
+// ports, so blocks of later rules on the same frontend never overlap it.
+func reserveBlock(reserved map[netip.Addr][]uint16, blk SNATBlock) {
+	for q := int(blk.Start); q <= int(blk.End); q += 8 {
+		reserved[blk.Frontend] = append(reserved[blk.Frontend], uint16(q))
 	}
 }
 

@@ -176,3 +176,33 @@ func checkGolden(t *testing.T, name string, v any) {
 		t.Fatalf("%s differs from golden file; run go test -update and review the diff:\n%s", name, b)
 	}
 }
+
+// TestCompileSNATBlocksNeverOverlap: two rules with implicit SNAT on one
+// frontend, over different pools, get disjoint port blocks.
+func TestCompileSNATBlocksNeverOverlap(t *testing.T) {
+	lb := testLB()
+	lb.Properties.OutboundRules = nil
+	pool2 := resource.ChildID(lbID, "backendAddressPools", "be2")
+	lb.Properties.BackendAddressPools = append(lb.Properties.BackendAddressPools, resource.BackendAddressPool{ID: pool2, Name: "be2"})
+	for i := range lb.Properties.LoadBalancingRules {
+		lb.Properties.LoadBalancingRules[i].Properties.DisableOutboundSnat = bp(false)
+	}
+	lb.Properties.LoadBalancingRules[1].Properties.BackendAddressPool = &resource.SubResource{ID: pool2}
+	lb.Properties.LoadBalancingRules[1].Properties.Protocol = "Tcp"
+	in0 := testInstance("0", "10.0.0.4", "127.100.0.4", 50000)
+	in1 := testInstance("1", "10.0.0.5", "127.100.0.5", 50001)
+	_, ipc := resource.PrimaryIPConfig(in1.Model)
+	ipc.Properties.LoadBalancerBackendAddressPools = []resource.SubResource{{ID: pool2}}
+	got := Compile(Snapshot{
+		LoadBalancers: []*resource.LoadBalancer{lb},
+		PublicIPs:     map[string]netip.Addr{resource.NormalizeRefID(pip): netip.MustParseAddr("198.18.10.1")},
+		Instances:     []*resource.Instance{in0, in1},
+	})
+	if len(got.Outbound) != 2 {
+		t.Fatalf("want one block per instance, got %+v", got.Outbound)
+	}
+	a, b := got.Outbound[0], got.Outbound[1]
+	if a.Frontend.IP == b.Frontend.IP && a.PortStart <= b.PortEnd && b.PortStart <= a.PortEnd {
+		t.Fatalf("blocks overlap: %d-%d and %d-%d", a.PortStart, a.PortEnd, b.PortStart, b.PortEnd)
+	}
+}
