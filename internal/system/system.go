@@ -239,8 +239,13 @@ func (s *System) startDataPath(ctx context.Context, opt Options, log *slog.Logge
 	}
 	s.Prober = probe.New(probe.Options{Dialer: dialer, Logger: log.With("component", "probe"),
 		OnChange: func(h dataplane.Health) {
-			if s.LB != nil {
-				s.LB.SetHealth(h)
+			if s.LB == nil {
+				return
+			}
+			s.LB.SetHealth(h)
+			if s.Mode.Dataplane == NFT {
+				cfg, _ := s.LB.Config()
+				s.Metrics.ReportConfig(cfg, h)
 			}
 		}})
 	s.closers = append(s.closers, s.Prober.Close)
@@ -281,14 +286,13 @@ func (s *System) listenIP(a netip.Addr) netip.Addr {
 	return netip.AddrFrom4([4]byte{127, 103, b[2], b[3]})
 }
 
-// onApplied keeps the SNAT allocation metrics in step with the data plane.
+// onApplied keeps the availability and SNAT metrics in step on the kernel
+// path, where no packet passes through nimbus; the userspace engine reports
+// them itself.
 func (s *System) onApplied(_ int64, cfg dataplane.Config) {
-	var ports []metrics.SnatPorts
-	for _, o := range cfg.Outbound {
-		ports = append(ports, metrics.SnatPorts{FrontendIP: o.Frontend.IP, BackendIP: o.Backend.IP,
-			Protocol: string(o.Protocol), Allocated: int(o.PortEnd) - int(o.PortStart) + 1})
+	if s.Mode.Dataplane == NFT {
+		s.Metrics.ReportConfig(cfg, s.Prober.Health())
 	}
-	s.Metrics.SetSnatPorts(ports)
 }
 
 // serveMetrics serves /metrics on a loopback-only plain HTTP listener.
