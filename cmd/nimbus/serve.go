@@ -18,6 +18,7 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 func newServeCmd() *cobra.Command {
 	var (
 		dataDir, listen, pool, drv, dp, metricsListen string
+		providerPool, netnsName, uplink               string
 		probeInterval, repairGrace                    time.Duration
 	)
 	cmd := &cobra.Command{
@@ -48,12 +49,26 @@ GET /nimbus/info.`,
 				}
 				p = p.Masked()
 			}
+			opt := system.Options{Driver: drv, Dataplane: dp, MetricsListen: metricsListen,
+				ProbeInterval: probeInterval, RepairGrace: repairGrace}
+			if providerPool != "" {
+				pp, err := netip.ParsePrefix(providerPool)
+				if err != nil || !pp.Addr().IsLoopback() {
+					return fmt.Errorf("--provider-pool %q: want a loopback prefix such as 127.100.0.0/16", providerPool)
+				}
+				opt.ProviderPool = pp.Masked()
+			}
+			opt.HostNet.Name = netnsName
+			if uplink != "" {
+				up, err := netip.ParsePrefix(uplink)
+				if err != nil || up.Bits() != 30 {
+					return fmt.Errorf("--netns-uplink %q: want a /30 such as 198.19.255.252/30", uplink)
+				}
+				opt.HostNet.Uplink = up.Masked()
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			s, err := system.Start(cmd.Context(), system.Options{
-				Node:   node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log},
-				Driver: drv, Dataplane: dp, MetricsListen: metricsListen,
-				ProbeInterval: probeInterval, RepairGrace: repairGrace,
-			})
+			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log}
+			s, err := system.Start(cmd.Context(), opt)
 			if err != nil {
 				return err
 			}
@@ -81,6 +96,9 @@ GET /nimbus/info.`,
 	f.StringVar(&pool, "public-pool", "", "prefix public IP addresses are allocated from (default 127.77.0.0/16 with the proxy data plane, 198.18.64.0/18 with nft)")
 	f.StringVar(&drv, "driver", system.Auto, "instance driver: auto, process or netns")
 	f.StringVar(&dp, "dataplane", system.Auto, "data plane: auto, proxy or nft")
+	f.StringVar(&providerPool, "provider-pool", "", "process driver: loopback range instances' private IPs are mapped to (default 127.100.0.0/16); two nimbus on one host need different ones")
+	f.StringVar(&netnsName, "netns-name", "", "netns driver: name of nimbus's network namespace and prefix of its veth (default nimbus0)")
+	f.StringVar(&uplink, "netns-uplink", "", "netns driver: the /30 between the host and nimbus's namespace (default 198.19.255.252/30)")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
 	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
 	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")

@@ -99,9 +99,10 @@ type System struct {
 	// MetricsAddr is where /metrics is served ("" when off).
 	MetricsAddr string
 
-	hostNet *hostnet.Net
-	closers []func() error
-	once    sync.Once
+	hostNet      *hostnet.Net
+	providerPool netip.Prefix
+	closers      []func() error
+	once         sync.Once
 }
 
 // ErrImpossibleMode is returned (wrapped) for a driver and data plane that
@@ -182,7 +183,7 @@ func Start(ctx context.Context, opt Options) (*System, error) {
 	if err := os.MkdirAll(opt.Node.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	s := &System{Mode: mode, Metrics: metrics.New()}
+	s := &System{Mode: mode, Metrics: metrics.New(), providerPool: opt.ProviderPool}
 	ok := false
 	defer func() {
 		if !ok {
@@ -377,7 +378,11 @@ func (r *sysRuntime) Info() any {
 	plan := map[string]string{}
 	switch r.s.Mode.Driver {
 	case Process:
-		plan["instances"] = "each private IP (CA) is mapped 1:1 to a loopback provider address (PA) in " + process.DefaultPool.String() + "; the instance view shows both"
+		pool := r.s.providerPool
+		if !pool.IsValid() {
+			pool = process.DefaultPool
+		}
+		plan["instances"] = "each private IP (CA) is mapped 1:1 to a loopback provider address (PA) in " + pool.String() + "; the instance view shows both"
 		plan["internalFrontends"] = "a private frontend a.b.c.d listens on 127.103.c.d"
 	case Netns:
 		plan["instances"] = "each instance is a network namespace with its real private IP on a bridge per subnet inside nimbus's namespace"

@@ -13,7 +13,7 @@ import (
 // ProxyProtocolTag is the load-balancer tag that turns on PROXY protocol v2
 // towards backends for the userspace engine: "*" for every rule, or a
 // comma-separated list of rule names. Azure has no such property (its data
-// plane is pass-through); see docs/dataplane.md.
+// plane is pass-through); see docs/guide.md.
 const ProxyProtocolTag = "nimbus-proxy-protocol"
 
 // Snapshot is everything Compile reads: stored load balancers, public IP

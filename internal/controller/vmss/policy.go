@@ -16,7 +16,7 @@ var ErrPortRangeExhausted = errors.New("vmss: inbound NAT pool port range exhaus
 // AssignNATPorts gives every instance in instances one frontend port from the
 // inclusive range [start, end] of one NAT pool (or NAT rule v2).
 //
-// The policy is deterministic and documented in docs/scale-sets.md: an
+// The policy is deterministic and documented in docs/guide.md: an
 // instance that already holds a port in the range (current) keeps it, so
 // survivors of a scale-in keep their mapping; the others, in ascending
 // instance-id order, take the lowest free port. Ports in reserved (used by
