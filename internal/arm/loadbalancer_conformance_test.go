@@ -141,7 +141,14 @@ func TestConformanceExamples(t *testing.T) {
 	q := "?api-version=2025-01-01"
 
 	create := e.loadExample(t, "LoadBalancerCreate.json")
-	st, h, b := e.do(http.MethodPut, lbPath+q, create.Parameters["parameters"])
+	// The example has no sku (Azure's default, Basic); the IP-based pool
+	// example below needs a Standard load balancer, in Azure as here.
+	var lbBody map[string]any
+	if err := json.Unmarshal(create.Parameters["parameters"], &lbBody); err != nil {
+		t.Fatal(err)
+	}
+	lbBody["sku"] = map[string]any{"name": "Standard"}
+	st, h, b := e.do(http.MethodPut, lbPath+q, lbBody)
 	if st != http.StatusCreated {
 		t.Fatalf("create LB: %d %s", st, b)
 	}

@@ -45,7 +45,9 @@ func NormalizeLoadBalancer(lb *LoadBalancer, lbID, name string) error {
 		lb.SKU = &LoadBalancerSKU{}
 	}
 	var err error
-	if lb.SKU.Name, err = canonEnum("sku.name", lb.SKU.Name, LBSkuStandard, LBSkuBasic, LBSkuStandard, LBSkuGateway); err != nil {
+	// Azure's API default is Basic, as for public IPs: a load balancer and a
+	// public IP both created without a SKU match.
+	if lb.SKU.Name, err = canonEnum("sku.name", lb.SKU.Name, LBSkuBasic, LBSkuBasic, LBSkuStandard, LBSkuGateway); err != nil {
 		return err
 	}
 	if lb.SKU.Tier, err = canonEnum("sku.tier", lb.SKU.Tier, LBTierRegion, LBTierRegion, LBTierGlobal); err != nil {

@@ -24,6 +24,7 @@ func NormalizeScaleSet(v, old *VirtualMachineScaleSet, id, name string) error {
 	p.ProvisioningState = ""
 	if old != nil {
 		p.UniqueID, p.TimeCreated = old.Properties.UniqueID, old.Properties.TimeCreated
+		keepOmitted(v, old)
 	} else {
 		p.UniqueID, p.TimeCreated = "", ""
 	}
@@ -405,4 +406,56 @@ func validateOutboundCapacity(v *VirtualMachineScaleSet, c *VMSSContext) error {
 		}
 	}
 	return nil
+}
+
+// keepOmitted gives an update the stored values of the top-level properties
+// its body leaves out, as Azure's compute provider does: az 2.45's
+// `vmss scale` PUTs only {location, sku}, and the model must survive it.
+// Properties present in the body replace the stored ones whole.
+func keepOmitted(v, old *VirtualMachineScaleSet) {
+	p, o := &v.Properties, &old.Properties
+	if v.SKU == nil {
+		v.SKU = old.SKU
+	} else {
+		if v.SKU.Name == "" {
+			v.SKU.Name = old.SKU.nameOrEmpty()
+		}
+		if v.SKU.Capacity == nil && old.SKU != nil {
+			v.SKU.Capacity = old.SKU.Capacity
+		}
+	}
+	if len(v.Zones) == 0 {
+		v.Zones = old.Zones
+	}
+	if p.VirtualMachineProfile == nil {
+		p.VirtualMachineProfile = o.VirtualMachineProfile
+	}
+	if p.UpgradePolicy == nil {
+		p.UpgradePolicy = o.UpgradePolicy
+	}
+	if p.AutomaticRepairsPolicy == nil {
+		p.AutomaticRepairsPolicy = o.AutomaticRepairsPolicy
+	}
+	if p.ScaleInPolicy == nil {
+		p.ScaleInPolicy = o.ScaleInPolicy
+	}
+	if p.Overprovision == nil {
+		p.Overprovision = o.Overprovision
+	}
+	if p.SinglePlacementGroup == nil {
+		p.SinglePlacementGroup = o.SinglePlacementGroup
+	}
+	if p.PlatformFaultDomainCount == nil {
+		p.PlatformFaultDomainCount = o.PlatformFaultDomainCount
+	}
+	if p.OrchestrationMode == "" {
+		p.OrchestrationMode = o.OrchestrationMode
+	}
+}
+
+func (s *VMSSSku) nameOrEmpty() string {
+	if s == nil {
+		return ""
+	}
+	return s.Name
 }
