@@ -174,3 +174,13 @@ for t, label in tests:
     print(f"{label:32} {d:12.4g} {cols[0]:>10} {cols[1]:>11} {cpu[0]:>14} {cpu[1]:>14}")
 print(f"(medians over {len(reps)} reps of paired ratios to direct; CPU = load balancer utime+stime per request/datagram or per GB)")
 PY
+
+# The kernel engine in the same run (it needs root and namespaces: its
+# comparison is routed traffic between namespaces rather than loopback).
+if [ "$(id -u)" = 0 ] && [ "${NIMBUS_BENCH_NFT:-1}" = 1 ]; then
+	echo
+	echo "== kernel engine (dataplane/nft) vs direct routed traffic between namespaces =="
+	"$(dirname "$0")/run-nft.sh"
+else
+	echo "(kernel engine skipped: run as root for bench/run-nft.sh)"
+fi
