@@ -29,6 +29,7 @@ type ConflictError struct {
 	Current  int64
 }
 
+// Error describes the conflict with the key and both revisions.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("store: conflict on %q: expected revision %d, current %d", e.Key, e.Expected, e.Current)
 }

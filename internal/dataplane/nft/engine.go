@@ -56,6 +56,7 @@ type UnavailableError struct {
 	Err    error  // the underlying error, if any
 }
 
+// Error says why the kernel data plane cannot run here.
 func (e *UnavailableError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("nft: kernel data plane unavailable: %s: %v", e.Reason, e.Err)
