@@ -79,8 +79,16 @@ func (vnetModel) Prepare(ctx context.Context, tx *Tx, obj, old Object) error {
 	return nil
 }
 
-// References implements Model: a virtual network points at nothing nimbus tracks.
-func (vnetModel) References(Object) []resource.Ref { return nil }
+// References implements Model: subnets point at their network security group.
+func (vnetModel) References(obj Object) []resource.Ref {
+	var out []resource.Ref
+	for _, sn := range obj.(*resource.VirtualNetwork).Properties.Subnets {
+		if g := sn.Properties.NetworkSecurityGroup; g != nil && g.ID != "" {
+			out = append(out, resource.Ref{Source: sn.ID, Target: g.ID})
+		}
+	}
+	return out
+}
 
 // Release refuses to delete a network whose subnets are in use, and
 // releases whatever address allocations its subnets still hold (left by
