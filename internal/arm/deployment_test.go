@@ -260,7 +260,7 @@ func TestDeploymentBadTemplatesCreateNothing(t *testing.T) {
 		{"wrong type", map[string]any{"parameters": map[string]any{"n": map[string]any{"type": "int"}},
 			"resources": []any{pip("a")}}, map[string]any{"n": map[string]any{"value": "many"}}, "Expected a value of type 'Int'"},
 		{"type nimbus does not serve", map[string]any{"resources": []any{pip("a"), map[string]any{
-			"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2022-07-01", "name": "nsg", "location": "eastus"}}}, nil,
+			"type": "Microsoft.Network/routeTables", "apiVersion": "2022-07-01", "name": "rt", "location": "eastus"}}}, nil,
 			`"code":"InvalidResourceType"`},
 		{"api-version nimbus does not serve", map[string]any{"resources": []any{map[string]any{
 			"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2099-01-01", "name": "a", "location": "eastus"}}}, nil,
