@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"nimbus/internal/dataplane"
 	"nimbus/internal/probe"
 	"nimbus/internal/resource"
@@ -139,28 +137,8 @@ func (c *Controller) Kick() {
 // Run compiles and applies until ctx ends: after every store change under
 // the resource and instance prefixes, and every Resync period.
 func (c *Controller) Run(ctx context.Context) error {
-	events := make(chan struct{}, 1)
-	g, ctx := errgroup.WithContext(ctx)
-	for _, prefix := range []string{resource.ResourcePrefix + "/", resource.InstancePrefix} {
-		g.Go(func() error { return store.Notify(ctx, c.opt.Store, prefix, events) })
-	}
-	g.Go(func() error {
-		t := time.NewTicker(c.opt.Resync)
-		defer t.Stop()
-		for {
-			if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("sync failed", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			case <-events:
-			case <-c.kick:
-			}
-		}
-	})
-	return g.Wait()
+	return store.Loop(ctx, c.opt.Store, []string{resource.ResourcePrefix + "/", resource.InstancePrefix}, c.opt.Resync,
+		c.kick, c.Sync, func(err error) { c.log.Warn("sync failed", "err", err) })
 }
 
 // Sync reads the store once, compiles and applies the result if it changed.

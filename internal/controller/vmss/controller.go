@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 
 	"nimbus/internal/driver"
 	"nimbus/internal/ipam"
@@ -111,28 +110,8 @@ func (c *Controller) Kick() {
 // Run reconciles until ctx ends: after every store change under the
 // resource and instance prefixes, and every Resync period.
 func (c *Controller) Run(ctx context.Context) error {
-	events := make(chan struct{}, 1)
-	g, ctx := errgroup.WithContext(ctx)
-	for _, prefix := range []string{resource.ResourcePrefix + "/", resource.InstancePrefix} {
-		g.Go(func() error { return store.Notify(ctx, c.opt.Store, prefix, events) })
-	}
-	g.Go(func() error {
-		t := time.NewTicker(c.opt.Resync)
-		defer t.Stop()
-		for {
-			if err := c.ReconcileAll(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("reconcile failed", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			case <-events:
-			case <-c.kick:
-			}
-		}
-	})
-	return g.Wait()
+	return store.Loop(ctx, c.opt.Store, []string{resource.ResourcePrefix + "/", resource.InstancePrefix}, c.opt.Resync,
+		c.kick, c.ReconcileAll, func(err error) { c.log.Warn("reconcile failed", "err", err) })
 }
 
 // ReconcileAll runs one pass over every scale set and every set of instance
