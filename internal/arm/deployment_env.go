@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"nimbus/internal/resource"
 	"nimbus/internal/template"
 )
 
@@ -103,6 +104,8 @@ func (e *deploymentEnv) PutResource(ctx context.Context, r template.Resource) (t
 	body := any(r.Body)
 	if k := e.s.Kind(r.Type); k != nil {
 		body = coerceToType(body, reflect.TypeOf(k.Model.New()))
+	} else if t, ok := childModels[strings.ToLower(r.Type)]; ok {
+		body = coerceToType(body, t)
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -269,6 +272,15 @@ func fromErrorBody(b errorBody) *template.Error {
 		te.Details = append(te.Details, fromErrorBody(d))
 	}
 	return te
+}
+
+// childModels are the Go types of child resources that templates deploy on
+// their own (az 2.45 deploys a Standard load balancer's NAT rule this way),
+// for coerceToType.
+var childModels = map[string]reflect.Type{
+	"microsoft.network/loadbalancers/inboundnatrules":     reflect.TypeOf(&resource.InboundNatRule{}),
+	"microsoft.network/loadbalancers/backendaddresspools": reflect.TypeOf(&resource.BackendAddressPool{}),
+	"microsoft.network/virtualnetworks/subnets":           reflect.TypeOf(&resource.Subnet{}),
 }
 
 // coerceToType converts the strings of a generic JSON value that stand for
