@@ -127,19 +127,6 @@ type pipDoc struct {
 	} `json:"sku"`
 }
 
-// vnetDoc is the part of a stored virtual network that validation reads.
-type vnetDoc struct {
-	Properties struct {
-		Subnets []struct {
-			Name       string `json:"name"`
-			Properties struct {
-				AddressPrefix   string   `json:"addressPrefix"`
-				AddressPrefixes []string `json:"addressPrefixes"`
-			} `json:"properties"`
-		} `json:"subnets"`
-	} `json:"properties"`
-}
-
 // lbContext reads what LB validation needs: the public IPs, prefixes and
 // subnets its frontends reference.
 func lbContext(ctx context.Context, rd Reader, lb *resource.LoadBalancer, users []resource.LBUser) (*resource.LBContext, error) {
@@ -224,19 +211,14 @@ func readSubnet(ctx context.Context, rd Reader, id string, out map[string]resour
 	if err != nil || !ok {
 		return err
 	}
-	var d vnetDoc
-	if err := json.Unmarshal(kv.Value, &d); err != nil {
+	var v resource.VirtualNetwork
+	if err := json.Unmarshal(kv.Value, &v); err != nil {
 		return fmt.Errorf("arm: decode virtual network %s: %w", sid.Top(), err)
 	}
-	for _, sn := range d.Properties.Subnets {
-		if !strings.EqualFold(sn.Name, sid.Names[1]) {
-			continue
-		}
+	if sn := v.Subnet(sid.Names[1]); sn != nil {
 		var f resource.SubnetFacts
-		for _, p := range append([]string{sn.Properties.AddressPrefix}, sn.Properties.AddressPrefixes...) {
-			if pfx, err := netip.ParsePrefix(p); err == nil {
-				f.Prefixes = append(f.Prefixes, pfx.Masked())
-			}
+		for _, p := range sn.ParsedPrefixes() {
+			f.Prefixes = append(f.Prefixes, p.Masked())
 		}
 		out[resource.NormalizeRefID(id)] = f
 	}
