@@ -247,6 +247,18 @@ func (p *Prober) Status() []Status {
 	return out
 }
 
+// StatusOf returns the state of one probe's view of one backend (ids as in
+// the Config), and false when that target is not probed.
+func (p *Prober) StatusOf(probeID, backendID string) (Status, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.targets[dataplane.HealthKey{ProbeID: probeID, BackendID: backendID}]
+	if !ok {
+		return Status{}, false
+	}
+	return t.st, true
+}
+
 // Close stops every probe and waits for the prober's goroutines to end. No
 // callback runs after Close returns.
 func (p *Prober) Close() error {

@@ -155,6 +155,12 @@ func TestFirstResult(t *testing.T) {
 			if got, ok := p.Health()[dataplane.HealthKey{ProbeID: "p", BackendID: "b"}]; !ok || got != tc.up {
 				t.Errorf("Health = %v,%v", got, ok)
 			}
+			if one, ok := p.StatusOf("p", "b"); !ok || !one.Known || one.Up != tc.up {
+				t.Errorf("StatusOf = %+v,%v, want known, up %v", one, ok, tc.up)
+			}
+			if _, ok := p.StatusOf("p", "other"); ok {
+				t.Error("StatusOf reports a target that is not probed")
+			}
 		})
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"nimbus/internal/metrics"
 	"nimbus/internal/node"
 	"nimbus/internal/probe"
+	"nimbus/internal/resource"
 )
 
 // Mode names accepted by Options.Driver and Options.Dataplane.
@@ -356,13 +357,11 @@ func (r *sysRuntime) BackendHealth(probeID, backendID string) (bool, bool, strin
 	if r.s.Prober == nil {
 		return false, false, ""
 	}
-	p, b := strings.ToLower(probeID), strings.ToLower(backendID)
-	for _, st := range r.s.Prober.Status() {
-		if st.ProbeID == p && st.BackendID == b {
-			return st.Up, st.Known, st.Reason
-		}
+	st, ok := r.s.Prober.StatusOf(resource.NormalizeRefID(probeID), resource.NormalizeRefID(backendID))
+	if !ok {
+		return false, false, ""
 	}
-	return false, false, ""
+	return st.Up, st.Known, st.Reason
 }
 
 // Info is what GET /nimbus/info reports about the running system.
