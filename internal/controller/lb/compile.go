@@ -83,6 +83,14 @@ func instanceBackend(in *resource.Instance) dataplane.Backend {
 	return b
 }
 
+// serving reports whether an instance takes traffic: asked to run and
+// started (a record being created is not yet in its pools, so the first
+// probe never finds a closed port), and not being removed. An instance whose
+// workload died keeps its place: the health probe takes it out.
+func serving(in *resource.Instance) bool {
+	return !in.Deleting && in.Power == resource.PowerRunning && in.Actual == resource.PowerRunning
+}
+
 // poolMembers maps each normalized pool id to its members, sorted by id:
 // scale-set instances whose applied model lists the pool, and not running
 // instances (stopped, deallocated) excluded, as Azure stops probing and
@@ -90,7 +98,7 @@ func instanceBackend(in *resource.Instance) dataplane.Backend {
 func poolMembers(s Snapshot) map[string][]member {
 	out := map[string][]member{}
 	for _, in := range s.Instances {
-		if in.Deleting || in.Power != resource.PowerRunning || in.PrivateIP == "" {
+		if !serving(in) || in.PrivateIP == "" {
 			continue
 		}
 		_, ipc := resource.PrimaryIPConfig(in.Model)
@@ -214,7 +222,7 @@ func compileLB(cfg *dataplane.Config, s Snapshot, lb *resource.LoadBalancer, poo
 		}
 		for _, in := range s.Instances {
 			port := in.NATPorts[norm(np.ID)]
-			if in.Deleting || port == 0 || in.Power != resource.PowerRunning {
+			if port == 0 || !serving(in) {
 				continue
 			}
 			reserved[fe.IP] = append(reserved[fe.IP], port)

@@ -70,7 +70,7 @@ func testInstance(id, ca, pa string, natPort uint16) *resource.Instance {
 				LoadBalancerInboundNatPools:     []resource.SubResource{{ID: resource.ChildID(lbID, "inboundNatPools", "ssh")}},
 			}}}}}}}}
 	return &resource.Instance{ScaleSetID: vmss, InstanceID: id, Name: "web_" + id, Model: model,
-		PrivateIP: ca, ProviderIP: pa, Power: resource.PowerRunning, ProvisioningState: resource.Succeeded,
+		PrivateIP: ca, ProviderIP: pa, Power: resource.PowerRunning, Actual: resource.PowerRunning, ProvisioningState: resource.Succeeded,
 		NATPorts: map[string]uint16{resource.NormalizeRefID(resource.ChildID(lbID, "inboundNatPools", "ssh")): natPort}}
 }
 
@@ -204,5 +204,20 @@ func TestCompileSNATBlocksNeverOverlap(t *testing.T) {
 	a, b := got.Outbound[0], got.Outbound[1]
 	if a.Frontend.IP == b.Frontend.IP && a.PortStart <= b.PortEnd && b.PortStart <= a.PortEnd {
 		t.Fatalf("blocks overlap: %d-%d and %d-%d", a.PortStart, a.PortEnd, b.PortStart, b.PortEnd)
+	}
+}
+
+// TestCompileSkipsInstancesNotStarted: an instance whose record exists but
+// whose workload has not started yet is in no pool and no NAT rule.
+func TestCompileSkipsInstancesNotStarted(t *testing.T) {
+	starting := testInstance("1", "10.0.0.5", "127.100.0.5", 50001)
+	starting.Actual, starting.ProvisioningState = "", resource.Creating
+	got := Compile(Snapshot{
+		LoadBalancers: []*resource.LoadBalancer{testLB()},
+		PublicIPs:     map[string]netip.Addr{resource.NormalizeRefID(pip): netip.MustParseAddr("198.18.10.1")},
+		Instances:     []*resource.Instance{testInstance("0", "10.0.0.4", "127.100.0.4", 50000), starting},
+	})
+	if len(got.Rules[0].Backends) != 1 || len(got.NATRules) != 1 || len(got.Probes[0].Backends) != 1 {
+		t.Fatalf("an instance not yet started joined the data plane: %+v", got)
 	}
 }
