@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 
-	"nimbus/internal/controller/vmss"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
 )
@@ -61,7 +60,7 @@ var (
 	actRedeploy   = instAction{name: "redeploy", apply: regenerate}
 	actUpgrade    = instAction{name: "manualUpgrade", needIDs: true,
 		apply: func(in *resource.Instance, v *resource.VirtualMachineScaleSet) error {
-			return vmss.ApplyModel(in, v.Properties.VirtualMachineProfile)
+			return resource.ApplyModel(in, v.Properties.VirtualMachineProfile)
 		}}
 	actDelete = instAction{name: "delete", needIDs: true,
 		apply: func(in *resource.Instance, _ *resource.VirtualMachineScaleSet) error {

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"strings"
 
-	"nimbus/internal/controller/vmss"
 	"nimbus/internal/resource"
 )
 
 // instanceMembership is the MembershipSource the server uses: the scale
 // sets and instance records StoreMembership finds, with the data plane's
-// rules applied (vmss.InPools, vmss.HasNATRules), so a load balancer's
+// rules applied (resource.InPools, resource.HasNATRules), so a load balancer's
 // backendIPConfigurations, rule health and NAT port mappings list exactly
 // the backends that receive traffic: the primary ipconfig of running,
 // non-deleting instances; stopped and deallocated ones keep only their
@@ -47,10 +46,10 @@ func (instanceMembership) Membership(ctx context.Context, rd Reader, lbID string
 		if in == nil || !resource.SameID(mem.IPConfigID, in.PrimaryIPConfigID()) {
 			continue
 		}
-		if !vmss.InPools(in) {
+		if !resource.InPools(in) {
 			mem.Pools = nil
 		}
-		if !vmss.HasNATRules(in) {
+		if !resource.HasNATRules(in) {
 			mem.NatPools = nil
 		}
 		if len(mem.Pools) == 0 && len(mem.NatPools) == 0 {

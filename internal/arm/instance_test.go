@@ -23,7 +23,6 @@ import (
 
 	"nimbus/internal/arm"
 	"nimbus/internal/auth"
-	"nimbus/internal/controller/vmss"
 	"nimbus/internal/node"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
@@ -1020,7 +1019,7 @@ func TestInstanceConformance(t *testing.T) {
 }
 
 // TestInstanceLBViewMatches checks that a load balancer's GET shows exactly
-// what vmss.LBView computes from the instance records (the data plane's
+// what resource.LBView computes from the instance records (the data plane's
 // membership rules) for running, stopped and deleting instances.
 func TestInstanceLBViewMatches(t *testing.T) {
 	e := newInstEnv(t, newLBEnv(t))
@@ -1042,7 +1041,7 @@ func TestInstanceLBViewMatches(t *testing.T) {
 	for _, n := range []string{"0", "1", "2", "3"} {
 		records = append(records, e.record(t, n))
 	}
-	want := vmss.LBView(stored, records)
+	want := resource.LBView(stored, records)
 	lb, err := e.lbs.Get(e.ctx, "rg", "lb1", nil)
 	if err != nil {
 		t.Fatal(err)

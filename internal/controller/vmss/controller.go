@@ -308,7 +308,7 @@ func (c *Controller) reconcile(ctx context.Context, vm *resource.VirtualMachineS
 		}
 		insts = append(insts, &instanceKV{in: in, rev: kv.Revision})
 	}
-	sort.Slice(insts, func(i, j int) bool { return lessInstanceID(insts[i].in.InstanceID, insts[j].in.InstanceID) })
+	sort.Slice(insts, func(i, j int) bool { return resource.LessInstanceID(insts[i].in.InstanceID, insts[j].in.InstanceID) })
 
 	// 1. Finish removals first so their addresses and ports are free.
 	alive := insts[:0:0]
@@ -446,7 +446,7 @@ func (c *Controller) create(ctx context.Context, vm *resource.VirtualMachineScal
 	if vp := vm.Properties.VirtualMachineProfile; vp != nil && vp.OSProfile != nil && vp.OSProfile.ComputerNamePrefix != "" {
 		prefix = vp.OSProfile.ComputerNamePrefix
 	}
-	model, err := cloneProfile(vm.Properties.VirtualMachineProfile)
+	model, err := resource.CloneProfile(vm.Properties.VirtualMachineProfile)
 	if err != nil {
 		return nil, err
 	}
@@ -508,21 +508,6 @@ func (c *Controller) create(ctx context.Context, vm *resource.VirtualMachineScal
 	}
 	c.log.Info("scaled out", "resource", vm.ID, "count", n)
 	return out, nil
-}
-
-func cloneProfile(p *resource.VMProfile) (*resource.VMProfile, error) {
-	if p == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("copy model: %w", err)
-	}
-	var out resource.VMProfile
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("copy model: %w", err)
-	}
-	return &out, nil
 }
 
 // remove stops an instance for good, releases its addresses and deletes

@@ -271,26 +271,10 @@ func (c *Controller) upgrade(ctx context.Context, vm *resource.VirtualMachineSca
 
 // applyModel gives an instance the scale set's current model and saves it.
 func (c *Controller) applyModel(ctx context.Context, vm *resource.VirtualMachineScaleSet, ik *instanceKV) error {
-	if err := ApplyModel(ik.in, vm.Properties.VirtualMachineProfile); err != nil {
+	if err := resource.ApplyModel(ik.in, vm.Properties.VirtualMachineProfile); err != nil {
 		return err
 	}
 	return c.save(ctx, ik)
-}
-
-func workloadChanged(a, b *resource.VMProfile) bool {
-	img := func(p *resource.VMProfile) resource.ImageReference {
-		if p == nil || p.StorageProfile == nil || p.StorageProfile.ImageReference == nil {
-			return resource.ImageReference{}
-		}
-		return *p.StorageProfile.ImageReference
-	}
-	cd := func(p *resource.VMProfile) string {
-		if p == nil || p.OSProfile == nil {
-			return ""
-		}
-		return p.OSProfile.CustomData
-	}
-	return img(a) != img(b) || cd(a) != cd(b)
 }
 
 func deref32(p *int32, def int32) int32 {

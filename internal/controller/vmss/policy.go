@@ -3,8 +3,8 @@ package vmss
 import (
 	"errors"
 	"fmt"
+	"nimbus/internal/resource"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -58,16 +58,7 @@ func AssignNATPorts(start, end uint16, current map[string]uint16, instances []st
 // sortInstanceIDs orders instance ids numerically when they are numbers
 // (Uniform scale sets) and lexically otherwise.
 func sortInstanceIDs(ids []string) {
-	sort.Slice(ids, func(i, j int) bool { return lessInstanceID(ids[i], ids[j]) })
-}
-
-func lessInstanceID(a, b string) bool {
-	ai, aerr := strconv.Atoi(a)
-	bi, berr := strconv.Atoi(b)
-	if aerr == nil && berr == nil {
-		return ai < bi
-	}
-	return a < b
+	sort.Slice(ids, func(i, j int) bool { return resource.LessInstanceID(ids[i], ids[j]) })
 }
 
 // ScaleInCandidate is an instance as the scale-in policy sees it.
@@ -118,7 +109,7 @@ func SelectForScaleIn(cands []ScaleInCandidate, n int, rule string) []string {
 				return a.Created.Before(b.Created)
 			}
 		}
-		return lessInstanceID(b.InstanceID, a.InstanceID)
+		return resource.LessInstanceID(b.InstanceID, a.InstanceID)
 	}
 	for z := range byZone {
 		list := byZone[z]

@@ -1,10 +1,11 @@
-package vmss
+package resource
 
 import (
+	"encoding/json"
+	"fmt"
 	"sort"
+	"strconv"
 	"strings"
-
-	"nimbus/internal/resource"
 )
 
 // This file holds the pure functions that turn instance records into what
@@ -12,7 +13,7 @@ import (
 // the inbound NAT rules generated from NAT pools ({pool}.{instanceId}) and
 // the port mappings of NAT rules v2 (queryInboundNatRulePortMapping).
 //
-// They follow the data plane (internal/controller/lb): an instance takes part
+// The data plane (internal/controller/lb) uses the same functions: an instance takes part
 // through the primary ipconfig of its APPLIED model (Instance.Model), never
 // the scale set's current model, so a pool added to the model shows up only
 // on upgraded or new instances, as in Azure.
@@ -21,16 +22,16 @@ import (
 // of the backend pools its applied model lists: it is not being deleted and
 // is asked to run (Azure stops sending to stopped and deallocated VMs). Its
 // NAT pool rules stay while it is stopped (HasNATRules).
-func InPools(in *resource.Instance) bool {
-	return in != nil && !in.Deleting && in.Power == resource.PowerRunning
+func InPools(in *Instance) bool {
+	return in != nil && !in.Deleting && in.Power == PowerRunning
 }
 
 // HasNATRules reports whether an instance keeps the inbound NAT rules
 // generated for it from NAT pools: until it is being deleted.
-func HasNATRules(in *resource.Instance) bool { return in != nil && !in.Deleting }
+func HasNATRules(in *Instance) bool { return in != nil && !in.Deleting }
 
 // LBView computes the instance-level part of a load balancer's rendering
-// (resource.Render): for each of lb's backend pools, the ipconfig ids of the
+// (Render): for each of lb's backend pools, the ipconfig ids of the
 // running, non-deleting instances whose applied model lists the pool; for
 // each NAT pool, one generated inbound NAT rule {pool}.{instanceId} per
 // non-deleting instance holding a port of it (Instance.NATPorts), carrying
@@ -38,23 +39,23 @@ func HasNATRules(in *resource.Instance) bool { return in != nil && !in.Deleting 
 // TCP reset settings; and the backend of each generated rule. Instances of
 // any scale set may be passed: only references to lb count. The result is
 // deterministic (members and rules sorted). A nil lb gives the zero view.
-func LBView(lb *resource.LoadBalancer, instances []*resource.Instance) resource.LBInstanceView {
-	var view resource.LBInstanceView
+func LBView(lb *LoadBalancer, instances []*Instance) LBInstanceView {
+	var view LBInstanceView
 	if lb == nil {
 		return view
 	}
 	pools := map[string]bool{}
 	for _, bp := range lb.Properties.BackendAddressPools {
-		pools[resource.NormalizeRefID(bp.ID)] = true
+		pools[NormalizeRefID(bp.ID)] = true
 	}
-	natPools := map[string]*resource.InboundNatPool{}
+	natPools := map[string]*InboundNatPool{}
 	for i := range lb.Properties.InboundNatPools {
 		np := &lb.Properties.InboundNatPools[i]
-		natPools[resource.NormalizeRefID(np.ID)] = np
+		natPools[NormalizeRefID(np.ID)] = np
 	}
 	sorted := sortedInstances(instances)
 	for _, in := range sorted {
-		_, ipc := resource.PrimaryIPConfig(in.Model)
+		_, ipc := PrimaryIPConfig(in.Model)
 		backend := in.PrimaryIPConfigID()
 		if ipc == nil || backend == "" || !HasNATRules(in) {
 			continue
@@ -62,7 +63,7 @@ func LBView(lb *resource.LoadBalancer, instances []*resource.Instance) resource.
 		if InPools(in) {
 			seen := map[string]bool{}
 			for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
-				id := resource.NormalizeRefID(p.ID)
+				id := NormalizeRefID(p.ID)
 				if !pools[id] || seen[id] {
 					continue
 				}
@@ -74,11 +75,11 @@ func LBView(lb *resource.LoadBalancer, instances []*resource.Instance) resource.
 			}
 		}
 		for _, ref := range ipc.Properties.LoadBalancerInboundNatPools {
-			np := natPools[resource.NormalizeRefID(ref.ID)]
+			np := natPools[NormalizeRefID(ref.ID)]
 			if np == nil {
 				continue
 			}
-			port := in.NATPorts[resource.NormalizeRefID(np.ID)]
+			port := in.NATPorts[NormalizeRefID(np.ID)]
 			if port == 0 {
 				continue
 			}
@@ -87,7 +88,7 @@ func LBView(lb *resource.LoadBalancer, instances []*resource.Instance) resource.
 			if view.NatRuleBackends == nil {
 				view.NatRuleBackends = map[string]string{}
 			}
-			view.NatRuleBackends[resource.NormalizeRefID(rule.ID)] = backend
+			view.NatRuleBackends[NormalizeRefID(rule.ID)] = backend
 		}
 	}
 	sort.SliceStable(view.GeneratedNatRules, func(i, j int) bool {
@@ -97,7 +98,7 @@ func LBView(lb *resource.LoadBalancer, instances []*resource.Instance) resource.
 		if !strings.EqualFold(ap, bp) {
 			return strings.ToLower(ap) < strings.ToLower(bp)
 		}
-		return lessInstanceID(ai, bi)
+		return LessInstanceID(ai, bi)
 	})
 	for id := range view.PoolMembers {
 		sort.Strings(view.PoolMembers[id])
@@ -108,25 +109,25 @@ func LBView(lb *resource.LoadBalancer, instances []*resource.Instance) resource.
 // generatedNatRule is the inbound NAT rule Azure generates for instance in
 // from NAT pool np: name {pool}.{instanceId}, the pool's settings, the
 // instance's frontend port and its ipconfig as backend.
-func generatedNatRule(lb *resource.LoadBalancer, np *resource.InboundNatPool, in *resource.Instance, port uint16, backend string) resource.InboundNatRule {
+func generatedNatRule(lb *LoadBalancer, np *InboundNatPool, in *Instance, port uint16, backend string) InboundNatRule {
 	name := np.Name + "." + in.InstanceID
 	fp := int32(port)
 	p := np.Properties
-	return resource.InboundNatRule{
-		ID:   resource.ChildID(lb.ID, resource.CollInboundNatRules, name),
+	return InboundNatRule{
+		ID:   ChildID(lb.ID, CollInboundNatRules, name),
 		Name: name,
-		Type: resource.InboundNatRuleType,
+		Type: InboundNatRuleType,
 		Etag: np.Etag,
-		Properties: resource.NatRuleProps{
+		Properties: NatRuleProps{
 			FrontendIPConfiguration: copyRef(p.FrontendIPConfiguration),
-			BackendIPConfiguration:  &resource.SubResource{ID: backend},
+			BackendIPConfiguration:  &SubResource{ID: backend},
 			Protocol:                p.Protocol,
 			FrontendPort:            &fp,
 			BackendPort:             copyInt32(p.BackendPort),
 			IdleTimeoutInMinutes:    copyInt32(p.IdleTimeoutInMinutes),
 			EnableFloatingIP:        copyBool(p.EnableFloatingIP),
 			EnableTCPReset:          copyBool(p.EnableTCPReset),
-			ProvisioningState:       resource.Succeeded,
+			ProvisioningState:       Succeeded,
 		},
 	}
 }
@@ -139,7 +140,7 @@ type BackendPortMappings struct {
 	PrivateIP  string
 	// Mappings lists, per v2 NAT rule on the pool, the member's frontend
 	// port, sorted by rule name.
-	Mappings []resource.NatRulePortMapping
+	Mappings []NatRulePortMapping
 }
 
 // PortMappings returns the NAT rule v2 port mappings of every member of the
@@ -149,15 +150,15 @@ type BackendPortMappings struct {
 // normalized id) gets {inboundNatRuleName, protocol, frontendPort,
 // backendPort}. Members without any mapping are left out. The result is
 // sorted by ipconfig id.
-func PortMappings(lb *resource.LoadBalancer, poolID string, instances []*resource.Instance) []BackendPortMappings {
+func PortMappings(lb *LoadBalancer, poolID string, instances []*Instance) []BackendPortMappings {
 	if lb == nil {
 		return nil
 	}
-	pool := resource.NormalizeRefID(poolID)
-	var rules []*resource.InboundNatRule
+	pool := NormalizeRefID(poolID)
+	var rules []*InboundNatRule
 	for i := range lb.Properties.InboundNatRules {
 		r := &lb.Properties.InboundNatRules[i]
-		if r.IsV2() && r.Properties.BackendAddressPool != nil && resource.NormalizeRefID(r.Properties.BackendAddressPool.ID) == pool {
+		if r.IsV2() && r.Properties.BackendAddressPool != nil && NormalizeRefID(r.Properties.BackendAddressPool.ID) == pool {
 			rules = append(rules, r)
 		}
 	}
@@ -169,7 +170,7 @@ func PortMappings(lb *resource.LoadBalancer, poolID string, instances []*resourc
 		}
 		m := BackendPortMappings{IPConfigID: in.PrimaryIPConfigID(), PrivateIP: in.PrivateIP}
 		for _, r := range rules {
-			port := in.NATPorts[resource.NormalizeRefID(r.ID)]
+			port := in.NATPorts[NormalizeRefID(r.ID)]
 			if port == 0 {
 				continue
 			}
@@ -177,7 +178,7 @@ func PortMappings(lb *resource.LoadBalancer, poolID string, instances []*resourc
 			if r.Properties.BackendPort != nil {
 				bp = *r.Properties.BackendPort
 			}
-			m.Mappings = append(m.Mappings, resource.NatRulePortMapping{
+			m.Mappings = append(m.Mappings, NatRulePortMapping{
 				InboundNatRuleName: r.Name, Protocol: r.Properties.Protocol, FrontendPort: int32(port), BackendPort: bp,
 			})
 		}
@@ -186,7 +187,7 @@ func PortMappings(lb *resource.LoadBalancer, poolID string, instances []*resourc
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
-		return resource.NormalizeRefID(out[i].IPConfigID) < resource.NormalizeRefID(out[j].IPConfigID)
+		return NormalizeRefID(out[i].IPConfigID) < NormalizeRefID(out[j].IPConfigID)
 	})
 	return out
 }
@@ -202,10 +203,10 @@ type PoolBackend struct {
 // PoolBackends returns the members of the given pools (normalized or not):
 // running, non-deleting instances whose applied model's primary ipconfig
 // lists one of them, each once, sorted by ipconfig id.
-func PoolBackends(poolIDs []string, instances []*resource.Instance) []PoolBackend {
+func PoolBackends(poolIDs []string, instances []*Instance) []PoolBackend {
 	want := map[string]bool{}
 	for _, p := range poolIDs {
-		want[resource.NormalizeRefID(p)] = true
+		want[NormalizeRefID(p)] = true
 	}
 	var out []PoolBackend
 	for _, in := range sortedInstances(instances) {
@@ -220,20 +221,20 @@ func PoolBackends(poolIDs []string, instances []*resource.Instance) []PoolBacken
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
-		return resource.NormalizeRefID(out[i].IPConfigID) < resource.NormalizeRefID(out[j].IPConfigID)
+		return NormalizeRefID(out[i].IPConfigID) < NormalizeRefID(out[j].IPConfigID)
 	})
 	return out
 }
 
 // inPool reports whether the primary ipconfig of in's applied model lists
 // the normalized pool id.
-func inPool(in *resource.Instance, pool string) bool {
-	_, ipc := resource.PrimaryIPConfig(in.Model)
+func inPool(in *Instance, pool string) bool {
+	_, ipc := PrimaryIPConfig(in.Model)
 	if ipc == nil || in.PrimaryIPConfigID() == "" {
 		return false
 	}
 	for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
-		if resource.NormalizeRefID(p.ID) == pool {
+		if NormalizeRefID(p.ID) == pool {
 			return true
 		}
 	}
@@ -242,8 +243,8 @@ func inPool(in *resource.Instance, pool string) bool {
 
 // sortedInstances returns the non-nil instances ordered by scale set id,
 // then numeric instance id.
-func sortedInstances(instances []*resource.Instance) []*resource.Instance {
-	out := make([]*resource.Instance, 0, len(instances))
+func sortedInstances(instances []*Instance) []*Instance {
+	out := make([]*Instance, 0, len(instances))
 	for _, in := range instances {
 		if in != nil {
 			out = append(out, in)
@@ -254,12 +255,12 @@ func sortedInstances(instances []*resource.Instance) []*resource.Instance {
 		if a != b {
 			return a < b
 		}
-		return lessInstanceID(out[i].InstanceID, out[j].InstanceID)
+		return LessInstanceID(out[i].InstanceID, out[j].InstanceID)
 	})
 	return out
 }
 
-func copyRef(r *resource.SubResource) *resource.SubResource {
+func copyRef(r *SubResource) *SubResource {
 	if r == nil {
 		return nil
 	}
@@ -289,14 +290,59 @@ func copyBool(p *bool) *bool {
 // when what the workload runs (image, customData) changed, so the
 // controller restarts it; network membership changes apply in place, as in
 // Azure.
-func ApplyModel(in *resource.Instance, p *resource.VMProfile) error {
-	model, err := cloneProfile(p)
+func ApplyModel(in *Instance, p *VMProfile) error {
+	model, err := CloneProfile(p)
 	if err != nil {
 		return err
 	}
 	if workloadChanged(in.Model, model) {
 		in.Generation++
 	}
-	in.Model, in.ModelHash = model, resource.ProfileHash(p)
+	in.Model, in.ModelHash = model, ProfileHash(p)
 	return nil
+}
+
+// workloadChanged reports whether what an instance runs differs between two
+// models: the image or the customData.
+func workloadChanged(a, b *VMProfile) bool {
+	img := func(p *VMProfile) ImageReference {
+		if p == nil || p.StorageProfile == nil || p.StorageProfile.ImageReference == nil {
+			return ImageReference{}
+		}
+		return *p.StorageProfile.ImageReference
+	}
+	cd := func(p *VMProfile) string {
+		if p == nil || p.OSProfile == nil {
+			return ""
+		}
+		return p.OSProfile.CustomData
+	}
+	return img(a) != img(b) || cd(a) != cd(b)
+}
+
+// CloneProfile returns a deep copy of p (nil for nil).
+func CloneProfile(p *VMProfile) (*VMProfile, error) {
+	if p == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("copy model: %w", err)
+	}
+	var out VMProfile
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("copy model: %w", err)
+	}
+	return &out, nil
+}
+
+// LessInstanceID orders scale-set instance ids numerically ("2" before
+// "10"), falling back to string order for ids that are not numbers.
+func LessInstanceID(a, b string) bool {
+	ai, aerr := strconv.Atoi(a)
+	bi, berr := strconv.Atoi(b)
+	if aerr == nil && berr == nil {
+		return ai < bi
+	}
+	return a < b
 }
