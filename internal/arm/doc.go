@@ -15,22 +15,29 @@
 // become ARM codes: return *resource.Error for client errors, store errors
 // map to 404/409, anything else is a logged 500.
 //
-// # Adding a resource type
+// # Resource providers
 //
-// A top-level type whose whole state is one stored JSON value (public IPs,
-// virtual networks, load balancers, scale sets) is a Kind. In a file of
-// this package (for example loadbalancer.go) add
+// Package arm is Resource Manager only: the front door that routes to
+// resource providers, as Azure's does. The providers live in their own
+// packages (internal/rp/network for Microsoft.Network, internal/rp/compute
+// for Microsoft.Compute, internal/deployments for
+// Microsoft.Resources/deployments) and register explicitly from the wiring
+// (internal/node) through a small API: RegisterNamespace (the namespace and
+// its api-versions, for provider metadata and operation URLs),
+// RegisterKind (a top-level type), Handle and HandleAnyVersion (child
+// endpoints and actions). A provider keeps its own view of the server,
+// typically
 //
-//	func init() {
-//		registrations = append(registrations, func(s *Server) {
-//			k := &Kind{Type: "Microsoft.Network/loadBalancers", Versions: NetworkVersions, Model: lbModel{s}}
-//			s.RegisterKind(k)
-//			s.Handle(http.MethodGet, "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/loadBalancers/{name}/probes/{child}",
-//				NetworkVersions, ...)
-//		})
+//	type server struct{ *arm.Server }
+//
+//	func Register(srv *arm.Server) {
+//		s := &server{srv}
+//		srv.RegisterNamespace("Microsoft.Network", Versions)
+//		s.RegisterKind(&arm.Kind{Type: resource.LoadBalancerType, Versions: Versions, Model: lbModel{s}})
+//		s.Handle(http.MethodGet, ".../loadBalancers/{name}/probes/{child}", Versions, s.getProbe)
 //	}
 //
-// where lbModel implements Model: New (a pointer to the Go type, which
+// A Kind's Model implements Model: New (a pointer to the Go type, which
 // embeds resource.Envelope and has SetProvisioningState), Prepare
 // (validate, default, stage extra writes such as address allocations),
 // References (what it points at), Release (in-use checks and releases on

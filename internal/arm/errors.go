@@ -10,23 +10,23 @@ import (
 	"nimbus/internal/store"
 )
 
-// errorBody is the ARM error envelope's inner object.
-type errorBody struct {
+// ErrorBody is the ARM error envelope's inner object.
+type ErrorBody struct {
 	Code    string      `json:"code"`
 	Message string      `json:"message"`
 	Target  string      `json:"target,omitempty"`
-	Details []errorBody `json:"details"`
+	Details []ErrorBody `json:"details"`
 }
 
-type errorEnvelope struct {
-	Error errorBody `json:"error"`
+type ErrorEnvelope struct {
+	Error ErrorBody `json:"error"`
 }
 
-// toBody converts a *resource.Error to its wire form.
-func toBody(e *resource.Error) errorBody {
-	b := errorBody{Code: e.Code, Message: e.Message, Target: e.Target, Details: []errorBody{}}
+// ToErrorBody converts a *resource.Error to its wire form.
+func ToErrorBody(e *resource.Error) ErrorBody {
+	b := ErrorBody{Code: e.Code, Message: e.Message, Target: e.Target, Details: []ErrorBody{}}
 	for _, d := range e.Details {
-		b.Details = append(b.Details, toBody(d))
+		b.Details = append(b.Details, ToErrorBody(d))
 	}
 	return b
 }
@@ -63,5 +63,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="the access token is missing, invalid or expired"`)
 	}
-	writeJSON(w, e.Status, errorEnvelope{Error: toBody(e)})
+	writeJSON(w, e.Status, ErrorEnvelope{Error: ToErrorBody(e)})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
+	"nimbus/internal/arm/armtest"
 	"strings"
 	"testing"
 )
@@ -12,9 +13,9 @@ import (
 // handler (with a valid token) and checks the ARM contract: never a 5xx,
 // and every error is an ARM error envelope with a code.
 func FuzzServeHTTP(f *testing.F) {
-	n := startTestNode(f)
-	n.group("rg")
-	sub := "/subscriptions/" + n.sub
+	n := armtest.Start(f)
+	n.Group("rg")
+	sub := "/subscriptions/" + n.Sub
 	pip := sub + "/resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/p"
 	vn := sub + "/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
 	lb := sub + "/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb"
@@ -52,7 +53,7 @@ func FuzzServeHTTP(f *testing.F) {
 		}
 		req := httptest.NewRequest(method, "https://127.0.0.1/", strings.NewReader(body))
 		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
-		req.Header.Set("Authorization", "Bearer "+n.token)
+		req.Header.Set("Authorization", "Bearer "+n.Token)
 		rec := httptest.NewRecorder()
 		n.Server.ServeHTTP(rec, req)
 		if rec.Code >= 500 {

@@ -13,10 +13,10 @@ import (
 )
 
 // exampleBodies returns every request and response body in
-// testdata/arm-examples (Azure REST API spec examples).
+// the providers' testdata/arm-examples (Azure REST API spec examples).
 func exampleBodies(t testing.TB) [][]byte {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "arm-examples", "*.json"))
+	files, err := filepath.Glob(filepath.Join("..", "rp", "*", "testdata", "arm-examples", "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples: %v", err)
 	}

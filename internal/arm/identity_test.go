@@ -8,6 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 
+	"nimbus/internal/arm/armtest"
 	"nimbus/internal/auth"
 )
 
@@ -15,17 +16,17 @@ import (
 // credential (App Service protocol: IDENTITY_ENDPOINT + IDENTITY_HEADER)
 // against the node's MSI endpoint and uses the token with the SDK.
 func TestAzidentityManagedIdentity(t *testing.T) {
-	n := startTestNode(t)
+	n := armtest.Start(t)
 	t.Setenv("IDENTITY_ENDPOINT", n.Endpoint.MSIEndpoint)
 	t.Setenv("IDENTITY_HEADER", n.Endpoint.IdentityHeader)
 	cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-		ClientOptions: policy.ClientOptions{Transport: n.client},
+		ClientOptions: policy.ClientOptions{Transport: n.Client},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := testCtx(t)
-	c, err := armresources.NewResourceGroupsClient(n.sub, cred, n.options)
+	ctx := armtest.Ctx(t)
+	c, err := armresources.NewResourceGroupsClient(n.Sub, cred, n.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,15 +38,15 @@ func TestAzidentityManagedIdentity(t *testing.T) {
 // TestAzidentityClientSecret signs in as nimbus's service principal through
 // the AAD-style authority (no instance discovery) and uses the token.
 func TestAzidentityClientSecret(t *testing.T) {
-	n := startTestNode(t)
+	n := armtest.Start(t)
 	opts := &azidentity.ClientSecretCredentialOptions{DisableInstanceDiscovery: true,
-		ClientOptions: policy.ClientOptions{Transport: n.client, Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: n.base + "/"}}}
+		ClientOptions: policy.ClientOptions{Transport: n.Client, Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: n.Base + "/"}}}
 	cred, err := azidentity.NewClientSecretCredential(n.Endpoint.TenantID, auth.ObjectID, n.Endpoint.IdentityHeader, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := testCtx(t)
-	c, err := armresources.NewResourceGroupsClient(n.sub, cred, n.options)
+	ctx := armtest.Ctx(t)
+	c, err := armresources.NewResourceGroupsClient(n.Sub, cred, n.Options)
 	if err != nil {
 		t.Fatal(err)
 	}

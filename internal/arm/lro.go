@@ -46,14 +46,14 @@ type Op struct {
 	Location     string `json:"location"`
 }
 
-// opRecord is the stored form of an operation (key resource.OpsPrefix + ID).
-type opRecord struct {
+// OpRecord is the stored form of an operation (key resource.OpsPrefix + ID).
+type OpRecord struct {
 	Op
 	ResourceID  string          `json:"resourceId,omitempty"`
 	Status      string          `json:"status"`
 	StartTime   time.Time       `json:"startTime"`
 	EndTime     time.Time       `json:"endTime,omitzero"`
-	Error       *errorBody      `json:"error,omitempty"`
+	Error       *ErrorBody      `json:"error,omitempty"`
 	ErrorStatus int             `json:"errorStatus,omitempty"`
 	Result      json.RawMessage `json:"result,omitempty"`
 	// InProcess marks operations finished by a goroutine of this process
@@ -61,8 +61,8 @@ type opRecord struct {
 	InProcess bool `json:"inProcess,omitempty"`
 }
 
-// opKey returns the store key of an operation record.
-func opKey(id string) string { return resource.OpsPrefix + id }
+// OpKey returns the store key of an operation record.
+func OpKey(id string) string { return resource.OpsPrefix + id }
 
 // Ops keeps long-running operation records in the store. An operation is
 // started inside a write (Tx) or with Start, and finished either at once, by
@@ -101,12 +101,12 @@ func NewOp(target resource.ID, location string) Op {
 // caller must eventually call Finish (or hand it to Go).
 func (o *Ops) Start(ctx context.Context, target resource.ID, location string) (Op, error) {
 	op := NewOp(target, location)
-	rec := opRecord{Op: op, ResourceID: target.String(), Status: StatusInProgress, StartTime: o.now().UTC()}
+	rec := OpRecord{Op: op, ResourceID: target.String(), Status: StatusInProgress, StartTime: o.now().UTC()}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return Op{}, fmt.Errorf("arm: start operation: %w", err)
 	}
-	if _, err := o.st.Put(ctx, opKey(op.ID), b, store.MustNotExist); err != nil {
+	if _, err := o.st.Put(ctx, OpKey(op.ID), b, store.MustNotExist); err != nil {
 		return Op{}, fmt.Errorf("arm: start operation: %w", err)
 	}
 	return op, nil
@@ -118,30 +118,30 @@ func (o *Ops) Start(ctx context.Context, target resource.ID, location string) (O
 func (o *Ops) Finish(ctx context.Context, id string, result any, opErr error) error {
 	var raw json.RawMessage
 	if result != nil && opErr == nil {
-		b, err := json.Marshal(fillEmpty(result))
+		b, err := json.Marshal(FillEmpty(result))
 		if err != nil {
 			return fmt.Errorf("arm: finish operation %s: %w", id, err)
 		}
 		raw = b
 	}
 	for range 10 {
-		kv, err := o.st.Get(ctx, opKey(id))
+		kv, err := o.st.Get(ctx, OpKey(id))
 		if err != nil {
 			return fmt.Errorf("arm: finish operation %s: %w", id, err)
 		}
-		var rec opRecord
+		var rec OpRecord
 		if err := json.Unmarshal(kv.Value, &rec); err != nil {
 			return fmt.Errorf("arm: finish operation %s: %w", id, err)
 		}
 		if rec.Status != StatusInProgress {
 			return nil
 		}
-		finishRecord(&rec, o.now(), raw, opErr)
+		FinishRecord(&rec, o.now(), raw, opErr)
 		b, err := json.Marshal(rec)
 		if err != nil {
 			return fmt.Errorf("arm: finish operation %s: %w", id, err)
 		}
-		_, err = o.st.Put(ctx, opKey(id), b, kv.Revision)
+		_, err = o.st.Put(ctx, OpKey(id), b, kv.Revision)
 		var ce *store.ConflictError
 		if errors.As(err, &ce) {
 			continue
@@ -154,11 +154,11 @@ func (o *Ops) Finish(ctx context.Context, id string, result any, opErr error) er
 	return fmt.Errorf("arm: finish operation %s: too many concurrent updates", id)
 }
 
-func finishRecord(rec *opRecord, now time.Time, result json.RawMessage, opErr error) {
+func FinishRecord(rec *OpRecord, now time.Time, result json.RawMessage, opErr error) {
 	rec.EndTime = now.UTC()
 	if opErr != nil {
 		e := AsARMError(opErr)
-		b := toBody(e)
+		b := ToErrorBody(e)
 		rec.Status, rec.Error, rec.ErrorStatus = StatusFailed, &b, e.Status
 		return
 	}
@@ -236,7 +236,7 @@ func (o *Ops) sweep(ctx context.Context, startup bool) error {
 	}
 	now := o.now()
 	for _, kv := range kvs {
-		var rec opRecord
+		var rec OpRecord
 		if err := json.Unmarshal(kv.Value, &rec); err != nil {
 			continue
 		}
@@ -247,10 +247,10 @@ func (o *Ops) sweep(ctx context.Context, startup bool) error {
 			}
 		case rec.Status == StatusInProgress && ((startup && rec.InProcess) || now.Sub(rec.StartTime) > OpTimeout):
 			if now.Sub(rec.StartTime) > OpTimeout {
-				finishRecord(&rec, now, nil, resource.Errorf(http.StatusInternalServerError, "OperationTimedOut",
+				FinishRecord(&rec, now, nil, resource.Errorf(http.StatusInternalServerError, "OperationTimedOut",
 					"The operation did not finish within %s.", OpTimeout))
 			} else {
-				finishRecord(&rec, now, nil, resource.Errorf(http.StatusInternalServerError, "OperationInterrupted",
+				FinishRecord(&rec, now, nil, resource.Errorf(http.StatusInternalServerError, "OperationInterrupted",
 					"The operation was interrupted by a restart of the service."))
 			}
 			b, err := json.Marshal(rec)
@@ -270,14 +270,14 @@ func isConflictOrMissing(err error) bool {
 	return errors.As(err, &ce) || errors.Is(err, store.ErrNotFound)
 }
 
-// opStatus is the wire form of GET …/operations/{id}.
-type opStatus struct {
+// OperationStatus is the wire form of GET …/operations/{id}.
+type OperationStatus struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name"`
 	Status    string     `json:"status"`
 	StartTime time.Time  `json:"startTime"`
 	EndTime   *time.Time `json:"endTime,omitempty"`
-	Error     *errorBody `json:"error,omitempty"`
+	Error     *ErrorBody `json:"error,omitempty"`
 }
 
 // opPath returns the path of op's status (kind "operations") or result ("operationResults") URL.
@@ -290,7 +290,7 @@ func opPath(op Op, kind string) string {
 func (r *Request) opURL(op Op, kind string) string {
 	v := r.APIVersion
 	if v == "" {
-		v = AnyVersions[0]
+		v = r.server.allVersions[0]
 	}
 	return r.BaseURL() + opPath(op, kind) + "?api-version=" + url.QueryEscape(v)
 }
@@ -314,9 +314,9 @@ func (r *Request) Accepted(op Op) *Response {
 	return &Response{Status: http.StatusAccepted, Header: h}
 }
 
-func (s *Server) loadOp(ctx context.Context, r *Request) (opRecord, error) {
-	var rec opRecord
-	kv, err := s.st.Get(ctx, opKey(r.Param("op")))
+func (s *Server) loadOp(ctx context.Context, r *Request) (OpRecord, error) {
+	var rec OpRecord
+	kv, err := s.st.Get(ctx, OpKey(r.Param("op")))
 	if errors.Is(err, store.ErrNotFound) {
 		return rec, resource.NotFound("OperationNotFound", "The operation '%s' could not be found.", r.Param("op"))
 	}
@@ -337,7 +337,7 @@ func (s *Server) getOperation(ctx context.Context, r *Request) (*Response, error
 	if err != nil {
 		return nil, err
 	}
-	st := opStatus{ID: opPath(rec.Op, "operations"), Name: rec.ID, Status: rec.Status, StartTime: rec.StartTime, Error: rec.Error}
+	st := OperationStatus{ID: opPath(rec.Op, "operations"), Name: rec.ID, Status: rec.Status, StartTime: rec.StartTime, Error: rec.Error}
 	if !rec.EndTime.IsZero() {
 		st.EndTime = &rec.EndTime
 	}
@@ -377,10 +377,9 @@ func (s *Server) getOperationResult(ctx context.Context, r *Request) (*Response,
 	return nil, e
 }
 
-func init() {
-	registrations = append(registrations, func(s *Server) {
-		base := "/subscriptions/{sub}/providers/{ns}/locations/{loc}/"
-		s.Handle(http.MethodGet, base+"operations/{op}", AnyVersions, s.getOperation)
-		s.Handle(http.MethodGet, base+"operationResults/{op}", AnyVersions, s.getOperationResult)
-	})
+// registerLro registers the routes of lro.go.
+func (s *Server) registerLro() {
+	base := "/subscriptions/{sub}/providers/{ns}/locations/{loc}/"
+	s.HandleAnyVersion(http.MethodGet, base+"operations/{op}", s.getOperation)
+	s.HandleAnyVersion(http.MethodGet, base+"operationResults/{op}", s.getOperationResult)
 }

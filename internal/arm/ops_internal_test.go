@@ -96,7 +96,7 @@ func newOpsFixture(t *testing.T) *opsFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.RegisterKind(&Kind{Type: "Nimbus.Test/widgets", Versions: NetworkVersions, Model: widgetModel{}})
+	s.RegisterKind(&Kind{Type: "Nimbus.Test/widgets", Versions: testVersions, Model: widgetModel{}})
 	if err := s.EnsureSubscription(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -132,10 +132,10 @@ func (f *opsFixture) do(t *testing.T, method, url, body string) (int, http.Heade
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-func (f *opsFixture) status(t *testing.T, asyncURL string) opStatus {
+func (f *opsFixture) status(t *testing.T, asyncURL string) OperationStatus {
 	t.Helper()
 	st, _, b := f.do(t, "GET", asyncURL, "")
-	var s opStatus
+	var s OperationStatus
 	if err := json.Unmarshal([]byte(b), &s); st != 200 || err != nil {
 		t.Fatalf("operation status: %d %s", st, b)
 	}
@@ -189,7 +189,7 @@ func TestDeferredAndFailedOperations(t *testing.T) {
 	_, h, _ = f.do(t, "PUT", w+"w2?api-version=2025-01-01", `{"location":"eastus","properties":{"mode":"fail"}}`)
 	async = h.Get("Azure-AsyncOperation")
 	deadline := time.Now().Add(10 * time.Second)
-	var s opStatus
+	var s OperationStatus
 	for s = f.status(t, async); s.Status == StatusInProgress && time.Now().Before(deadline); s = f.status(t, async) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -238,8 +238,8 @@ func TestOperationSweep(t *testing.T) {
 	}
 	// An in-process operation left running by a previous process.
 	orphan := NewOp(target, "eastus")
-	b, _ := json.Marshal(opRecord{Op: orphan, Status: StatusInProgress, StartTime: f.clock(), InProcess: true})
-	if _, err := f.s.st.Put(ctx, opKey(orphan.ID), b, store.MustNotExist); err != nil {
+	b, _ := json.Marshal(OpRecord{Op: orphan, Status: StatusInProgress, StartTime: f.clock(), InProcess: true})
+	if _, err := f.s.st.Put(ctx, OpKey(orphan.ID), b, store.MustNotExist); err != nil {
 		t.Fatal(err)
 	}
 	// A deferred operation nobody finishes.

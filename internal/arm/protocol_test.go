@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"nimbus/internal/arm"
+	"nimbus/internal/arm/armtest"
 	"nimbus/internal/ipam"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
@@ -21,13 +22,13 @@ import (
 const pipAPI = "?api-version=2025-01-01"
 
 func TestAuthentication(t *testing.T) {
-	n := startTestNode(t)
+	n := armtest.Start(t)
 	expired, _, err := n.Issuer.Mint("", -time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := startTestNode(t)
-	foreign := other.token
+	other := armtest.Start(t)
+	foreign := other.Token
 	path := "/subscriptions?api-version=2016-06-01"
 	for _, tc := range []struct {
 		name, auth, code string
@@ -39,13 +40,13 @@ func TestAuthentication(t *testing.T) {
 		{"other server's key", "Bearer " + foreign, "InvalidAuthenticationToken"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, h, b := n.do(http.MethodGet, path, nil, "Authorization", tc.auth)
-			if st != http.StatusUnauthorized || errCode(b) != tc.code || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
+			st, h, b := n.Do(http.MethodGet, path, nil, "Authorization", tc.auth)
+			if st != http.StatusUnauthorized || armtest.ErrCode(b) != tc.code || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
 				t.Fatalf("got %d %q %s", st, h.Get("WWW-Authenticate"), b)
 			}
 		})
 	}
-	st, _, b := n.do(http.MethodGet, path, nil)
+	st, _, b := n.Do(http.MethodGet, path, nil)
 	if st != http.StatusOK {
 		t.Fatalf("valid token: %d %s", st, b)
 	}
@@ -53,26 +54,26 @@ func TestAuthentication(t *testing.T) {
 		Value []resource.Subscription `json:"value"`
 	}
 	if err := json.Unmarshal(b, &subs); err != nil || len(subs.Value) != 1 || subs.Value[0].State != "Enabled" ||
-		subs.Value[0].TenantID != n.Endpoint.TenantID || subs.Value[0].SubscriptionID != n.sub {
+		subs.Value[0].TenantID != n.Endpoint.TenantID || subs.Value[0].SubscriptionID != n.Sub {
 		t.Fatalf("subscriptions: %v %s", err, b)
 	}
 }
 
 func TestRoutingAndValidation(t *testing.T) {
-	n := startTestNode(t)
-	n.group("rg")
-	pip := n.rgPath("rg", "Microsoft.Network/publicIPAddresses/Pip1")
+	n := armtest.Start(t)
+	n.Group("rg")
+	pip := n.RGPath("rg", "Microsoft.Network/publicIPAddresses/Pip1")
 	for _, tc := range []struct {
 		name, method, path, body string
 		status                   int
 		code, contains           string
 	}{
-		{"missing api-version", "GET", "/subscriptions/" + n.sub + "/resourcegroups/rg", "", 400, "MissingApiVersionParameter", ""},
-		{"unknown group api-version", "GET", "/subscriptions/" + n.sub + "/resourcegroups/rg?api-version=2099-01-01", "", 400, "InvalidApiVersionParameter", ""},
+		{"missing api-version", "GET", "/subscriptions/" + n.Sub + "/resourcegroups/rg", "", 400, "MissingApiVersionParameter", ""},
+		{"unknown group api-version", "GET", "/subscriptions/" + n.Sub + "/resourcegroups/rg?api-version=2099-01-01", "", 400, "InvalidApiVersionParameter", ""},
 		{"unknown network api-version", "GET", pip + "?api-version=2099-01-01", "", 400, "NoRegisteredProviderFound", ""},
 		{"case-insensitive segments", "PUT", strings.ToUpper(pip[:len(pip)-4]) + "Pip1" + pipAPI, `{"location":"eastus"}`, 201, "", `"name":"Pip1"`},
-		{"names keep their first case", "PUT", "/subscriptions/" + n.sub + "/RESOURCEGROUPS/RG/providers/Microsoft.Network/publicIPAddresses/PIP1" + pipAPI, `{"location":"eastus"}`, 200, "", `"id":"` + pip + `"`},
-		{"double slashes", "GET", "//subscriptions/" + n.sub + "//resourceGroups/rg/providers/Microsoft.Network//publicIPAddresses/Pip1" + pipAPI, "", 200, "", `"name":"Pip1"`},
+		{"names keep their first case", "PUT", "/subscriptions/" + n.Sub + "/RESOURCEGROUPS/RG/providers/Microsoft.Network/publicIPAddresses/PIP1" + pipAPI, `{"location":"eastus"}`, 200, "", `"id":"` + pip + `"`},
+		{"double slashes", "GET", "//subscriptions/" + n.Sub + "//resourceGroups/rg/providers/Microsoft.Network//publicIPAddresses/Pip1" + pipAPI, "", 200, "", `"name":"Pip1"`},
 		{"lower-case type", "GET", strings.ToLower(pip) + pipAPI, "", 200, "", `"ipTags":[]`},
 		{"malformed json", "PUT", pip + pipAPI, `{"location":`, 400, "InvalidRequestContent", ""},
 		{"syntax error", "PUT", pip + pipAPI, `{"location" "x"}`, 400, "InvalidRequestContent", "offset"},
@@ -81,26 +82,26 @@ func TestRoutingAndValidation(t *testing.T) {
 		{"empty body", "PUT", pip + pipAPI, ``, 400, "InvalidRequestContent", ""},
 		{"trailing data", "PUT", pip + pipAPI, `{"location":"eastus"} {}`, 400, "InvalidRequestContent", ""},
 		{"unknown properties ignored", "PUT", pip + pipAPI, `{"location":"eastus","futureThing":{"x":1},"properties":{"newField":true}}`, 200, "", ""},
-		{"unknown route", "GET", "/subscriptions/" + n.sub + "/resourceGroups/rg/providers/Microsoft.Network/teleporters/x" + pipAPI, "", 404, "InvalidResourceType", ""},
+		{"unknown route", "GET", "/subscriptions/" + n.Sub + "/resourceGroups/rg/providers/Microsoft.Network/teleporters/x" + pipAPI, "", 404, "InvalidResourceType", ""},
 		{"unknown top route", "GET", "/nothing/here?api-version=2021-04-01", "", 404, "NotFound", ""},
 		{"wrong method", "POST", pip + pipAPI, `{}`, 405, "HttpMethodNotAllowed", ""},
-		{"missing group", "PUT", n.rgPath("nope", "Microsoft.Network/publicIPAddresses/x") + pipAPI, `{"location":"eastus"}`, 404, "ResourceGroupNotFound", ""},
-		{"missing resource", "GET", n.rgPath("rg", "Microsoft.Network/publicIPAddresses/none") + pipAPI, "", 404, "ResourceNotFound", ""},
-		{"dangling nsg", "PUT", n.rgPath("rg", "Microsoft.Network/virtualNetworks/vn2") + pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"a","properties":{"addressPrefix":"10.0.0.0/24","networkSecurityGroup":{"id":"` + n.rgPath("rg", "Microsoft.Network/networkSecurityGroups/nsg") + `"}}}]}}`, 400, "InvalidResourceReference", "properties.subnets[0].properties.networkSecurityGroup.id"},
-		{"wrong-type nsg", "PUT", n.rgPath("rg", "Microsoft.Network/virtualNetworks/vn2") + pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"a","properties":{"addressPrefix":"10.0.0.0/24","networkSecurityGroup":{"id":"` + pip + `"}}}]}}`, 400, "InvalidJsonReferenceWrongType", ""},
+		{"missing group", "PUT", n.RGPath("nope", "Microsoft.Network/publicIPAddresses/x") + pipAPI, `{"location":"eastus"}`, 404, "ResourceGroupNotFound", ""},
+		{"missing resource", "GET", n.RGPath("rg", "Microsoft.Network/publicIPAddresses/none") + pipAPI, "", 404, "ResourceNotFound", ""},
+		{"dangling nsg", "PUT", n.RGPath("rg", "Microsoft.Network/virtualNetworks/vn2") + pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"a","properties":{"addressPrefix":"10.0.0.0/24","networkSecurityGroup":{"id":"` + n.RGPath("rg", "Microsoft.Network/networkSecurityGroups/nsg") + `"}}}]}}`, 400, "InvalidResourceReference", "properties.subnets[0].properties.networkSecurityGroup.id"},
+		{"wrong-type nsg", "PUT", n.RGPath("rg", "Microsoft.Network/virtualNetworks/vn2") + pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"a","properties":{"addressPrefix":"10.0.0.0/24","networkSecurityGroup":{"id":"` + pip + `"}}}]}}`, 400, "InvalidJsonReferenceWrongType", ""},
 		{"malformed prefix reference", "PUT", pip + pipAPI, `{"location":"eastus","properties":{"publicIPPrefix":{"id":"prefix1"}}}`, 400, "LinkedInvalidPropertyId", "properties.publicIPPrefix.id"},
-		{"empty collections", "PUT", n.rgPath("rg", "Microsoft.Network/virtualNetworks/vn") + pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]}}}`, 201, "", `"subnets":[]`},
-		{"bad skiptoken", "GET", "/subscriptions/" + n.sub + "/resourcegroups?api-version=2021-04-01&$skiptoken=zz", "", 400, "InvalidSkipToken", ""},
-		{"bad filter", "GET", "/subscriptions/" + n.sub + "/resources?api-version=2021-04-01&$filter=" + url.QueryEscape("name gt 'a'"), "", 400, "InvalidFilterInQueryString", ""},
-		{"unknown namespace", "GET", "/subscriptions/" + n.sub + "/providers/Microsoft.Nothing?api-version=2019-10-01", "", 404, "InvalidResourceNamespace", ""},
+		{"empty collections", "PUT", n.RGPath("rg", "Microsoft.Network/virtualNetworks/vn") + pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]}}}`, 201, "", `"subnets":[]`},
+		{"bad skiptoken", "GET", "/subscriptions/" + n.Sub + "/resourcegroups?api-version=2021-04-01&$skiptoken=zz", "", 400, "InvalidSkipToken", ""},
+		{"bad filter", "GET", "/subscriptions/" + n.Sub + "/resources?api-version=2021-04-01&$filter=" + url.QueryEscape("name gt 'a'"), "", 400, "InvalidFilterInQueryString", ""},
+		{"unknown namespace", "GET", "/subscriptions/" + n.Sub + "/providers/Microsoft.Nothing?api-version=2019-10-01", "", 404, "InvalidResourceNamespace", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body any
 			if tc.body != "" || tc.method == "PUT" {
 				body = tc.body
 			}
-			st, h, b := n.do(tc.method, tc.path, body)
-			if st != tc.status || errCode(b) != tc.code || !strings.Contains(string(b), tc.contains) {
+			st, h, b := n.Do(tc.method, tc.path, body)
+			if st != tc.status || armtest.ErrCode(b) != tc.code || !strings.Contains(string(b), tc.contains) {
 				t.Fatalf("got %d %s, want %d %q containing %q", st, b, tc.status, tc.code, tc.contains)
 			}
 			if ct := h.Get("Content-Type"); len(b) > 0 && ct != "application/json; charset=utf-8" {
@@ -111,10 +112,10 @@ func TestRoutingAndValidation(t *testing.T) {
 }
 
 func TestLROProtocol(t *testing.T) {
-	n := startTestNode(t)
-	n.group("rg")
-	pip := n.rgPath("rg", "Microsoft.Network/publicIPAddresses/p")
-	st, h, b := n.do("PUT", pip+"?api-version=2022-07-01", `{"location":"eastus"}`)
+	n := armtest.Start(t)
+	n.Group("rg")
+	pip := n.RGPath("rg", "Microsoft.Network/publicIPAddresses/p")
+	st, h, b := n.Do("PUT", pip+"?api-version=2022-07-01", `{"location":"eastus"}`)
 	if st != http.StatusCreated || h.Get("Retry-After") != "1" {
 		t.Fatalf("put: %d %v %s", st, h, b)
 	}
@@ -123,7 +124,7 @@ func TestLROProtocol(t *testing.T) {
 	if err != nil || !u.IsAbs() || u.Scheme != "https" || u.Query().Get("api-version") != "2022-07-01" {
 		t.Fatalf("Azure-AsyncOperation %q", async)
 	}
-	st, _, b = n.do("GET", async, nil)
+	st, _, b = n.Do("GET", async, nil)
 	var op struct {
 		Name, Status string
 		StartTime    time.Time
@@ -132,38 +133,38 @@ func TestLROProtocol(t *testing.T) {
 	if err := json.Unmarshal(b, &op); st != 200 || err != nil || op.Status != "Succeeded" || op.Name == "" || op.StartTime.IsZero() || op.EndTime == nil {
 		t.Fatalf("operation: %d %s", st, b)
 	}
-	st, h, _ = n.do("DELETE", pip+"?api-version=2022-07-01", nil)
+	st, h, _ = n.Do("DELETE", pip+"?api-version=2022-07-01", nil)
 	loc := h.Get("Location")
 	if st != http.StatusAccepted || loc == "" || h.Get("Azure-AsyncOperation") == "" || h.Get("Retry-After") != "1" {
 		t.Fatalf("delete: %d %v", st, h)
 	}
-	if st, _, b := n.do("GET", loc, nil); st != http.StatusNoContent {
+	if st, _, b := n.Do("GET", loc, nil); st != http.StatusNoContent {
 		t.Fatalf("operation result: %d %s", st, b)
 	}
-	if st, _, _ := n.do("DELETE", pip+"?api-version=2022-07-01", nil); st != http.StatusNoContent {
+	if st, _, _ := n.Do("DELETE", pip+"?api-version=2022-07-01", nil); st != http.StatusNoContent {
 		t.Fatalf("delete missing: %d", st)
 	}
 	// Operations survive a restart.
-	n.stop()
-	n2 := startTestNode(t, n.dir)
-	n2.token = n.token
-	async = strings.Replace(async, n.base, n2.base, 1)
-	if st, _, b := n2.do("GET", async, nil); st != 200 || !strings.Contains(string(b), `"Succeeded"`) {
+	n.Shutdown()
+	n2 := armtest.Start(t, n.Dir)
+	n2.Token = n.Token
+	async = strings.Replace(async, n.Base, n2.Base, 1)
+	if st, _, b := n2.Do("GET", async, nil); st != 200 || !strings.Contains(string(b), `"Succeeded"`) {
 		t.Fatalf("operation after restart: %d %s", st, b)
 	}
-	if st, _, b := n2.do("GET", "/subscriptions/"+n.sub+"/providers/Microsoft.Network/locations/eastus/operations/nope?api-version=2022-07-01", nil); st != 404 || errCode(b) != "OperationNotFound" {
+	if st, _, b := n2.Do("GET", "/subscriptions/"+n.Sub+"/providers/Microsoft.Network/locations/eastus/operations/nope?api-version=2022-07-01", nil); st != 404 || armtest.ErrCode(b) != "OperationNotFound" {
 		t.Fatalf("missing operation: %d %s", st, b)
 	}
 }
 
 func TestIfMatch(t *testing.T) {
-	n := startTestNode(t)
-	n.group("rg")
-	pip := n.rgPath("rg", "Microsoft.Network/publicIPAddresses/p") + pipAPI
-	if st, _, b := n.do("PUT", pip, `{"location":"eastus"}`, "If-Match", "*"); st != 412 || errCode(b) != "PreconditionFailed" {
+	n := armtest.Start(t)
+	n.Group("rg")
+	pip := n.RGPath("rg", "Microsoft.Network/publicIPAddresses/p") + pipAPI
+	if st, _, b := n.Do("PUT", pip, `{"location":"eastus"}`, "If-Match", "*"); st != 412 || armtest.ErrCode(b) != "PreconditionFailed" {
 		t.Fatalf("If-Match * on missing: %d %s", st, b)
 	}
-	st, _, b := n.do("PUT", pip, `{"location":"eastus"}`, "If-None-Match", "*")
+	st, _, b := n.Do("PUT", pip, `{"location":"eastus"}`, "If-None-Match", "*")
 	if st != 201 {
 		t.Fatalf("If-None-Match * create: %d %s", st, b)
 	}
@@ -181,13 +182,13 @@ func TestIfMatch(t *testing.T) {
 		{"old etag after update", "If-Match", p.Etag, 412},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, _, b := n.do("PUT", pip, `{"location":"eastus","tags":{"x":"y"}}`, tc.header, tc.value)
-			if st != tc.status || (tc.status == 412 && errCode(b) != "PreconditionFailed") {
+			st, _, b := n.Do("PUT", pip, `{"location":"eastus","tags":{"x":"y"}}`, tc.header, tc.value)
+			if st != tc.status || (tc.status == 412 && armtest.ErrCode(b) != "PreconditionFailed") {
 				t.Fatalf("got %d %s, want %d", st, b, tc.status)
 			}
 		})
 	}
-	if st, _, b := n.do("DELETE", pip, nil, "If-Match", p.Etag); st != 412 {
+	if st, _, b := n.Do("DELETE", pip, nil, "If-Match", p.Etag); st != 412 {
 		t.Fatalf("delete with stale etag: %d %s", st, b)
 	}
 }
@@ -196,10 +197,10 @@ func TestIfMatch(t *testing.T) {
 // add their tag and write back with If-Match, retrying on 412: every
 // increment must survive (no lost update).
 func TestConcurrentIfMatchWriters(t *testing.T) {
-	n := startTestNode(t)
-	n.group("rg")
-	pip := n.rgPath("rg", "Microsoft.Network/publicIPAddresses/p") + pipAPI
-	if st, _, b := n.do("PUT", pip, `{"location":"eastus","tags":{}}`); st != 201 {
+	n := armtest.Start(t)
+	n.Group("rg")
+	pip := n.RGPath("rg", "Microsoft.Network/publicIPAddresses/p") + pipAPI
+	if st, _, b := n.Do("PUT", pip, `{"location":"eastus","tags":{}}`); st != 201 {
 		t.Fatalf("create: %d %s", st, b)
 	}
 	const writers, each = 6, 5
@@ -216,7 +217,7 @@ func TestConcurrentIfMatchWriters(t *testing.T) {
 						t.Errorf("writer %d: too many attempts", w)
 						return
 					}
-					_, _, b := n.do("GET", pip, nil)
+					_, _, b := n.Do("GET", pip, nil)
 					var p resource.PublicIPAddress
 					if err := json.Unmarshal(b, &p); err != nil {
 						t.Error(err)
@@ -226,7 +227,7 @@ func TestConcurrentIfMatchWriters(t *testing.T) {
 						p.Tags = map[string]string{}
 					}
 					p.Tags[fmt.Sprintf("w%d-%d", w, i)] = "1"
-					st, _, rb := n.do("PUT", pip, p, "If-Match", p.Etag)
+					st, _, rb := n.Do("PUT", pip, p, "If-Match", p.Etag)
 					if st == 412 {
 						mu.Lock()
 						conflicts++
@@ -243,7 +244,7 @@ func TestConcurrentIfMatchWriters(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	_, _, b := n.do("GET", pip, nil)
+	_, _, b := n.Do("GET", pip, nil)
 	var p resource.PublicIPAddress
 	if err := json.Unmarshal(b, &p); err != nil {
 		t.Fatal(err)
@@ -255,7 +256,7 @@ func TestConcurrentIfMatchWriters(t *testing.T) {
 }
 
 func TestManagedIdentityAndMetadata(t *testing.T) {
-	n := startTestNode(t)
+	n := armtest.Start(t)
 	form := url.Values{"resource": {"https://management.core.windows.net/"}}.Encode()
 	for _, tc := range []struct {
 		name, method, path, body string
@@ -273,7 +274,7 @@ func TestManagedIdentityAndMetadata(t *testing.T) {
 			if tc.body != "" {
 				body = tc.body
 			}
-			st, _, b := n.do(tc.method, tc.path, body, hs...)
+			st, _, b := n.Do(tc.method, tc.path, body, hs...)
 			if st != tc.status {
 				t.Fatalf("got %d %s", st, b)
 			}
@@ -294,7 +295,7 @@ func TestManagedIdentityAndMetadata(t *testing.T) {
 			if err != nil || c.TenantID != n.Endpoint.TenantID || c.ObjectID == "" {
 				t.Fatalf("minted token: %v", err)
 			}
-			if st, _, _ := n.do("GET", "/subscriptions?api-version=2019-11-01", nil, "Authorization", "Bearer "+tok.AccessToken); st != 200 {
+			if st, _, _ := n.Do("GET", "/subscriptions?api-version=2019-11-01", nil, "Authorization", "Bearer "+tok.AccessToken); st != 200 {
 				t.Fatalf("token rejected by ARM: %d", st)
 			}
 		})
@@ -309,7 +310,7 @@ func TestManagedIdentityAndMetadata(t *testing.T) {
 	if rec.Code != http.StatusForbidden {
 		t.Fatalf("remote MSI: %d %s", rec.Code, rec.Body)
 	}
-	st, _, b := n.do("GET", "//metadata/endpoints?api-version=2015-01-01", nil, "Authorization", "")
+	st, _, b := n.Do("GET", "//metadata/endpoints?api-version=2015-01-01", nil, "Authorization", "")
 	var md struct {
 		Authentication struct {
 			LoginEndpoint string   `json:"loginEndpoint"`
@@ -322,15 +323,15 @@ func TestManagedIdentityAndMetadata(t *testing.T) {
 }
 
 func TestPaging(t *testing.T) {
-	n := startTestNode(t)
+	n := armtest.Start(t)
 	const groups = 130
 	for i := range groups {
-		n.group(fmt.Sprintf("g%03d", i))
+		n.Group(fmt.Sprintf("g%03d", i))
 	}
-	next := "/subscriptions/" + n.sub + "/resourcegroups?api-version=2021-04-01"
+	next := "/subscriptions/" + n.Sub + "/resourcegroups?api-version=2021-04-01"
 	seen, pages := 0, 0
 	for next != "" {
-		st, _, b := n.do("GET", next, nil)
+		st, _, b := n.Do("GET", next, nil)
 		var page struct {
 			Value    []json.RawMessage `json:"value"`
 			NextLink string            `json:"nextLink"`
@@ -354,29 +355,29 @@ func TestPaging(t *testing.T) {
 // through the reference index (as a load balancer frontend would write it),
 // and that deleting a group deletes and releases everything inside.
 func TestReferencesAndGroupDelete(t *testing.T) {
-	n := startTestNode(t)
-	ctx := testCtx(t)
-	n.group("rg")
-	pip := n.rgPath("rg", "Microsoft.Network/publicIPAddresses/pip")
-	vn := n.rgPath("rg", "Microsoft.Network/virtualNetworks/vn")
-	if st, _, b := n.do("PUT", pip+pipAPI, `{"location":"eastus","sku":{"name":"Standard"}}`); st != 201 {
+	n := armtest.Start(t)
+	ctx := armtest.Ctx(t)
+	n.Group("rg")
+	pip := n.RGPath("rg", "Microsoft.Network/publicIPAddresses/pip")
+	vn := n.RGPath("rg", "Microsoft.Network/virtualNetworks/vn")
+	if st, _, b := n.Do("PUT", pip+pipAPI, `{"location":"eastus","sku":{"name":"Standard"}}`); st != 201 {
 		t.Fatalf("pip: %d %s", st, b)
 	}
-	if st, _, b := n.do("PUT", vn+pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"s1","properties":{"addressPrefix":"10.0.0.0/24"}}]}}`); st != 201 {
+	if st, _, b := n.Do("PUT", vn+pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"s1","properties":{"addressPrefix":"10.0.0.0/24"}}]}}`); st != 201 {
 		t.Fatalf("vnet: %d %s", st, b)
 	}
-	fe := n.rgPath("rg", "Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe")
+	fe := n.RGPath("rg", "Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe")
 	for _, target := range []string{pip, vn + "/subnets/s1"} {
 		b, _ := json.Marshal(resource.Ref{Source: fe, Target: target})
 		if _, err := n.Store.Put(ctx, resource.RefKey(target, fe), b, store.AnyRevision); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, _, b := n.do("GET", pip+pipAPI, nil)
+	_, _, b := n.Do("GET", pip+pipAPI, nil)
 	if !strings.Contains(string(b), `"ipConfiguration":{"id":"`+fe+`"}`) {
 		t.Fatalf("pip back-reference missing: %s", b)
 	}
-	_, _, b = n.do("GET", vn+"/subnets/s1"+pipAPI, nil)
+	_, _, b = n.Do("GET", vn+"/subnets/s1"+pipAPI, nil)
 	if !strings.Contains(string(b), `"ipConfigurations":[{"id":"`+fe+`"}]`) {
 		t.Fatalf("subnet back-reference missing: %s", b)
 	}
@@ -394,15 +395,15 @@ func TestReferencesAndGroupDelete(t *testing.T) {
 			if tc.body != "" {
 				body = tc.body
 			}
-			if st, _, b := n.do(tc.method, tc.path, body); st != 400 || errCode(b) != tc.code {
+			if st, _, b := n.Do(tc.method, tc.path, body); st != 400 || armtest.ErrCode(b) != tc.code {
 				t.Fatalf("got %d %s, want 400 %s", st, b, tc.code)
 			}
 		})
 	}
 	// A referrer inside the group does not block the group's deletion: put
 	// the referring "load balancer" in the group, then delete the group.
-	lbKey := resource.Key(resource.NewID(n.sub, "rg", "Microsoft.Network/loadBalancers", "lb"))
-	if _, err := n.Store.Put(ctx, lbKey, []byte(`{"id":"`+n.rgPath("rg", "Microsoft.Network/loadBalancers/lb")+`"}`), store.AnyRevision); err != nil {
+	lbKey := resource.Key(resource.NewID(n.Sub, "rg", "Microsoft.Network/loadBalancers", "lb"))
+	if _, err := n.Store.Put(ctx, lbKey, []byte(`{"id":"`+n.RGPath("rg", "Microsoft.Network/loadBalancers/lb")+`"}`), store.AnyRevision); err != nil {
 		t.Fatal(err)
 	}
 	// The framework only knows the references of registered kinds, so drop the
@@ -420,14 +421,14 @@ func TestReferencesAndGroupDelete(t *testing.T) {
 	if _, err := tx.Commit(ctx, n.Store); err != nil {
 		t.Fatal(err)
 	}
-	st, h, b := n.do("DELETE", "/subscriptions/"+n.sub+"/resourcegroups/rg?api-version=2021-04-01", nil)
+	st, h, b := n.Do("DELETE", "/subscriptions/"+n.Sub+"/resourcegroups/rg?api-version=2021-04-01", nil)
 	if st != 202 {
 		t.Fatalf("delete group: %d %s", st, b)
 	}
-	if st, _, _ := n.do("GET", h.Get("Location"), nil); st != 204 {
+	if st, _, _ := n.Do("GET", h.Get("Location"), nil); st != 204 {
 		t.Fatalf("group delete result: %d", st)
 	}
-	for _, prefix := range []string{"/arm/subscriptions/" + strings.ToLower(n.sub) + "/resourcegroups/rg", "/ipam/", "/ref"} {
+	for _, prefix := range []string{"/arm/subscriptions/" + strings.ToLower(n.Sub) + "/resourcegroups/rg", "/ipam/", "/ref"} {
 		kvs, _, err := n.Store.List(ctx, prefix)
 		if err != nil || len(kvs) != 0 {
 			t.Fatalf("left under %s: %d keys %v", prefix, len(kvs), err)
@@ -436,30 +437,30 @@ func TestReferencesAndGroupDelete(t *testing.T) {
 }
 
 func TestProvidersAndResourcesList(t *testing.T) {
-	n := startTestNode(t)
-	n.group("rg")
-	n.group("other")
-	for _, p := range []string{n.rgPath("rg", "Microsoft.Network/publicIPAddresses/pip1"), n.rgPath("other", "Microsoft.Network/publicIPAddresses/pip1")} {
-		if st, _, b := n.do("PUT", p+pipAPI, `{"location":"eastus","tags":{"t":"v"}}`); st != 201 {
+	n := armtest.Start(t)
+	n.Group("rg")
+	n.Group("other")
+	for _, p := range []string{n.RGPath("rg", "Microsoft.Network/publicIPAddresses/pip1"), n.RGPath("other", "Microsoft.Network/publicIPAddresses/pip1")} {
+		if st, _, b := n.Do("PUT", p+pipAPI, `{"location":"eastus","tags":{"t":"v"}}`); st != 201 {
 			t.Fatalf("%d %s", st, b)
 		}
 	}
 	filter := url.QueryEscape("resourceGroup eq 'rg' and name eq 'pip1' and resourceType eq 'Microsoft.Network/publicIPAddresses'")
-	st, _, b := n.do("GET", "/subscriptions/"+n.sub+"/resources?api-version=2019-10-01&$filter="+filter+"&$expand=createdTime,changedTime,provisioningState", nil)
+	st, _, b := n.Do("GET", "/subscriptions/"+n.Sub+"/resources?api-version=2019-10-01&$filter="+filter+"&$expand=createdTime,changedTime,provisioningState", nil)
 	var list struct {
 		Value []struct {
 			ID, Name, Type, Location, ProvisioningState string
 		} `json:"value"`
 	}
 	if err := json.Unmarshal(b, &list); st != 200 || err != nil || len(list.Value) != 1 ||
-		list.Value[0].ID != n.rgPath("rg", "Microsoft.Network/publicIPAddresses/pip1") || list.Value[0].ProvisioningState != "Succeeded" {
+		list.Value[0].ID != n.RGPath("rg", "Microsoft.Network/publicIPAddresses/pip1") || list.Value[0].ProvisioningState != "Succeeded" {
 		t.Fatalf("filtered resources: %d %s", st, b)
 	}
-	_, _, b = n.do("GET", "/subscriptions/"+n.sub+"/resourceGroups/other/resources?api-version=2019-10-01", nil)
+	_, _, b = n.Do("GET", "/subscriptions/"+n.Sub+"/resourceGroups/other/resources?api-version=2019-10-01", nil)
 	if err := json.Unmarshal(b, &list); err != nil || len(list.Value) != 1 {
 		t.Fatalf("group resources: %s", b)
 	}
-	st, _, b = n.do("GET", "/subscriptions/"+n.sub+"/providers/microsoft.network?api-version=2019-10-01", nil)
+	st, _, b = n.Do("GET", "/subscriptions/"+n.Sub+"/providers/microsoft.network?api-version=2019-10-01", nil)
 	var prov struct {
 		Namespace     string
 		ResourceTypes []struct {
@@ -482,11 +483,11 @@ func TestProvidersAndResourcesList(t *testing.T) {
 }
 
 func TestVNetAddressAvailabilityAndUsages(t *testing.T) {
-	n := startTestNode(t)
-	ctx := testCtx(t)
-	n.group("rg")
-	vn := n.rgPath("rg", "Microsoft.Network/virtualNetworks/vn")
-	if st, _, b := n.do("PUT", vn+pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"s","properties":{"addressPrefix":"10.0.0.0/29"}}]}}`); st != 201 {
+	n := armtest.Start(t)
+	ctx := armtest.Ctx(t)
+	n.Group("rg")
+	vn := n.RGPath("rg", "Microsoft.Network/virtualNetworks/vn")
+	if st, _, b := n.Do("PUT", vn+pipAPI, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"s","properties":{"addressPrefix":"10.0.0.0/29"}}]}}`); st != 201 {
 		t.Fatalf("vnet: %d %s", st, b)
 	}
 	tx := arm.NewTx(n.Store)
@@ -507,13 +508,13 @@ func TestVNetAddressAvailabilityAndUsages(t *testing.T) {
 		{"nope", "InvalidParameter", 400},
 	} {
 		t.Run(tc.ip, func(t *testing.T) {
-			st, _, b := n.do("GET", vn+"/CheckIPAddressAvailability"+pipAPI+"&ipAddress="+tc.ip, nil)
-			if st != tc.status || (st == 200 && string(b) != tc.want) || (st != 200 && errCode(b) != tc.want) {
+			st, _, b := n.Do("GET", vn+"/CheckIPAddressAvailability"+pipAPI+"&ipAddress="+tc.ip, nil)
+			if st != tc.status || (st == 200 && string(b) != tc.want) || (st != 200 && armtest.ErrCode(b) != tc.want) {
 				t.Fatalf("got %d %s, want %d %s", st, b, tc.status, tc.want)
 			}
 		})
 	}
-	st, _, b := n.do("GET", vn+"/usages"+pipAPI, nil)
+	st, _, b := n.Do("GET", vn+"/usages"+pipAPI, nil)
 	if st != 200 || !strings.Contains(string(b), `"currentValue":1,"limit":3`) {
 		t.Fatalf("usages: %d %s", st, b)
 	}

@@ -28,7 +28,7 @@ func CheckReference(ctx context.Context, rd Reader, owner, path, ref, wantType s
 		e.Target = path
 		return e
 	}
-	if _, err := rd.Get(ctx, resource.Key(id)); notFound(err) {
+	if _, err := rd.Get(ctx, resource.Key(id)); IsNotFound(err) {
 		e := resource.BadRequest("InvalidResourceReference", "Resource %s referenced by resource %s was not found. Please make sure that the referenced resource exists, and that both resources are in the same region.", ref, owner)
 		e.Target = path
 		return e

@@ -18,10 +18,10 @@ import (
 
 func groupID(r *Request) resource.ID { return resource.GroupID(r.Param("sub"), r.Param("rg")) }
 
-func (s *Server) loadGroup(ctx context.Context, id resource.ID) (*resource.ResourceGroup, store.KV, error) {
+func (s *Server) LoadGroup(ctx context.Context, id resource.ID) (*resource.ResourceGroup, store.KV, error) {
 	kv, err := s.st.Get(ctx, resource.Key(id))
-	if notFound(err) {
-		return nil, kv, s.requireGroup(ctx, StoreReader{s.st}, id.Subscription, id.ResourceGroup)
+	if IsNotFound(err) {
+		return nil, kv, s.RequireGroup(ctx, StoreReader{s.st}, id.Subscription, id.ResourceGroup)
 	}
 	if err != nil {
 		return nil, kv, err
@@ -49,7 +49,7 @@ func (s *Server) putGroup(ctx context.Context, r *Request) (*Response, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	skv, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(id.Subscription)))
-	if notFound(err) {
+	if IsNotFound(err) {
 		return nil, resource.NotFound("SubscriptionNotFound", "The subscription '%s' could not be found.", id.Subscription)
 	} else if err != nil {
 		return nil, err
@@ -60,7 +60,7 @@ func (s *Server) putGroup(ctx context.Context, r *Request) (*Response, error) {
 		g.ID = id.String()
 	}
 	for attempt := 0; ; attempt++ {
-		old, kv, err := s.loadGroup(ctx, id)
+		old, kv, err := s.LoadGroup(ctx, id)
 		exists := err == nil
 		var re *resource.Error
 		if err != nil && !(errors.As(err, &re) && re.Code == "ResourceGroupNotFound") {
@@ -97,7 +97,7 @@ func (s *Server) putGroup(ctx context.Context, r *Request) (*Response, error) {
 }
 
 func (s *Server) getGroup(ctx context.Context, r *Request) (*Response, error) {
-	g, _, err := s.loadGroup(ctx, groupID(r))
+	g, _, err := s.LoadGroup(ctx, groupID(r))
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (s *Server) getGroup(ctx context.Context, r *Request) (*Response, error) {
 }
 
 func (s *Server) headGroup(ctx context.Context, r *Request) (*Response, error) {
-	_, _, err := s.loadGroup(ctx, groupID(r))
+	_, _, err := s.LoadGroup(ctx, groupID(r))
 	var re *resource.Error
 	if errors.As(err, &re) && re.Status == http.StatusNotFound {
 		return NoContent(http.StatusNotFound), nil
@@ -134,7 +134,7 @@ func (s *Server) patchGroup(ctx context.Context, r *Request) (*Response, error) 
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	for attempt := 0; ; attempt++ {
-		g, kv, err := s.loadGroup(ctx, groupID(r))
+		g, kv, err := s.LoadGroup(ctx, groupID(r))
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +184,7 @@ func (s *Server) deleteGroup(ctx context.Context, r *Request) (*Response, error)
 // Resources of registered kinds are released (addresses, reference index);
 // a reference into the group from outside it fails the delete.
 func (s *Server) deleteGroupOnce(ctx context.Context, id resource.ID) (Op, bool, error) {
-	g, kv, err := s.loadGroup(ctx, id)
+	g, kv, err := s.LoadGroup(ctx, id)
 	var re *resource.Error
 	if errors.As(err, &re) && re.Code == "ResourceGroupNotFound" {
 		return Op{}, false, nil
@@ -208,7 +208,7 @@ func (s *Server) deleteGroupOnce(ctx context.Context, id resource.ID) (Op, bool,
 		if k == nil {
 			continue
 		}
-		obj, err := decodeObject(k, c.Value)
+		obj, err := DecodeObject(k, c.Value)
 		if err != nil {
 			return Op{}, false, err
 		}
@@ -250,7 +250,7 @@ func (s *Server) kindOfKey(key string) *Kind {
 
 func (s *Server) listGroups(ctx context.Context, r *Request) (*Response, error) {
 	sub := r.Param("sub")
-	if _, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(sub))); notFound(err) {
+	if _, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(sub))); IsNotFound(err) {
 		return nil, resource.NotFound("SubscriptionNotFound", "The subscription '%s' could not be found.", sub)
 	}
 	prefix := resource.GroupsPrefix(sub)
@@ -272,14 +272,13 @@ func (s *Server) listGroups(ctx context.Context, r *Request) (*Response, error) 
 	return r.Page(items)
 }
 
-func init() {
-	registrations = append(registrations, func(s *Server) {
-		one := "/subscriptions/{sub}/resourceGroups/{rg}"
-		s.Handle(http.MethodPut, one, ResourcesVersions, s.putGroup)
-		s.Handle(http.MethodGet, one, ResourcesVersions, s.getGroup)
-		s.Handle(http.MethodHead, one, ResourcesVersions, s.headGroup)
-		s.Handle(http.MethodPatch, one, ResourcesVersions, s.patchGroup)
-		s.Handle(http.MethodDelete, one, ResourcesVersions, s.deleteGroup)
-		s.Handle(http.MethodGet, "/subscriptions/{sub}/resourceGroups", ResourcesVersions, s.listGroups)
-	})
+// registerResourcegroups registers the routes of resourcegroups.go.
+func (s *Server) registerResourcegroups() {
+	one := "/subscriptions/{sub}/resourceGroups/{rg}"
+	s.Handle(http.MethodPut, one, ResourcesVersions, s.putGroup)
+	s.Handle(http.MethodGet, one, ResourcesVersions, s.getGroup)
+	s.Handle(http.MethodHead, one, ResourcesVersions, s.headGroup)
+	s.Handle(http.MethodPatch, one, ResourcesVersions, s.patchGroup)
+	s.Handle(http.MethodDelete, one, ResourcesVersions, s.deleteGroup)
+	s.Handle(http.MethodGet, "/subscriptions/{sub}/resourceGroups", ResourcesVersions, s.listGroups)
 }

@@ -101,11 +101,11 @@ func (s *Server) listResources(ctx context.Context, r *Request) (*Response, erro
 	rd := StoreReader{s.st}
 	prefix := resource.GroupsPrefix(sub)
 	if rg != "" {
-		if err := s.requireGroup(ctx, rd, sub, rg); err != nil {
+		if err := s.RequireGroup(ctx, rd, sub, rg); err != nil {
 			return nil, err
 		}
 		prefix = resource.GroupContentsPrefix(sub, rg)
-	} else if _, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(sub))); notFound(err) {
+	} else if _, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(sub))); IsNotFound(err) {
 		return nil, resource.NotFound("SubscriptionNotFound", "The subscription '%s' could not be found.", sub)
 	}
 	expandState := strings.Contains(strings.ToLower(r.Query("$expand")), "provisioningstate")
@@ -139,9 +139,8 @@ func (s *Server) listResources(ctx context.Context, r *Request) (*Response, erro
 	return r.Page(items)
 }
 
-func init() {
-	registrations = append(registrations, func(s *Server) {
-		s.Handle(http.MethodGet, "/subscriptions/{sub}/resources", ResourcesVersions, s.listResources)
-		s.Handle(http.MethodGet, "/subscriptions/{sub}/resourceGroups/{rg}/resources", ResourcesVersions, s.listResources)
-	})
+// registerResources registers the routes of resources.go.
+func (s *Server) registerResources() {
+	s.Handle(http.MethodGet, "/subscriptions/{sub}/resources", ResourcesVersions, s.listResources)
+	s.Handle(http.MethodGet, "/subscriptions/{sub}/resourceGroups/{rg}/resources", ResourcesVersions, s.listResources)
 }

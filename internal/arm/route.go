@@ -17,6 +17,9 @@ type route struct {
 	params   []string // parameter name per segment ("" for literals)
 	literals int
 	versions Versions
+	// anyVersion: the route accepts every api-version of Resource Manager
+	// and of the registered namespaces (Server.allVersions).
+	anyVersion bool
 	// versionCode is the error code for an unknown api-version.
 	versionCode string
 	handler     HandlerFunc
@@ -43,6 +46,15 @@ func (s *Server) Handle(method, pattern string, vs Versions, h HandlerFunc) {
 		}
 	}
 	s.routes = append(s.routes, rt)
+}
+
+// HandleAnyVersion registers h like Handle, accepting any api-version of
+// Resource Manager itself or of a registered namespace (RegisterNamespace),
+// as operation status URLs do: they echo the api-version of the request
+// that started the operation.
+func (s *Server) HandleAnyVersion(method, pattern string, h HandlerFunc) {
+	s.Handle(method, pattern, Versions{}, h)
+	s.routes[len(s.routes)-1].anyVersion = true
 }
 
 // splitSegments splits a path into non-empty segments, collapsing "//".

@@ -13,8 +13,8 @@ func TestRouteMatching(t *testing.T) {
 		return func(context.Context, *Request) (*Response, error) { return JSON(200, name), nil }
 	}
 	s.Handle(http.MethodGet, "/subscriptions/{sub}/providers/{ns}", ResourcesVersions, h("provider"))
-	s.Handle(http.MethodGet, "/subscriptions/{sub}/providers/Microsoft.Network/loadBalancers", NetworkVersions, h("lb-list"))
-	s.Handle(http.MethodGet, "/subscriptions/{sub}/providers/{ns}/locations/{loc}/operations/{op}", AnyVersions, h("op"))
+	s.Handle(http.MethodGet, "/subscriptions/{sub}/providers/Microsoft.Network/loadBalancers", testVersions, h("lb-list"))
+	s.Handle(http.MethodGet, "/subscriptions/{sub}/providers/{ns}/locations/{loc}/operations/{op}", testVersions, h("op"))
 	s.Handle(http.MethodPut, "/subscriptions/{sub}/resourceGroups/{rg}", ResourcesVersions, h("group-put"))
 	for _, tc := range []struct {
 		method, path, want string
@@ -64,7 +64,7 @@ func TestFillEmpty(t *testing.T) {
 		Any   any               `json:"any"`
 	}
 	v := outer{Items: []inner{{}}, Ptr: &inner{}, Map: map[string]*inner{"k": {}}, Any: &inner{}}
-	b, err := json.Marshal(fillEmpty(v))
+	b, err := json.Marshal(FillEmpty(v))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +72,11 @@ func TestFillEmpty(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
-	b, _ = json.Marshal(fillEmpty(&outer{}))
+	b, _ = json.Marshal(FillEmpty(&outer{}))
 	if string(b) != `{"items":[],"ptr":null,"map":null,"any":null}` {
 		t.Fatalf("zero value: %s", b)
 	}
 }
+
+// testVersions are the api-versions of the routes these tests register.
+var testVersions = NewVersions("2024-05-01")

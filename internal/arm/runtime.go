@@ -27,17 +27,16 @@ type Runtime interface {
 // Runtime returns the server's runtime, or nil.
 func (s *Server) Runtime() Runtime { return s.cfg.Runtime }
 
-func init() {
-	registrations = append(registrations, func(s *Server) {
-		// GET /nimbus/info (authenticated, no api-version): the mode nimbus
-		// runs in and its address plan, as `nimbus serve` printed at start.
-		s.Handle(http.MethodGet, "/nimbus/info", nil, func(ctx context.Context, r *Request) (*Response, error) {
-			body := map[string]any{"runtime": nil, "subscriptionId": s.cfg.Identity.SubscriptionID,
-				"tenantId": s.cfg.Identity.TenantID, "publicPool": s.cfg.PublicPool.String()}
-			if rt := s.Runtime(); rt != nil {
-				body["runtime"] = rt.Info()
-			}
-			return JSON(http.StatusOK, body), nil
-		})
+// registerRuntime registers the routes of runtime.go.
+func (s *Server) registerRuntime() {
+	// GET /nimbus/info (authenticated, no api-version): the mode nimbus
+	// runs in and its address plan, as `nimbus serve` printed at start.
+	s.Handle(http.MethodGet, "/nimbus/info", nil, func(ctx context.Context, r *Request) (*Response, error) {
+		body := map[string]any{"runtime": nil, "subscriptionId": s.cfg.Identity.SubscriptionID,
+			"tenantId": s.cfg.Identity.TenantID, "publicPool": s.cfg.PublicPool.String()}
+		if rt := s.Runtime(); rt != nil {
+			body["runtime"] = rt.Info()
+		}
+		return JSON(http.StatusOK, body), nil
 	})
 }

@@ -65,6 +65,12 @@ type Server struct {
 	now    func() time.Time
 	routes []*route
 	kinds  []*Kind
+	// namespaces are the resource provider namespaces served, in
+	// registration order (RegisterNamespace).
+	namespaces []namespace
+	// allVersions is the union of Resource Manager's and every registered
+	// namespace's api-versions, newest first (HandleAnyVersion routes).
+	allVersions Versions
 	// Ops manages long-running operation records.
 	Ops *Ops
 	// writeMu serialises mutating requests on this node so multi-key
@@ -73,12 +79,10 @@ type Server struct {
 	writeMu sync.Mutex
 }
 
-// registrations are the resource-type registrations of this package; each
-// resource type's file appends one from an init function, so types can be
-// added without touching this file.
-var registrations []func(s *Server)
-
-// New returns a server with every registered resource type.
+// New returns a server that serves Resource Manager itself: subscriptions,
+// resource groups, providers, generic /resources, operations and
+// /nimbus/info. Resource providers add their types with RegisterNamespace,
+// RegisterKind and Handle before the server serves requests.
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Tokens == nil || cfg.Identity.TenantID == "" || cfg.Identity.SubscriptionID == "" {
 		return nil, errors.New("arm: config needs Store, Tokens and Identity")
@@ -94,9 +98,14 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.Ops = newOps(s.st, s.log, s.now)
-	for _, reg := range registrations {
-		reg(s)
-	}
+	s.allVersions = NewVersions(SubscriptionVersions...)
+	s.RegisterNamespace("Microsoft.Resources", ResourcesVersions)
+	s.registerLro()
+	s.registerProviders()
+	s.registerResourcegroups()
+	s.registerResources()
+	s.registerRuntime()
+	s.registerSubscriptions()
 	return s, nil
 }
 
@@ -160,6 +169,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, hr *http.Request) {
 		return
 	}
 	req := &Request{HTTP: hr, Segments: segs, params: params, server: s}
+	if rt.anyVersion {
+		cp := *rt
+		cp.versions = s.allVersions
+		rt = &cp
+	}
 	if rt.versions != nil {
 		req.APIVersion = req.Query("api-version")
 		if req.APIVersion == "" {
@@ -286,7 +300,7 @@ func isLoopback(hr *http.Request) bool {
 
 // writeJSON writes v with ARM's content type, filling nil collection slices with [].
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(fillEmpty(v))
+	b, err := json.Marshal(FillEmpty(v))
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"InternalServerError","message":"The response could not be encoded.","details":[]}}`)
@@ -296,9 +310,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// fillEmpty returns v with every nil slice field that lacks `omitempty` set
+// FillEmpty returns v with every nil slice field that lacks `omitempty` set
 // to an empty slice, so it marshals as []. Byte slices are left alone.
-func fillEmpty(v any) any {
+func FillEmpty(v any) any {
 	if v == nil {
 		return nil
 	}
@@ -361,4 +375,19 @@ func fillValue(v reflect.Value, depth int) {
 			}
 		}
 	}
+}
+
+// Now returns the server's current time (Config.Now, or time.Now).
+func (s *Server) Now() time.Time { return s.now() }
+
+// Tokens returns the server's token minter and verifier.
+func (s *Server) Tokens() Tokens { return s.cfg.Tokens }
+
+// LockWrites takes the node's write lock, which Apply and Remove hold while
+// they read, validate and commit, so multi-key validations see a stable
+// store; call the returned function to release it. Handlers that commit a
+// raw store transaction of their own (instance actions) take it too.
+func (s *Server) LockWrites() (unlock func()) {
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
 }

@@ -54,7 +54,7 @@ func (s *Server) listSubscriptions(ctx context.Context, r *Request) (*Response, 
 
 func (s *Server) getSubscription(ctx context.Context, r *Request) (*Response, error) {
 	kv, err := s.st.Get(ctx, resource.Key(resource.SubscriptionID(r.Param("sub"))))
-	if notFound(err) {
+	if IsNotFound(err) {
 		return nil, resource.NotFound("SubscriptionNotFound", "The subscription '%s' could not be found.", r.Param("sub"))
 	}
 	if err != nil {
@@ -98,11 +98,10 @@ func (s *Server) listTenants(_ context.Context, r *Request) (*Response, error) {
 	return r.Page([]any{tenant{ID: "/tenants/" + t, TenantID: t}})
 }
 
-func init() {
-	registrations = append(registrations, func(s *Server) {
-		s.Handle(http.MethodGet, "/subscriptions", SubscriptionVersions, s.listSubscriptions)
-		s.Handle(http.MethodGet, "/subscriptions/{sub}", SubscriptionVersions, s.getSubscription)
-		s.Handle(http.MethodGet, "/subscriptions/{sub}/locations", SubscriptionVersions, s.listLocations)
-		s.Handle(http.MethodGet, "/tenants", SubscriptionVersions, s.listTenants)
-	})
+// registerSubscriptions registers the routes of subscriptions.go.
+func (s *Server) registerSubscriptions() {
+	s.Handle(http.MethodGet, "/subscriptions", SubscriptionVersions, s.listSubscriptions)
+	s.Handle(http.MethodGet, "/subscriptions/{sub}", SubscriptionVersions, s.getSubscription)
+	s.Handle(http.MethodGet, "/subscriptions/{sub}/locations", SubscriptionVersions, s.listLocations)
+	s.Handle(http.MethodGet, "/tenants", SubscriptionVersions, s.listTenants)
 }

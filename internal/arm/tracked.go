@@ -130,7 +130,7 @@ type Result struct {
 func (s *Server) Apply(ctx context.Context, w Write) (*Result, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if err := s.requireGroup(ctx, StoreReader{s.st}, w.ID.Subscription, w.ID.ResourceGroup); err != nil {
+	if err := s.RequireGroup(ctx, StoreReader{s.st}, w.ID.Subscription, w.ID.ResourceGroup); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -152,21 +152,21 @@ func (s *Server) applyOnce(ctx context.Context, w Write) (*Result, error) {
 	k, key := w.Kind, resource.Key(w.ID)
 	kv, err := s.st.Get(ctx, key)
 	exists := err == nil
-	if err != nil && !notFound(err) {
+	if err != nil && !IsNotFound(err) {
 		return nil, err
 	}
 	var old, prev Object
 	etag := ""
 	if exists {
-		if old, err = decodeObject(k, kv.Value); err != nil {
+		if old, err = DecodeObject(k, kv.Value); err != nil {
 			return nil, err
 		}
-		if prev, err = decodeObject(k, kv.Value); err != nil {
+		if prev, err = DecodeObject(k, kv.Value); err != nil {
 			return nil, err
 		}
 		etag = old.Meta().Etag
 	}
-	if err := checkPreconditions(w.IfMatch, w.IfNoneMatch, exists, etag); err != nil {
+	if err := CheckPreconditions(w.IfMatch, w.IfNoneMatch, exists, etag); err != nil {
 		return nil, err
 	}
 	tx := newTx(s.st, Op{})
@@ -236,11 +236,11 @@ func (s *Server) applyOnce(ctx context.Context, w Write) (*Result, error) {
 // deferred it or registered After functions.
 func (s *Server) stageOp(tx *Tx, target resource.ID) error {
 	now := s.now().UTC()
-	rec := opRecord{Op: tx.op, ResourceID: target.String(), Status: StatusInProgress, StartTime: now, InProcess: len(tx.after) > 0}
+	rec := OpRecord{Op: tx.op, ResourceID: target.String(), Status: StatusInProgress, StartTime: now, InProcess: len(tx.after) > 0}
 	if !tx.deferred && len(tx.after) == 0 {
-		finishRecord(&rec, now, nil, nil)
+		FinishRecord(&rec, now, nil, nil)
 	}
-	return tx.PutJSON(opKey(tx.op.ID), rec, store.MustNotExist)
+	return tx.PutJSON(OpKey(tx.op.ID), rec, store.MustNotExist)
 }
 
 // startAfter runs tx's After functions in the background, finishing its operation when all return.
@@ -288,7 +288,7 @@ func (s *Server) Remove(ctx context.Context, k *Kind, id resource.ID, ifMatch st
 func (s *Server) removeOnce(ctx context.Context, k *Kind, id resource.ID, ifMatch string) (Op, bool, error) {
 	key := resource.Key(id)
 	kv, err := s.st.Get(ctx, key)
-	if notFound(err) {
+	if IsNotFound(err) {
 		if ifMatch != "" {
 			return Op{}, false, preconditionFailed(ifMatch, "")
 		}
@@ -297,11 +297,11 @@ func (s *Server) removeOnce(ctx context.Context, k *Kind, id resource.ID, ifMatc
 	if err != nil {
 		return Op{}, false, err
 	}
-	old, err := decodeObject(k, kv.Value)
+	old, err := DecodeObject(k, kv.Value)
 	if err != nil {
 		return Op{}, false, err
 	}
-	if err := checkPreconditions(ifMatch, "", true, old.Meta().Etag); err != nil {
+	if err := CheckPreconditions(ifMatch, "", true, old.Meta().Etag); err != nil {
 		return Op{}, false, err
 	}
 	tx := newTx(s.st, NewOp(id, old.Meta().Location))
@@ -326,8 +326,8 @@ func (s *Server) removeOnce(ctx context.Context, k *Kind, id resource.ID, ifMatc
 // resource is a 404 (ResourceGroupNotFound when its group is missing too).
 func (s *Server) Load(ctx context.Context, rd Reader, k *Kind, id resource.ID) (Object, store.KV, error) {
 	kv, err := rd.Get(ctx, resource.Key(id))
-	if notFound(err) {
-		if gerr := s.requireGroup(ctx, rd, id.Subscription, id.ResourceGroup); gerr != nil {
+	if IsNotFound(err) {
+		if gerr := s.RequireGroup(ctx, rd, id.Subscription, id.ResourceGroup); gerr != nil {
 			return nil, kv, gerr
 		}
 		return nil, kv, resource.ResourceNotFoundError(id.Top())
@@ -335,7 +335,7 @@ func (s *Server) Load(ctx context.Context, rd Reader, k *Kind, id resource.ID) (
 	if err != nil {
 		return nil, kv, err
 	}
-	obj, err := decodeObject(k, kv.Value)
+	obj, err := DecodeObject(k, kv.Value)
 	return obj, kv, err
 }
 
@@ -347,7 +347,7 @@ func (s *Server) Render(ctx context.Context, k *Kind, obj Object) (Object, error
 	return obj, nil
 }
 
-func decodeObject(k *Kind, b []byte) (Object, error) {
+func DecodeObject(k *Kind, b []byte) (Object, error) {
 	obj := k.Model.New()
 	if err := json.Unmarshal(b, obj); err != nil {
 		return nil, fmt.Errorf("arm: decode stored %s: %w", k.Type, err)
@@ -381,11 +381,11 @@ func (s *Server) storedCase(ctx context.Context, id resource.ID, prev Object) re
 	return id
 }
 
-// requireGroup returns 404 ResourceGroupNotFound unless the group exists.
-func (s *Server) requireGroup(ctx context.Context, rd Reader, sub, rg string) error {
+// RequireGroup returns 404 ResourceGroupNotFound unless the group exists.
+func (s *Server) RequireGroup(ctx context.Context, rd Reader, sub, rg string) error {
 	_, err := rd.Get(ctx, resource.Key(resource.GroupID(sub, rg)))
-	if notFound(err) {
-		if _, serr := rd.Get(ctx, resource.Key(resource.SubscriptionID(sub))); notFound(serr) {
+	if IsNotFound(err) {
+		if _, serr := rd.Get(ctx, resource.Key(resource.SubscriptionID(sub))); IsNotFound(serr) {
 			return resource.NotFound("SubscriptionNotFound", "The subscription '%s' could not be found.", sub)
 		}
 		return resource.NotFound("ResourceGroupNotFound", "Resource group '%s' could not be found.", rg)
@@ -506,7 +506,7 @@ func (s *Server) listKind(ctx context.Context, r *Request, k *Kind, rg string) (
 func (s *Server) ListObjects(ctx context.Context, rd Reader, k *Kind, sub, rg string) ([]Object, error) {
 	var prefix string
 	if rg != "" {
-		if err := s.requireGroup(ctx, rd, sub, rg); err != nil {
+		if err := s.RequireGroup(ctx, rd, sub, rg); err != nil {
 			return nil, err
 		}
 		prefix = resource.TypePrefix(sub, rg, k.Type)
@@ -531,7 +531,7 @@ func (s *Server) ListObjects(ctx context.Context, rd Reader, k *Kind, sub, rg st
 		if rest == "" || strings.Contains(rest, "/") {
 			continue
 		}
-		obj, err := decodeObject(k, kv.Value)
+		obj, err := DecodeObject(k, kv.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -540,8 +540,8 @@ func (s *Server) ListObjects(ctx context.Context, rd Reader, k *Kind, sub, rg st
 	return out, nil
 }
 
-// checkPreconditions applies If-Match / If-None-Match to the stored state.
-func checkPreconditions(ifMatch, ifNoneMatch string, exists bool, etag string) error {
+// CheckPreconditions applies If-Match / If-None-Match to the stored state.
+func CheckPreconditions(ifMatch, ifNoneMatch string, exists bool, etag string) error {
 	if ifNoneMatch != "" {
 		if exists && (strings.TrimSpace(ifNoneMatch) == "*" || etagListHas(ifNoneMatch, etag)) {
 			return preconditionFailed("", ifNoneMatch)
@@ -578,4 +578,18 @@ func preconditionFailed(ifMatch, ifNoneMatch string) error {
 	}
 	return resource.Errorf(http.StatusPreconditionFailed, "PreconditionFailed",
 		"The condition specified using HTTP conditional header(s) is not met: If-None-Match '%s'; the resource already exists.", ifNoneMatch)
+}
+
+// ReadTop reads the stored top-level resource of id; ok is false when id is
+// malformed or absent.
+func ReadTop(ctx context.Context, rd Reader, id string) (store.KV, bool, error) {
+	pid, err := resource.ParseID(id)
+	if err != nil || pid.Namespace == "" {
+		return store.KV{}, false, nil
+	}
+	kv, err := rd.Get(ctx, resource.Key(pid))
+	if IsNotFound(err) {
+		return store.KV{}, false, nil
+	}
+	return kv, err == nil, err
 }

@@ -182,7 +182,7 @@ func (t *Tx) commit(ctx context.Context, st store.Store) (int64, error) {
 	ops := t.staged[:0:0]
 	for _, op := range t.staged {
 		if op.Delete && op.Expected == store.AnyRevision {
-			if _, err := st.Get(ctx, op.Key); notFound(err) {
+			if _, err := st.Get(ctx, op.Key); IsNotFound(err) {
 				continue
 			} else if err != nil {
 				return 0, err
@@ -247,5 +247,21 @@ func Referrers(ctx context.Context, rd Reader, id string, children bool) ([]reso
 	return out, nil
 }
 
-// notFound reports whether err means a missing key.
-func notFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+// IsNotFound reports whether err means a missing key.
+func IsNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// GuardRead stages an unchanged rewrite of each key read at its revision, so
+// the write commits only if none of them changed meanwhile (store.Txn has no
+// read-only comparison).
+func GuardRead(tx *Tx, kvs []store.KV) {
+	for _, kv := range kvs {
+		if kv.Revision > 0 && tx.find(kv.Key) < 0 {
+			tx.Put(kv.Key, kv.Value, kv.Revision)
+		}
+	}
+}
+
+// NewOpTx returns a write over st that reports to op, for providers that
+// stage an operation record themselves (OpRecord, OpKey) and commit with
+// Commit.
+func NewOpTx(st store.Store, op Op) *Tx { return newTx(st, op) }

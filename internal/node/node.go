@@ -29,6 +29,9 @@ import (
 
 	"nimbus/internal/arm"
 	"nimbus/internal/auth"
+	"nimbus/internal/deployments"
+	"nimbus/internal/rp/compute"
+	"nimbus/internal/rp/network"
 	"nimbus/internal/store"
 	"nimbus/internal/store/bolt"
 )
@@ -183,6 +186,11 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	// The resource providers, registered explicitly: Resource Manager
+	// routes to them as Azure's does.
+	deployments.Register(srv)
+	compute.Register(srv)
+	network.Register(srv, compute.Membership{})
 	if err := srv.EnsureSubscription(ctx); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

@@ -1,0 +1,28 @@
+// Package compute is nimbus's Microsoft.Compute resource provider: virtual
+// machine scale sets, their instances (virtualMachines under a scale set,
+// with their network interfaces and public IPs), instance actions and the
+// image catalogue. It stores the desired state through Resource Manager's
+// pipeline (internal/arm); the scale-set controller makes it real and
+// writes the instance records this package renders.
+package compute
+
+import (
+	"nimbus/internal/arm"
+)
+
+// server is the provider's view of Resource Manager: the ARM server whose
+// pipeline (Apply, Remove, Load, Handle) the handlers use.
+type server struct {
+	*arm.Server
+}
+
+// Register adds Microsoft.Compute to srv: its namespace, the scale-set kind,
+// instance routes and actions, and the image endpoints. Call it once, before
+// srv serves requests.
+func Register(srv *arm.Server) {
+	s := &server{Server: srv}
+	srv.RegisterNamespace("Microsoft.Compute", Versions)
+	registerDeploymentImages(s)
+	registerInstance(s)
+	registerVmss(s)
+}

@@ -1,0 +1,249 @@
+package compute
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"nimbus/internal/arm"
+	"nimbus/internal/driver"
+	"nimbus/internal/resource"
+	"nimbus/internal/rp/network"
+	"nimbus/internal/store"
+	"nimbus/internal/workload"
+)
+
+// vmssModel is the Model of Microsoft.Compute/virtualMachineScaleSets: the
+// scale-set MODEL. Instances are the scale-set controller's records; a PUT,
+// PATCH or DELETE finishes its operation when the controller reports the
+// scale set converged (Runtime.WaitScaleSet), or at once without a runtime.
+type vmssModel struct{ s *server }
+
+var (
+	_ arm.Model  = vmssModel{}
+	_ arm.Merger = vmssModel{}
+)
+
+// registerVmss registers the routes of vmss.go.
+func registerVmss(s *server) {
+	k := &arm.Kind{Type: resource.VirtualMachineScaleSetType, Versions: Versions, Model: vmssModel{s}}
+	s.RegisterPagedLists(k)
+	s.RegisterKind(k)
+	s.Handle(http.MethodGet, "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/virtualMachineScaleSets", Versions,
+		func(ctx context.Context, r *arm.Request) (*arm.Response, error) {
+			return s.listScaleSetsByLocation(ctx, r, k)
+		})
+}
+
+// New returns an empty scale-set model to decode into.
+func (vmssModel) New() arm.Object { return &resource.VirtualMachineScaleSet{} }
+
+// Prepare normalizes and validates the model against the stored one and the
+// LBs and subnets it references, guards the LBs it read, and (with a
+// runtime) makes the operation wait for the instances.
+func (m vmssModel) Prepare(ctx context.Context, tx *arm.Tx, obj, old arm.Object) error {
+	v := obj.(*resource.VirtualMachineScaleSet)
+	var prev *resource.VirtualMachineScaleSet
+	if old != nil {
+		prev = old.(*resource.VirtualMachineScaleSet)
+	}
+	if err := resource.NormalizeScaleSet(v, prev, v.ID, v.Name); err != nil {
+		return err
+	}
+	v.Properties.ProvisioningState = resource.Succeeded
+	if prev == nil {
+		v.Properties.UniqueID = resource.NewGUID()
+		v.Properties.TimeCreated = m.s.Now().UTC().Format(time.RFC3339Nano)
+	}
+	vctx, read, err := vmssContext(ctx, tx, v)
+	if err != nil {
+		return err
+	}
+	if err := resource.ValidateScaleSet(v, prev, vctx); err != nil {
+		return err
+	}
+	if err := validateImage(v); err != nil {
+		return err
+	}
+	arm.GuardRead(tx, read)
+	m.waitConverged(tx, v.ID)
+	return nil
+}
+
+func (m vmssModel) waitConverged(tx *arm.Tx, id string) {
+	if rt := m.s.Runtime(); rt != nil {
+		tx.After(func(ctx context.Context) (any, error) { return nil, rt.WaitScaleSet(ctx, id) })
+	}
+}
+
+// vmssContext reads the LBs and subnets a model references; read are the
+// stored LB entries (for write guards).
+func vmssContext(ctx context.Context, rd arm.Reader, v *resource.VirtualMachineScaleSet) (*resource.VMSSContext, []store.KV, error) {
+	c := &resource.VMSSContext{LoadBalancers: map[string]*resource.LoadBalancer{}, Subnets: map[string]resource.SubnetFacts{}}
+	var read []store.KV
+	u := v.Uses()
+	lbIDs := u.LoadBalancerIDs()
+	for _, lbID := range lbIDs {
+		kv, ok, err := arm.ReadTop(ctx, rd, lbID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			continue
+		}
+		lb, err := resource.DecodeLoadBalancer(kv.Value)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.LoadBalancers[resource.NormalizeRefID(lbID)] = lb
+		read = append(read, kv)
+	}
+	if np := v.NetworkProfile(); np != nil {
+		for _, nic := range np.NetworkInterfaceConfigurations {
+			for _, ipc := range nic.Properties.IPConfigurations {
+				if ipc.Properties.Subnet != nil {
+					if err := network.ReadSubnet(ctx, rd, ipc.Properties.Subnet.ID, c.Subnets); err != nil {
+						return nil, nil, err
+					}
+				}
+			}
+		}
+	}
+	return c, read, nil
+}
+
+// References lists the pools, NAT pools, health probe and subnets the model uses.
+func (vmssModel) References(obj arm.Object) []resource.Ref {
+	v := obj.(*resource.VirtualMachineScaleSet)
+	u := v.Uses()
+	var out []resource.Ref
+	for _, id := range append(append(append([]string(nil), u.Pools...), u.NatPools...), u.HealthProbe) {
+		if id != "" {
+			out = append(out, resource.Ref{Source: v.ID, Target: id})
+		}
+	}
+	if np := v.NetworkProfile(); np != nil {
+		for _, nic := range np.NetworkInterfaceConfigurations {
+			for _, ipc := range nic.Properties.IPConfigurations {
+				if ipc.Properties.Subnet != nil && ipc.Properties.Subnet.ID != "" {
+					out = append(out, resource.Ref{Source: v.ID, Target: ipc.Properties.Subnet.ID})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Release lets the controller remove the instances; the operation finishes
+// when they are gone.
+func (m vmssModel) Release(_ context.Context, tx *arm.Tx, obj arm.Object) error {
+	m.waitConverged(tx, obj.(*resource.VirtualMachineScaleSet).ID)
+	return nil
+}
+
+// Render removes write-only values.
+func (vmssModel) Render(_ context.Context, _ arm.Reader, obj arm.Object) error {
+	obj.(*resource.VirtualMachineScaleSet).ScrubSecrets()
+	return nil
+}
+
+// Merge applies a PATCH body (VirtualMachineScaleSetUpdate) as a JSON merge
+// patch: objects merge recursively, arrays and scalars replace, null
+// removes. Read-only and identity fields of the body are ignored.
+func (vmssModel) Merge(obj arm.Object, body []byte) error {
+	var patch map[string]any
+	if err := arm.DecodeBody(body, &patch); err != nil {
+		return err
+	}
+	for _, k := range []string{"id", "name", "type", "location", "etag"} {
+		delete(patch, k)
+	}
+	cur, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(cur, &doc); err != nil {
+		return err
+	}
+	merged, err := json.Marshal(mergePatch(doc, patch))
+	if err != nil {
+		return err
+	}
+	v := obj.(*resource.VirtualMachineScaleSet)
+	*v = resource.VirtualMachineScaleSet{}
+	return arm.DecodeBody(merged, v)
+}
+
+// mergePatch applies RFC 7386 JSON merge patch p to doc.
+func mergePatch(doc, p map[string]any) map[string]any {
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	for k, pv := range p {
+		if pv == nil {
+			delete(doc, k)
+			continue
+		}
+		pm, pIsMap := pv.(map[string]any)
+		dm, dIsMap := doc[k].(map[string]any)
+		if pIsMap && dIsMap {
+			doc[k] = mergePatch(dm, pm)
+			continue
+		}
+		if pIsMap {
+			doc[k] = mergePatch(nil, pm)
+			continue
+		}
+		doc[k] = pv
+	}
+	return doc
+}
+
+// listScaleSetsByLocation serves GET {SUB}/providers/Microsoft.Compute/locations/{loc}/virtualMachineScaleSets.
+func (s *server) listScaleSetsByLocation(ctx context.Context, r *arm.Request, k *arm.Kind) (*arm.Response, error) {
+	rd := arm.StoreReader{Store: s.Store()}
+	objs, err := s.ListObjects(ctx, rd, k, r.Param("sub"), "")
+	if err != nil {
+		return nil, err
+	}
+	loc := arm.NormalizeLocation(r.Param("loc"))
+	items := []any{}
+	for _, obj := range objs {
+		if !strings.EqualFold(obj.Meta().Location, loc) {
+			continue
+		}
+		if err := k.Model.Render(ctx, rd, obj); err != nil {
+			return nil, err
+		}
+		items = append(items, obj)
+	}
+	return r.Page(items)
+}
+
+// validateImage refuses, at write time, an image no driver runs and
+// customData that is not base64: instances would only fail later.
+func validateImage(v *resource.VirtualMachineScaleSet) error {
+	vp := v.Properties.VirtualMachineProfile
+	if vp == nil {
+		return nil
+	}
+	if sp := vp.StorageProfile; sp != nil && sp.ImageReference != nil {
+		ir := sp.ImageReference
+		if _, err := workload.Resolve(driver.Image{Publisher: ir.Publisher, Offer: ir.Offer, SKU: ir.SKU, Version: ir.Version}); err != nil {
+			e := resource.BadRequest("PlatformImageNotFound", "%s", strings.TrimPrefix(err.Error(), "driver: unknown image: "))
+			e.Target = "properties.virtualMachineProfile.storageProfile.imageReference"
+			return e
+		}
+	}
+	if op := vp.OSProfile; op != nil && op.CustomData != "" {
+		if _, err := workload.DecodeCustomData(op.CustomData); err != nil {
+			e := resource.BadRequest("InvalidParameter", "Custom data in OSProfile must be in Base64 encoding and with a maximum length of 87380 characters.")
+			e.Target = "properties.virtualMachineProfile.osProfile.customData"
+			return e
+		}
+	}
+	return nil
+}

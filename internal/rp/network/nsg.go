@@ -1,0 +1,75 @@
+package network
+
+import (
+	"context"
+	"strings"
+
+	"nimbus/internal/arm"
+	"nimbus/internal/resource"
+)
+
+// nsgModel implements Model for Microsoft.Network/networkSecurityGroups:
+// stored, validated and returned, not enforced (see resource.NetworkSecurityGroup).
+type nsgModel struct{ s *server }
+
+var _ arm.Model = nsgModel{}
+
+// New implements Model.
+func (nsgModel) New() arm.Object { return &resource.NetworkSecurityGroup{} }
+
+// Prepare validates the rules and keeps the group's resourceGuid.
+func (nsgModel) Prepare(_ context.Context, _ *arm.Tx, obj, old arm.Object) error {
+	n := obj.(*resource.NetworkSecurityGroup)
+	if old != nil {
+		n.Properties.ResourceGUID = old.(*resource.NetworkSecurityGroup).Properties.ResourceGUID
+	}
+	if n.Properties.ResourceGUID == "" {
+		n.Properties.ResourceGUID = resource.NewGUID()
+	}
+	n.Properties.Subnets, n.Properties.NetworkInterfaces = nil, nil
+	return resource.NormalizeNSG(n)
+}
+
+// References implements Model: a group points at nothing.
+func (nsgModel) References(arm.Object) []resource.Ref { return nil }
+
+// Release refuses to delete a group a subnet or NIC still uses
+// (InUseNetworkSecurityGroupCannotBeDeleted).
+func (nsgModel) Release(ctx context.Context, tx *arm.Tx, obj arm.Object) error {
+	n := obj.(*resource.NetworkSecurityGroup)
+	refs, err := arm.Referrers(ctx, tx, n.ID, false)
+	if err != nil {
+		return err
+	}
+	if len(refs) > 0 {
+		return resource.BadRequest("InUseNetworkSecurityGroupCannotBeDeleted",
+			"Network security group %s cannot be deleted because it is in use by the following resources: %s.", n.ID, refs[0].Source)
+	}
+	return nil
+}
+
+// Render fills the subnets and network interfaces that use the group.
+func (nsgModel) Render(ctx context.Context, rd arm.Reader, obj arm.Object) error {
+	n := obj.(*resource.NetworkSecurityGroup)
+	refs, err := arm.Referrers(ctx, rd, n.ID, false)
+	if err != nil {
+		return err
+	}
+	n.Properties.Subnets, n.Properties.NetworkInterfaces = []resource.SubResource{}, []resource.SubResource{}
+	for _, r := range refs {
+		if strings.Contains(strings.ToLower(r.Source), "/subnets/") {
+			n.Properties.Subnets = append(n.Properties.Subnets, resource.SubResource{ID: r.Source})
+		} else {
+			n.Properties.NetworkInterfaces = append(n.Properties.NetworkInterfaces, resource.SubResource{ID: r.Source})
+		}
+	}
+	if n.Properties.SecurityRules == nil {
+		n.Properties.SecurityRules = []resource.SecurityRule{}
+	}
+	return nil
+}
+
+// registerNsg registers the routes of nsg.go.
+func registerNsg(s *server) {
+	s.RegisterKind(&arm.Kind{Type: resource.NetworkSecurityGroupType, Versions: Versions, Model: nsgModel{s}})
+}
