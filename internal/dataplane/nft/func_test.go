@@ -177,8 +177,11 @@ func TestHairpin(t *testing.T) {
 				cfg.Outbound = []dataplane.SNATAllocation{{RuleID: "rule/http", Frontend: publicFE(feIP), Protocol: dataplane.TCP, Backend: bs[0], PortStart: 4096, PortEnd: 5119}}
 			}
 			e.apply(t, cfg)
-			self := 0
-			for i := 0; i < 30; i++ {
+			// At least 30 connections, and more until one lands on vm0
+			// itself (each does with probability 1/3), so the self_pairs
+			// path is always exercised.
+			self, tries := 0, 0
+			for ; tries < 30 || self == 0 && tries < 300; tries++ {
 				r := mustGet(t, e.vms[0].ns, hp(feIP, 80))
 				host, port, _ := net.SplitHostPort(r.client)
 				p, _ := strconv.Atoi(port)
@@ -193,7 +196,7 @@ func TestHairpin(t *testing.T) {
 				}
 			}
 			if self == 0 {
-				t.Log("no hairpin flow landed on vm0 itself")
+				t.Errorf("none of %d hairpin connections from vm0 landed on vm0 itself", tries)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -48,7 +49,12 @@ func TestMeasureThroughput(t *testing.T) {
 		t.Skip("measurement, run by bench/run-nft.sh (NIMBUS_NFT_BENCH=1)")
 	}
 	if _, err := exec.LookPath("iperf3"); err != nil {
-		t.Skip("iperf3 not installed")
+		// Skip only when iperf3 is missing; any other lookup error is a
+		// failure.
+		if !errors.Is(err, exec.ErrNotFound) {
+			t.Fatalf("look up iperf3: %v", err)
+		}
+		t.Skipf("iperf3 (the throughput load generator) not installed: %v", err)
 	}
 	reps := envInt("REPS", 5, 1, 20)
 	dur := envInt("DUR", 3, 1, 30)
