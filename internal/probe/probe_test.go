@@ -4,6 +4,7 @@ package probe
 // "closed" ports are ones we bound and closed again.
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"nimbus/internal/dataplane"
+	"nimbus/internal/poll"
 )
 
 const fast = 40 * time.Millisecond
@@ -71,17 +73,50 @@ func probeOf(id string, proto dataplane.ProbeProtocol, p uint16, path string, th
 	return dataplane.Probe{ID: id, Protocol: proto, Port: p, RequestPath: path, Interval: fast, Threshold: threshold, Backends: bs}
 }
 
-// recorder observes results and snapshots.
+// recorder observes results and snapshots. With p set, each result also
+// records whether the target was up when the result came in (its status
+// before the result is applied), so tests count the results that changed
+// the state however late they look.
 type recorder struct {
+	p       *Prober
 	mu      sync.Mutex
-	results []bool
+	results []observed
 	snaps   []dataplane.Health
 }
 
-func (r *recorder) ProbeResult(_, _ string, up bool) {
+// observed is one probe result and the target's state when it arrived.
+type observed struct{ up, wasUp bool }
+
+func (r *recorder) ProbeResult(probeID, backendID string, up bool) {
+	var wasUp bool
+	if r.p != nil {
+		s, _ := r.p.StatusOf(probeID, backendID)
+		wasUp = s.Up
+	}
 	r.mu.Lock()
-	r.results = append(r.results, up)
+	r.results = append(r.results, observed{up: up, wasUp: wasUp})
 	r.mu.Unlock()
+}
+
+// mark returns the number of results so far, for count.
+func (r *recorder) mark() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.results)
+}
+
+// count returns how many results after the first from were up (or not)
+// and arrived while the target was wasUp.
+func (r *recorder) count(from int, up, wasUp bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, o := range r.results[from:] {
+		if o.up == up && o.wasUp == wasUp {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *recorder) onChange(h dataplane.Health) {
@@ -90,16 +125,23 @@ func (r *recorder) onChange(h dataplane.Health) {
 	r.mu.Unlock()
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// wait bounds every poll.Until of these tests.
+const wait = 5 * time.Second
+
+// statusCond is a poll condition on one target's status: nil once ok
+// holds, else an error showing the status last seen.
+func statusCond(p *Prober, probeID, backendID string, ok func(Status) bool) func() error {
+	return func() error {
+		if s := status(p, probeID, backendID); !ok(s) {
+			return fmt.Errorf("%s/%s status %+v", probeID, backendID, s)
 		}
-		time.Sleep(5 * time.Millisecond)
+		return nil
 	}
 }
+
+func known(s Status) bool  { return s.Known }
+func isUp(s Status) bool   { return s.Known && s.Up }
+func isDown(s Status) bool { return !s.Up }
 
 func status(p *Prober, probeID, backendID string) Status {
 	for _, s := range p.Status() {
@@ -147,7 +189,7 @@ func TestFirstResult(t *testing.T) {
 			p := New(Options{})
 			defer p.Close()
 			p.Update([]dataplane.Probe{tc.probe})
-			waitFor(t, "first result", func() bool { return status(p, "p", "b").Known })
+			poll.Until(t, wait, "first result", statusCond(p, "p", "b", known))
 			s := status(p, "p", "b")
 			if s.Up != tc.up || !strings.Contains(s.Reason, tc.reason) {
 				t.Errorf("status = up %v reason %q, want up %v reason containing %q", s.Up, s.Reason, tc.up, tc.reason)
@@ -172,47 +214,30 @@ func TestHTTPNon200IsImmediate(t *testing.T) {
 	rec := &recorder{}
 	p := New(Options{Observer: rec, OnChange: rec.onChange})
 	defer p.Close()
+	rec.p = p // before Update: no result arrives earlier
 	p.Update([]dataplane.Probe{probeOf("p", dataplane.ProbeHTTP, port(t, srv.Listener.Addr().String()), "/health", 3, backend("b"))})
-	waitFor(t, "up", func() bool { s := status(p, "p", "b"); return s.Known && s.Up })
+	poll.Until(t, wait, "up", statusCond(p, "p", "b", isUp))
 
-	rec.mu.Lock()
-	before := len(rec.results)
-	rec.mu.Unlock()
+	before := rec.mark()
 	srv.status.Store(500)
-	waitFor(t, "down", func() bool { return !status(p, "p", "b").Up })
-	rec.mu.Lock()
-	fails := 0
-	for _, r := range rec.results[before:] {
-		if !r {
-			fails++
-		}
-	}
-	rec.mu.Unlock()
-	if fails != 1 {
+	poll.Until(t, wait, "down", statusCond(p, "p", "b", isDown))
+	if fails := rec.count(before, false, true); fails != 1 {
 		t.Errorf("went down after %d failed results, want 1 (non-200 is immediate)", fails)
 	}
 
-	rec.mu.Lock()
-	before = len(rec.results)
-	rec.mu.Unlock()
+	before = rec.mark()
 	srv.status.Store(200)
-	waitFor(t, "up again", func() bool { return status(p, "p", "b").Up })
-	rec.mu.Lock()
-	oks := 0
-	for _, r := range rec.results[before:] {
-		if r {
-			oks++
-		}
-	}
-	rec.mu.Unlock()
-	if oks != 3 {
+	poll.Until(t, wait, "up again", statusCond(p, "p", "b", isUp))
+	if oks := rec.count(before, true, false); oks != 3 {
 		t.Errorf("came back after %d successes, want 3 (threshold)", oks)
 	}
-	waitFor(t, "snapshots delivered", func() bool {
+	poll.Until(t, wait, "snapshots delivered, the last with p/b up", func() error {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
-		n := len(rec.snaps)
-		return n >= 3 && rec.snaps[n-1][dataplane.HealthKey{ProbeID: "p", BackendID: "b"}]
+		if n := len(rec.snaps); n < 3 || !rec.snaps[n-1][dataplane.HealthKey{ProbeID: "p", BackendID: "b"}] {
+			return fmt.Errorf("snapshots %v", rec.snaps)
+		}
+		return nil
 	})
 }
 
@@ -236,22 +261,13 @@ func TestTCPThreshold(t *testing.T) {
 	rec := &recorder{}
 	p := New(Options{Observer: rec})
 	defer p.Close()
+	rec.p = p // before Update: no result arrives earlier
 	p.Update([]dataplane.Probe{probeOf("p", dataplane.ProbeTCP, port(t, l.Addr().String()), "", 2, backend("b"))})
-	waitFor(t, "up", func() bool { s := status(p, "p", "b"); return s.Known && s.Up })
-	rec.mu.Lock()
-	before := len(rec.results)
-	rec.mu.Unlock()
+	poll.Until(t, wait, "up", statusCond(p, "p", "b", isUp))
+	before := rec.mark()
 	closeOnce.Do(func() { l.Close() })
-	waitFor(t, "down", func() bool { return !status(p, "p", "b").Up })
-	rec.mu.Lock()
-	fails := 0
-	for _, r := range rec.results[before:] {
-		if !r {
-			fails++
-		}
-	}
-	rec.mu.Unlock()
-	if fails != 2 {
+	poll.Until(t, wait, "down", statusCond(p, "p", "b", isDown))
+	if fails := rec.count(before, false, true); fails != 2 {
 		t.Errorf("tcp went down after %d failures, want 2", fails)
 	}
 }
@@ -264,14 +280,19 @@ func TestUpdateKeepsAndStops(t *testing.T) {
 	defer p.Close()
 	pa := probeOf("pa", dataplane.ProbeHTTP, hp, "/health", 1, backend("b1"), backend("b2"))
 	p.Update([]dataplane.Probe{pa})
-	waitFor(t, "both known", func() bool { return len(p.Health()) == 2 })
+	poll.Until(t, wait, "both known", func() error {
+		if h := p.Health(); len(h) != 2 {
+			return fmt.Errorf("health %v", h)
+		}
+		return nil
+	})
 	since := status(p, "pa", "b1").Since
 
 	// Same probe again plus a TCP probe; b2 dropped from pa.
 	pa2 := probeOf("pa", dataplane.ProbeHTTP, hp, "/health", 1, backend("b1"))
 	pb := probeOf("pb", dataplane.ProbeTCP, closedPort(t), "", 1, backend("b1"))
 	p.Update([]dataplane.Probe{pa2, pb})
-	waitFor(t, "pb known", func() bool { return status(p, "pb", "b1").Known })
+	poll.Until(t, wait, "pb known", statusCond(p, "pb", "b1", known))
 	h := p.Health()
 	if _, ok := h[dataplane.HealthKey{ProbeID: "pa", BackendID: "b2"}]; ok {
 		t.Error("stale target pa/b2 still reported")
@@ -286,10 +307,13 @@ func TestUpdateKeepsAndStops(t *testing.T) {
 	if n := len(p.Status()); n != 0 {
 		t.Errorf("%d targets after Update(nil)", n)
 	}
-	waitFor(t, "empty snapshot", func() bool {
+	poll.Until(t, wait, "an empty snapshot last", func() error {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
-		return len(rec.snaps) > 0 && len(rec.snaps[len(rec.snaps)-1]) == 0
+		if len(rec.snaps) == 0 || len(rec.snaps[len(rec.snaps)-1]) != 0 {
+			return fmt.Errorf("snapshots %v", rec.snaps)
+		}
+		return nil
 	})
 }
 
@@ -327,7 +351,7 @@ func TestTimeout(t *testing.T) {
 	p := New(Options{})
 	defer p.Close()
 	p.Update([]dataplane.Probe{probeOf("p", dataplane.ProbeHTTP, port(t, l.Addr().String()), "/health", 1, backend("b"))})
-	waitFor(t, "known", func() bool { return status(p, "p", "b").Known })
+	poll.Until(t, wait, "known", statusCond(p, "p", "b", known))
 	if s := status(p, "p", "b"); s.Up || s.Reason != "http: timeout" {
 		t.Errorf("status = %+v, want down by timeout", s)
 	}

@@ -5,6 +5,7 @@ package readmetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,8 +38,10 @@ func TestReadmeQuickStart(t *testing.T) {
 		t.Skip("the quick start's echo instances bind ports 80 and 22: run as root (CI does)")
 	}
 	for _, tool := range []string{"bash", "curl", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the quick start needs %s", tool)
+		if _, err := exec.LookPath(tool); errors.Is(err, exec.ErrNotFound) {
+			t.Skipf("the quick start needs %s: %v", tool, err)
+		} else if err != nil {
+			t.Fatal(err)
 		}
 	}
 	root, err := filepath.Abs("../..")

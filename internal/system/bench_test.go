@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v7"
 
+	"nimbus/internal/poll"
 	"nimbus/internal/sdktest"
 )
 
@@ -59,9 +60,12 @@ func BenchmarkScaleOut(b *testing.B) {
 				b.ReportMetric(float64(rssKB())/1024, "nimbus-rss-MB")
 				b.StopTimer()
 				e.scale(b, ctx, 0)
-				for len(e.instances(ctx)) != 0 {
-					time.Sleep(20 * time.Millisecond)
-				}
+				poll.Until(b, time.Minute, "the scale-in to 0", func() error {
+					if n := len(e.instances(ctx)); n != 0 {
+						return fmt.Errorf("%d instances", n)
+					}
+					return nil
+				})
 				b.StartTimer()
 			}
 			b.ReportMetric(total.Seconds()/float64(b.N), "s/scale-out")
@@ -92,9 +96,7 @@ func newBenchEnvMode(b *testing.B, driver string, tweak ...func(*Options)) *env 
 		b.Skip("the echo image binds ports 80 and 22: run as root")
 	}
 	if driver == Netns {
-		if _, err := ChooseMode(Netns, NFT); err != nil {
-			b.Skip(err.Error())
-		}
+		requireKernelPath(b)
 	}
 	e := &env{t: b, dir: b.TempDir(), rg: "rg"}
 	e.sys = startSystemMode(b, e.dir, driver, tweak...)

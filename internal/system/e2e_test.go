@@ -30,6 +30,7 @@ import (
 
 	"nimbus/internal/hostnet"
 	"nimbus/internal/node"
+	"nimbus/internal/poll"
 	"nimbus/internal/sdktest"
 	"nimbus/internal/workload"
 )
@@ -331,20 +332,16 @@ func (e *env) instancesOf(ctx context.Context, vmss string) []*armcompute.Virtua
 	return out
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor waits with poll.Until for cond to report that it holds; cond
+// also returns the state it saw, for the failure.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
+	poll.Until(t, timeout, what, func() error {
+		if ok, state := cond(); !ok {
+			return fmt.Errorf("state %s", state)
 		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+		return nil
+	})
 }
 
 // hit sends one HTTP request to addr and returns the echo reply.

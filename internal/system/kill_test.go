@@ -7,27 +7,51 @@ package system
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"nimbus/internal/cli"
+	"nimbus/internal/dataplane/nft"
+	"nimbus/internal/driver"
 	"nimbus/internal/hostnet"
 )
+
+// requireKernelPath skips tb unless the kernel path (netns driver, nft
+// engine) can run here: not Linux, not root, or a typed not-supported error
+// naming what this kernel lacks (driver.ErrNotSupported from the netns
+// driver, nft.ErrUnavailable from the engine's probe). Any other error
+// fails tb: as root on Linux the kernel path must work.
+func requireKernelPath(tb testing.TB) {
+	tb.Helper()
+	if runtime.GOOS != "linux" {
+		tb.Skipf("the kernel path needs Linux (this is %s)", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		tb.Skip("the kernel path needs root (network namespaces and nftables)")
+	}
+	switch _, err := ChooseMode(Netns, NFT); {
+	case err == nil:
+	case errors.Is(err, driver.ErrNotSupported), errors.Is(err, nft.ErrUnavailable):
+		tb.Skipf("this kernel cannot run the kernel path: %v", err)
+	default:
+		tb.Fatalf("kernel path as root: %v", err)
+	}
+}
 
 // TestKillNineKernelPath runs the real nimbus binary on the kernel path,
 // kills it with SIGKILL while a scale set serves traffic, starts it again
 // (traffic flows again: namespace, table and instances adopted), then stops
 // it cleanly and checks that nothing it made is left on the host.
 func TestKillNineKernelPath(t *testing.T) {
-	if _, err := ChooseMode(Netns, NFT); err != nil {
-		t.Skipf("kernel path: %v", err)
-	}
+	requireKernelPath(t)
 	const ns = "nbkill"
 	cleanup := func() {
 		names, _ := hostnet.ListNamespaces(ns)

@@ -137,7 +137,7 @@ func ChooseMode(drv, dp string) (Mode, error) {
 	case m.Driver == Netns && m.Dataplane == Proxy:
 		return m, fmt.Errorf("%w: --driver netns needs --dataplane nft: the userspace proxy runs on the host and cannot reach instances inside nimbus's namespace", ErrImpossibleMode)
 	case m.Driver == Netns && kernelOK != nil:
-		return m, fmt.Errorf("%w: --driver netns --dataplane nft: %v", ErrImpossibleMode, kernelOK)
+		return m, fmt.Errorf("%w: --driver netns --dataplane nft: %w", ErrImpossibleMode, kernelOK)
 	}
 	return m, nil
 }

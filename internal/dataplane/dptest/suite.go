@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"nimbus/internal/dataplane"
+	"nimbus/internal/poll"
 	"nimbus/internal/probe"
 )
 
@@ -83,17 +84,13 @@ func (e *env) fe(i int) netip.AddrPort {
 // comes up (bounded).
 func (e *env) connectRetry(t *testing.T, client int, to netip.AddrPort) *conn {
 	t.Helper()
-	var last error
-	for range 50 {
-		c, err := e.f.connect(e.ctx, client, to)
-		if err == nil {
-			return c
-		}
-		last = err
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("connect %s: %v", to, last)
-	return nil
+	var c *conn
+	poll.Until(t, 2*time.Second, "a connection to "+to.String(), func() error {
+		var err error
+		c, err = e.f.connect(e.ctx, client, to)
+		return err
+	})
+	return c
 }
 
 func testDefaultSpread(t *testing.T, h *Harness) {
@@ -216,16 +213,16 @@ func testProbeFailover(t *testing.T, h *Harness) {
 	}
 	// Back to healthy: it gets traffic again.
 	e.f.bs[victim].status.Store(200)
-	seen := false
-	for i := 0; i < 400 && !seen; i++ {
+	i := 0
+	poll.Until(t, 10*time.Second, "the backend to get traffic again after its probe turned 200", func() error {
 		c := e.connectRetry(t, i%4, e.fe(0))
-		seen = c.backend == victim
-		c.Close()
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !seen {
-		t.Error("backend did not come back after its probe turned 200")
-	}
+		defer c.Close()
+		i++
+		if c.backend != victim {
+			return fmt.Errorf("connection %d reached %v", i, c.backend)
+		}
+		return nil
+	})
 }
 
 func testNoHealthy(t *testing.T, h *Harness) {

@@ -17,6 +17,7 @@ import (
 
 	"nimbus/internal/dataplane"
 	"nimbus/internal/metrics"
+	"nimbus/internal/poll"
 )
 
 // echoServer listens on addr, greets with name and echoes.
@@ -245,25 +246,27 @@ func TestMetrics(t *testing.T) {
 		return rec.Body.String()
 	}
 	feL := fmt.Sprintf(`FrontendIPAddress="%s",FrontendPort="%d"`, fe, port)
-	for _, want := range []string{
+	wants := []string{
 		`SYNCount{Direction="Inbound",` + feL + `} 1`,
 		`ByteCount{Direction="Inbound",` + feL + `} 9`,
 		`VipAvailability{` + feL + `} 0`,
 		`DipAvailability{BackendIPAddress="127.88.15.1",BackendPort="` + fmt.Sprint(b.Port()) + `",` + feL + `,ProtocolType="Tcp"} 0`,
 		`AllocatedSnatPorts{BackendIPAddress="127.88.15.1",FrontendIPAddress="127.88.14.1",IsAwaitingRemoval="false",ProtocolType="Tcp"} 1024`,
-	} {
-		ok := false
-		for range 100 { // byte counters land when the flow's copy loop returns
-			if strings.Contains(scrape(), want) {
-				ok = true
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if !ok {
-			t.Errorf("metrics lack %s\n%s", want, grep(scrape(), "Count{", "Availability{", "SnatPorts{"))
-		}
 	}
+	// Byte counters land when the flow's copy loop returns.
+	poll.Until(t, 5*time.Second, "every expected series in /metrics", func() error {
+		got := scrape()
+		var missing []string
+		for _, want := range wants {
+			if !strings.Contains(got, want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("metrics lack %s\n%s", strings.Join(missing, ", "), grep(got, "Count{", "Availability{", "SnatPorts{"))
+		}
+		return nil
+	})
 }
 
 func grep(s string, subs ...string) string {

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"nimbus/internal/driver"
+	"nimbus/internal/poll"
 )
 
 // Harness adapts a driver to the suite.
@@ -359,9 +360,9 @@ func testStopKillsAfterGrace(t *testing.T, s *suite) {
 	mark := filepath.Join(t.TempDir(), "trapped")
 	spec := ScriptSpec(5, fmt.Sprintf("trap '' TERM\ntouch %s\nwhile :; do sleep 1; done\n", mark))
 	st := s.start(t, d, spec)
-	eventually(t, 10*time.Second, "the script to ignore SIGTERM", func() bool {
+	poll.Until(t, 10*time.Second, "the script to ignore SIGTERM", func() error {
 		_, err := os.Stat(mark)
-		return err == nil
+		return err
 	})
 	begin := time.Now()
 	c, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -428,10 +429,12 @@ func testScriptEnvironment(t *testing.T, s *suite) {
 	st := s.start(t, d, spec)
 	want := fmt.Sprintf("%s %s %s %s\n", spec.Name, spec.InstanceID, spec.PrivateIP, st.ProviderIP)
 	var got string
-	eventually(t, 10*time.Second, "the script writes its environment", func() bool {
-		b, _ := os.ReadFile(out)
-		got = string(b)
-		return got != ""
+	poll.Until(t, 10*time.Second, "the script to write its environment", func() error {
+		b, err := os.ReadFile(out)
+		if got = string(b); got == "" {
+			return fmt.Errorf("%s empty: %v", out, err)
+		}
+		return nil
 	})
 	if got != want {
 		t.Fatalf("script saw %q; want %q", got, want)
@@ -485,14 +488,20 @@ func testRestartAfterKill(t *testing.T, s *suite) {
 	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the killed process to vanish", func() bool { return !alive(st.PID) })
+	poll.Until(t, 10*time.Second, "the killed process to vanish", func() error {
+		if alive(st.PID) {
+			return fmt.Errorf("pid %d alive", st.PID)
+		}
+		return nil
+	})
 	d2 := s.h.New(t, dir)
 	s.cleanup(t, d2)
 	// A driver may notice the death during recovery or right after it.
 	var got driver.Status
-	eventually(t, 10*time.Second, "the instance to show as exited after the restart", func() bool {
-		got, _ = d2.Inspect(ctx(t), spec.Key)
-		return got.State == driver.StateExited
+	poll.Until(t, 10*time.Second, "the instance to show as exited after the restart", func() error {
+		var err error
+		got, err = d2.Inspect(ctx(t), spec.Key)
+		return exited(got, err)
 	})
 	if got.Message == "" || got.PID != st.PID {
 		t.Fatalf("Inspect after restart = %+v; want exited with a message and PID %d", got, st.PID)
@@ -507,9 +516,10 @@ func testKilledWorkloadExits(t *testing.T, s *suite) {
 		t.Fatal(err)
 	}
 	var got driver.Status
-	eventually(t, 10*time.Second, "the instance to show as exited", func() bool {
-		got, _ = d.Inspect(ctx(t), spec.Key)
-		return got.State == driver.StateExited
+	poll.Until(t, 10*time.Second, "the instance to show as exited", func() error {
+		var err error
+		got, err = d.Inspect(ctx(t), spec.Key)
+		return exited(got, err)
 	})
 	if got.Message == "" {
 		t.Errorf("exited instance has no message: %+v", got)
@@ -522,9 +532,11 @@ func (s *suite) groupWithChildren(t *testing.T, d driver.Driver, n int) (driver.
 	spec := ScriptSpec(n, "sleep 600 &\nsleep 601 &\nwait\n")
 	st := s.start(t, d, spec)
 	var members []int
-	eventually(t, 10*time.Second, "the sleeps to join the group", func() bool {
-		members = GroupMembers(st.PID)
-		return len(members) >= 4 // workload, sh, two sleeps
+	poll.Until(t, 10*time.Second, "the sleeps to join the group", func() error {
+		if members = GroupMembers(st.PID); len(members) < 4 { // workload, sh, two sleeps
+			return fmt.Errorf("group %d has %v", st.PID, members)
+		}
+		return nil
 	})
 	return spec, st, members
 }
@@ -535,12 +547,14 @@ func testKilledGroupLeavesNoChildren(t *testing.T, s *suite) {
 	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the instance to show as exited", func() bool {
-		got, _ := d.Inspect(ctx(t), spec.Key)
-		return got.State == driver.StateExited
+	poll.Until(t, 10*time.Second, "the instance to show as exited", func() error {
+		return exited(d.Inspect(ctx(t), spec.Key))
 	})
-	eventually(t, 10*time.Second, fmt.Sprintf("group members %v to die with the leader", members), func() bool {
-		return len(GroupMembers(st.PID)) == 0
+	poll.Until(t, 10*time.Second, fmt.Sprintf("group members %v to die with the leader", members), func() error {
+		if m := GroupMembers(st.PID); len(m) > 0 {
+			return fmt.Errorf("group %d has %v", st.PID, m)
+		}
+		return nil
 	})
 }
 
@@ -605,14 +619,10 @@ func procStat(pid int) (state string, pgrp int, ok bool) {
 	return f[0], pgrp, err == nil
 }
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+// exited is a poll condition: nil once an Inspect answered StateExited.
+func exited(st driver.Status, err error) error {
+	if err != nil || st.State != driver.StateExited {
+		return fmt.Errorf("inspect: %+v, %v", st, err)
 	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -27,6 +28,7 @@ import (
 
 	"nimbus/internal/driver"
 	"nimbus/internal/driver/drivertest"
+	"nimbus/internal/poll"
 	"nimbus/internal/workload"
 )
 
@@ -119,17 +121,13 @@ func TestRestartAfterNimbusKilled(t *testing.T) {
 	if err := syscall.Kill(echo.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, _ := d.Inspect(context.Background(), echo.Key)
-		if st.State == driver.StateExited {
-			break
+	poll.Until(t, 10*time.Second, "the killed re-adopted instance to be exited", func() error {
+		st, err := d.Inspect(context.Background(), echo.Key)
+		if err != nil || st.State != driver.StateExited {
+			return fmt.Errorf("inspect: %+v, %v", st, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("killed re-adopted instance still %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// Deleting the scale set after the restart ends the whole group.
 	members := drivertest.GroupMembers(script.PID)
@@ -323,8 +321,14 @@ func TestStartFailures(t *testing.T) {
 	}
 }
 
+// unprivilegedLowPortsDenied reports whether an unprivileged user may not
+// bind port 80. Kernels without the sysctl (before 4.11) reserve every port
+// below 1024.
 func unprivilegedLowPortsDenied() bool {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
 	if err != nil {
 		return false
 	}
@@ -407,13 +411,12 @@ func TestSweepUnrecorded(t *testing.T) {
 	if list, _ := d2.List(context.Background()); len(list) != 0 {
 		t.Fatalf("List = %+v; want nothing", list)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(drivertest.GroupMembers(st.PID)) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("unrecorded workload group %d survived: %v", st.PID, drivertest.GroupMembers(st.PID))
+	poll.Until(t, 10*time.Second, "the unrecorded workload group to end", func() error {
+		if m := drivertest.GroupMembers(st.PID); len(m) > 0 {
+			return fmt.Errorf("group %d has %v", st.PID, m)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestCloseStopAll(t *testing.T) {

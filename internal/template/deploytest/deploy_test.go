@@ -15,8 +15,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	"nimbus/internal/node"
+	"nimbus/internal/poll"
 	"nimbus/internal/system"
 	"nimbus/internal/workload"
 )
@@ -133,24 +136,20 @@ func (n *nimbus) call(method, path string, body any) (int, http.Header, []byte) 
 	return resp.StatusCode, resp.Header, b
 }
 
-// poll checks cond every 10 ms until it holds or ctx ends.
+// poll waits with poll.Until, until ctx's deadline, for cond to report
+// that it holds; cond also returns the state it saw, for the failure.
 func (n *nimbus) poll(ctx context.Context, what string, cond func() (bool, string)) {
 	n.t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		select {
-		case <-ctx.Done():
-			n.t.Fatalf("timed out waiting for %s; last state: %s", what, last)
-		case <-tick.C:
-		}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		n.t.Fatalf("waiting for %s: ctx has no deadline", what)
 	}
+	poll.Until(n.t, time.Until(deadline), what, func() error {
+		if ok, state := cond(); !ok {
+			return fmt.Errorf("state %s", state)
+		}
+		return nil
+	})
 }
 
 // deploy PUTs a deployment and waits for it to end; it returns the
@@ -319,8 +318,10 @@ func az(t *testing.T, env []string, args ...string) []byte {
 // azLogin prepares an isolated az configuration for n (arm-clients.md §0).
 func azLogin(t *testing.T, n *nimbus) []string {
 	t.Helper()
-	if _, err := os.Stat("/usr/bin/az"); err != nil {
+	if _, err := os.Stat("/usr/bin/az"); errors.Is(err, fs.ErrNotExist) {
 		t.Skipf("az CLI not installed (apt-get install azure-cli): %v", err)
+	} else if err != nil {
+		t.Fatal(err)
 	}
 	ep := n.sys.Node.Endpoint
 	env := append(os.Environ(),
