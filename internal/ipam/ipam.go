@@ -15,6 +15,7 @@ package ipam
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -228,7 +229,7 @@ func ReserveDNSLabel(ctx context.Context, tx Txn, location, label, owner string)
 			return nil
 		}
 		return resource.BadRequest("DnsRecordInUse", "DNS record %s.%s.cloudapp.azure.com is already used by another public IP.", label, location)
-	case resource.IsNotFound(err):
+	case errors.Is(err, store.ErrNotFound):
 		tx.Put(dnsKey(location, label), []byte(owner), store.MustNotExist)
 		return nil
 	}

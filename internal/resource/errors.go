@@ -1,11 +1,8 @@
 package resource
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
-
-	"nimbus/internal/store"
 )
 
 // Error is a client-visible ARM error: an HTTP status and the code, message
@@ -60,6 +57,3 @@ func ResourceNotFoundError(id ID) *Error {
 	return NotFound("ResourceNotFound", "The Resource '%s/%s' under resource group '%s' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
 		id.Namespace+"/"+id.Types[0], id.Names[0], id.ResourceGroup)
 }
-
-// IsNotFound reports whether err wraps store.ErrNotFound.
-func IsNotFound(err error) bool { return err != nil && errors.Is(err, store.ErrNotFound) }
