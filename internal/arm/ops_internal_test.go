@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"nimbus/internal/auth"
+	"nimbus/internal/poll"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
 	"nimbus/internal/store/bolt"
@@ -188,11 +190,16 @@ func TestDeferredAndFailedOperations(t *testing.T) {
 	go func() { done <- f.s.Ops.Run(runCtx) }()
 	_, h, _ = f.do(t, "PUT", w+"w2?api-version=2025-01-01", `{"location":"eastus","properties":{"mode":"fail"}}`)
 	async = h.Get("Azure-AsyncOperation")
-	deadline := time.Now().Add(10 * time.Second)
 	var s OperationStatus
-	for s = f.status(t, async); s.Status == StatusInProgress && time.Now().Before(deadline); s = f.status(t, async) {
-		time.Sleep(10 * time.Millisecond)
+	finished := func(url string) func() error {
+		return func() error {
+			if s = f.status(t, url); s.Status == StatusInProgress {
+				return fmt.Errorf("status %s", s.Status)
+			}
+			return nil
+		}
 	}
+	poll.Until(t, 10*time.Second, "the failing operation to finish", finished(async))
 	if s.Status != StatusFailed || s.Error == nil || s.Error.Code != "WidgetJammed" {
 		t.Fatalf("failed op: %+v", s)
 	}
@@ -212,10 +219,7 @@ func TestDeferredAndFailedOperations(t *testing.T) {
 		t.Fatalf("running op: %+v", s)
 	}
 	close(release)
-	deadline = time.Now().Add(10 * time.Second)
-	for s = f.status(t, url); s.Status == StatusInProgress && time.Now().Before(deadline); s = f.status(t, url) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the operation run by Go to finish", finished(url))
 	if s.Status != StatusSucceeded {
 		t.Fatalf("op after Go: %+v", s)
 	}

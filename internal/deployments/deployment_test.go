@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"nimbus/internal/arm/armtest"
+	"nimbus/internal/poll"
 	"os"
 	"strings"
 	"testing"
@@ -59,27 +60,22 @@ func useNimbusImage(t *testing.T, body map[string]any) {
 // returns its body.
 func waitDeployment(n *armtest.Node, rg, name string) map[string]any {
 	n.T.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	var d map[string]any
+	poll.Until(n.T, 30*time.Second, "deployment "+name+" to finish", func() error {
 		st, _, b := n.Do(http.MethodGet, n.RGPath(rg, "Microsoft.Resources/deployments/"+name)+depAPI, nil)
 		if st != http.StatusOK {
 			n.T.Fatalf("GET deployment: %d %s", st, b)
 		}
-		var d map[string]any
+		d = nil
 		if err := json.Unmarshal(b, &d); err != nil {
 			n.T.Fatal(err)
 		}
-		state := d["properties"].(map[string]any)["provisioningState"]
-		if state != "Accepted" && state != "Running" {
-			return d
+		if state := d["properties"].(map[string]any)["provisioningState"]; state == "Accepted" || state == "Running" {
+			return fmt.Errorf("provisioningState %v", state)
 		}
-		if time.Now().After(deadline) {
-			n.T.Fatalf("deployment %s still %v", name, state)
-		}
-		<-tick.C
-	}
+		return nil
+	})
+	return d
 }
 
 func TestDeploymentAzNetworkLBCreate(t *testing.T) {

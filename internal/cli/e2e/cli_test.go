@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -24,6 +25,7 @@ import (
 
 	"nimbus/internal/cli"
 	"nimbus/internal/node"
+	"nimbus/internal/poll"
 	"nimbus/internal/system"
 	"nimbus/internal/workload"
 )
@@ -131,17 +133,12 @@ func (e *cliEnv) in(t *testing.T) *cliEnv {
 
 func (e *cliEnv) waitFor(what string, timeout time.Duration, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
+	poll.Until(e.t, timeout, what, func() error {
+		if ok, state := cond(); !ok {
+			return fmt.Errorf("state: %s", state)
 		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+		return nil
+	})
 }
 
 // field returns m[key] when v is a JSON object, else nil.

@@ -35,6 +35,7 @@ import (
 
 	"nimbus/internal/dataplane"
 	"nimbus/internal/hostnet"
+	"nimbus/internal/poll"
 )
 
 func envInt(name string, def, lo, hi int) int {
@@ -127,16 +128,13 @@ func startIn(t *testing.T, ns *hostnet.Namespace, name string, args ...string) *
 
 func waitIperf(t *testing.T, ns *hostnet.Namespace, ip netip.Addr) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	poll.Until(t, 5*time.Second, "the iperf3 server to accept", func() error {
 		c, err := hostnet.DialIn(context.Background(), ns, "tcp4", hp(ip, 5201))
-		if err == nil {
-			c.Close()
-			return
+		if err != nil {
+			return err
 		}
-		time.Sleep(50 * time.Millisecond) // polling the server's start against a deadline
-	}
-	t.Fatal("iperf3 server did not start")
+		return c.Close()
+	})
 }
 
 func iperf(t *testing.T, ns *hostnet.Namespace, target netip.Addr, dur int) float64 {

@@ -25,6 +25,7 @@ import (
 	"nimbus/internal/arm/armtest"
 	"nimbus/internal/auth"
 	"nimbus/internal/node"
+	"nimbus/internal/poll"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
 )
@@ -784,13 +785,12 @@ func TestInstanceRuntime(t *testing.T) {
 		t.Fatalf("operation before convergence: %s", got)
 	}
 	release()
-	deadline := time.Now().Add(10 * time.Second)
-	for status() != "Succeeded" {
-		if time.Now().After(deadline) {
-			t.Fatalf("operation did not finish: %s", status())
+	poll.Until(t, 10*time.Second, "the operation to succeed once the scale set converged", func() error {
+		if got := status(); got != "Succeeded" {
+			return fmt.Errorf("status %s", got)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if st, _, _ := e.Do(http.MethodGet, h.Get("Location"), nil); st != http.StatusNoContent {
 		t.Errorf("operation result: %d", st)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"nimbus/internal/arm/armtest"
+	"nimbus/internal/poll"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,23 +115,21 @@ func waitOp(e *armtest.Env, t *testing.T, h http.Header) {
 	if u == "" {
 		t.Fatalf("no Azure-AsyncOperation header: %v", h)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	poll.Until(t, 30*time.Second, "operation "+u+" to succeed", func() error {
 		st, _, b := e.Do(http.MethodGet, u, nil)
 		if st != 200 {
 			t.Fatalf("operation status: %d %s", st, b)
 		}
 		var s struct{ Status string }
 		_ = json.Unmarshal(b, &s)
-		if s.Status == "Succeeded" {
-			return
-		}
-		if s.Status != "InProgress" {
+		if s.Status != "Succeeded" && s.Status != "InProgress" {
 			t.Fatalf("operation ended %s: %s", s.Status, b)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("operation did not finish")
+		if s.Status != "Succeeded" {
+			return fmt.Errorf("status %s", s.Status)
+		}
+		return nil
+	})
 }
 
 // TestConformanceExamples sends the spec examples' request bodies (ids
