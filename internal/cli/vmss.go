@@ -499,7 +499,16 @@ func defaultAdmin() string {
 func NewVMSSCmd() *cobra.Command {
 	cmd := group("vmss", "Manage groupings of virtual machines in a scale set")
 	g := addGlobals(cmd)
+	cmd.AddCommand(newVMSSCreateCmd(g), newVMSSShowCmd(g), newVMSSListCmd(g), newVMSSUpdateCmd(g), newVMSSScaleCmd(g),
+		newVMSSListInstancesCmd(g), newVMSSConnectionInfoCmd(g), newVMSSInstanceViewCmd(g))
+	cmd.AddCommand(actionCmds(g)...)
+	cmd.AddCommand(newVMSSDeleteCmd(g))
+	return finalize(cmd)
+}
 
+// newVMSSCreateCmd returns `vmss create`: the network, load balancer and
+// scale set az makes.
+func newVMSSCreateCmd(g *globals) *cobra.Command {
 	o := &VMSSCreate{}
 	var lb string
 	var noWait bool
@@ -533,7 +542,11 @@ func NewVMSSCmd() *cobra.Command {
 	})
 	vmssCreateFlags(create, o, &lb)
 	addNoWait(create, &noWait)
+	return create
+}
 
+// newVMSSShowCmd returns `vmss show`: a scale set or one instance.
+func newVMSSShowCmd(g *globals) *cobra.Command {
 	var srg, sname, sinst string
 	show := leaf("show", "Get a scale set, or one of its instances", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "name"); err != nil {
@@ -555,7 +568,12 @@ func NewVMSSCmd() *cobra.Command {
 	})
 	addRGName(show, &srg, &sname, "name of the scale set")
 	show.Flags().StringVar(&sinst, "instance-id", "", "an instance ID")
+	return show
+}
 
+// newVMSSListCmd returns `vmss list`: the scale sets of a group or of the
+// subscription.
+func newVMSSListCmd(g *globals) *cobra.Command {
 	var lrg string
 	lst := leaf("list", "List scale sets", g, func(e *env) error {
 		c, err := e.Client()
@@ -573,7 +591,11 @@ func NewVMSSCmd() *cobra.Command {
 		return e.PrintResource(v, vmssTable)
 	})
 	lst.Flags().StringVarP(&lrg, "resource-group", "g", "", "name of resource group (default: all groups)")
+	return lst
+}
 
+// newVMSSUpdateCmd returns `vmss update`: az's generic update.
+func newVMSSUpdateCmd(g *globals) *cobra.Command {
 	var urg, uname string
 	var uNoWait bool
 	update := &cobra.Command{Use: "update", Short: "Update a scale set (generic update: --set, --add, --remove)"}
@@ -590,7 +612,11 @@ func NewVMSSCmd() *cobra.Command {
 	})
 	addRGName(update, &urg, &uname, "name of the scale set")
 	addNoWait(update, &uNoWait)
+	return update
+}
 
+// newVMSSScaleCmd returns `vmss scale`: a new sku.capacity.
+func newVMSSScaleCmd(g *globals) *cobra.Command {
 	var crg, cname string
 	var capacity int
 	var cNoWait bool
@@ -626,7 +652,11 @@ func NewVMSSCmd() *cobra.Command {
 	addRGName(scale, &crg, &cname, "name of the scale set")
 	scale.Flags().IntVar(&capacity, "new-capacity", 0, "number of instances")
 	addNoWait(scale, &cNoWait)
+	return scale
+}
 
+// newVMSSListInstancesCmd returns `vmss list-instances`.
+func newVMSSListInstancesCmd(g *globals) *cobra.Command {
 	var irg, iname string
 	instances := leaf("list-instances", "List the instances of a scale set", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "name"); err != nil {
@@ -643,7 +673,11 @@ func NewVMSSCmd() *cobra.Command {
 		return e.PrintResource(v, nil)
 	})
 	addRGName(instances, &irg, &iname, "name of the scale set")
+	return instances
+}
 
+// newVMSSConnectionInfoCmd returns `vmss list-instance-connection-info`.
+func newVMSSConnectionInfoCmd(g *globals) *cobra.Command {
 	var nrg, nname string
 	conn := leaf("list-instance-connection-info", "Get the public IP address and port of each instance's NAT rule", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "name"); err != nil {
@@ -660,7 +694,11 @@ func NewVMSSCmd() *cobra.Command {
 		return e.Print(v, nil)
 	})
 	addRGName(conn, &nrg, &nname, "name of the scale set")
+	return conn
+}
 
+// newVMSSInstanceViewCmd returns `vmss get-instance-view`.
+func newVMSSInstanceViewCmd(g *globals) *cobra.Command {
 	var vrg, vname, vinst string
 	view := leaf("get-instance-view", "View an instance of a scale set, or the set", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "name"); err != nil {
@@ -697,10 +735,11 @@ func NewVMSSCmd() *cobra.Command {
 	})
 	addRGName(view, &vrg, &vname, "name of the scale set")
 	view.Flags().StringVar(&vinst, "instance-id", "", "an instance ID, or * for all")
+	return view
+}
 
-	cmd.AddCommand(create, show, lst, update, scale, instances, conn, view)
-	cmd.AddCommand(actionCmds(g)...)
-
+// newVMSSDeleteCmd returns `vmss delete`.
+func newVMSSDeleteCmd(g *globals) *cobra.Command {
 	var drg, dname string
 	var dNoWait, force bool
 	del := leaf("delete", "Delete a scale set", g, func(e *env) error {
@@ -720,8 +759,7 @@ func NewVMSSCmd() *cobra.Command {
 	addRGName(del, &drg, &dname, "name of the scale set")
 	del.Flags().BoolVar(&force, "force-deletion", false, "force the deletion")
 	addNoWait(del, &dNoWait)
-	cmd.AddCommand(del)
-	return finalize(cmd)
+	return del
 }
 
 // vmssCreateFlags registers the flags of `vmss create` (az's names and
