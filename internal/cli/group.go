@@ -76,7 +76,12 @@ func groupTable(v any) []Row {
 func NewGroupCmd() *cobra.Command {
 	cmd := group("group", "Manage resource groups")
 	g := addGlobals(cmd)
+	cmd.AddCommand(newGroupCreateCmd(g), newGroupShowCmd(g), newGroupListCmd(g), newGroupDeleteCmd(g), newGroupExistsCmd(g))
+	return finalize(cmd)
+}
 
+// newGroupCreateCmd returns `group create`.
+func newGroupCreateCmd(g *globals) *cobra.Command {
 	var rg, loc string
 	var tags []string
 	create := leaf("create", "Create a new resource group", g, func(e *env) error {
@@ -102,7 +107,11 @@ func NewGroupCmd() *cobra.Command {
 	create.Flags().StringVarP(&loc, "location", "l", "", "location")
 	wordsVar(create, &tags, "tags", "", "space-separated tags: key[=value]")
 	fixNameAlias(create)
+	return create
+}
 
+// newGroupShowCmd returns `group show`.
+func newGroupShowCmd(g *globals) *cobra.Command {
 	var showName string
 	show := leaf("show", "Get a resource group", g, func(e *env) error {
 		if err := need(e.cmd, "name"); err != nil {
@@ -121,7 +130,11 @@ func NewGroupCmd() *cobra.Command {
 	show.Flags().StringVarP(&showName, "name", "n", "", "name of resource group")
 	show.Flags().StringVarP(&showName, "resource-group", "g", "", "name of resource group")
 	fixNameAlias(show)
+	return show
+}
 
+// newGroupListCmd returns `group list`.
+func newGroupListCmd(g *globals) *cobra.Command {
 	list := leaf("list", "List resource groups", g, func(e *env) error {
 		c, err := e.Client()
 		if err != nil {
@@ -133,7 +146,11 @@ func NewGroupCmd() *cobra.Command {
 		}
 		return e.Print(v, groupTable)
 	})
+	return list
+}
 
+// newGroupDeleteCmd returns `group delete`.
+func newGroupDeleteCmd(g *globals) *cobra.Command {
 	var delName string
 	var yes, noWait bool
 	del := leaf("delete", "Delete a resource group and everything in it", g, func(e *env) error {
@@ -154,7 +171,11 @@ func NewGroupCmd() *cobra.Command {
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not prompt for confirmation")
 	addNoWait(del, &noWait)
 	fixNameAlias(del)
+	return del
+}
 
+// newGroupExistsCmd returns `group exists`.
+func newGroupExistsCmd(g *globals) *cobra.Command {
 	var exName string
 	exists := leaf("exists", "Check if a resource group exists", g, func(e *env) error {
 		if err := need(e.cmd, "name"); err != nil {
@@ -173,9 +194,7 @@ func NewGroupCmd() *cobra.Command {
 	exists.Flags().StringVarP(&exName, "name", "n", "", "name of resource group")
 	exists.Flags().StringVarP(&exName, "resource-group", "g", "", "name of resource group")
 	fixNameAlias(exists)
-
-	cmd.AddCommand(create, show, list, del, exists)
-	return finalize(cmd)
+	return exists
 }
 
 // fixNameAlias makes --resource-group/-g an alias of --name/-n (az's group

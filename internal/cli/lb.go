@@ -9,12 +9,26 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"nimbus/internal/resource"
 )
 
 // newLBCmd returns `network lb`: create, show, list, update, delete and
 // the child verbs.
 func newLBCmd(g *globals) *cobra.Command {
 	cmd := group("lb", "Manage load balancers")
+	cmd.AddCommand(newLBCreateCmd(g))
+	crud(cmd, g, typeLB, NetworkAPIVersion, "load balancer", nil)
+	cmd.AddCommand(newLBUpdateCmd(g))
+	for _, s := range lbChildren {
+		cmd.AddCommand(newLBChildCmd(g, s))
+	}
+	return cmd
+}
+
+// newLBCreateCmd returns `network lb create`: the load balancer with one
+// frontend and one backend pool, and its public IP or virtual network.
+func newLBCreateCmd(g *globals) *cobra.Command {
 	var o LBCreate
 	var noWait bool
 	create := leaf("create", "Create a load balancer", g, func(e *env) error {
@@ -50,9 +64,12 @@ func newLBCmd(g *globals) *cobra.Command {
 	f.StringVar(&o.SubnetPrefix, "subnet-address-prefix", "10.0.0.0/24", "address prefix of a new subnet")
 	wordsVar(create, &o.Tags, "tags", "", "space-separated tags: key[=value]")
 	addNoWait(create, &noWait)
-	cmd.AddCommand(create)
-	crud(cmd, g, typeLB, NetworkAPIVersion, "load balancer", nil)
+	return create
+}
 
+// newLBUpdateCmd returns `network lb update`: az's generic update plus
+// --tags.
+func newLBUpdateCmd(g *globals) *cobra.Command {
 	var urg, uname string
 	var uNoWait bool
 	var utags []string
@@ -77,12 +94,7 @@ func newLBCmd(g *globals) *cobra.Command {
 	addRGName(update, &urg, &uname, "name of the load balancer")
 	wordsVar(update, &utags, "tags", "", "space-separated tags: key[=value]")
 	addNoWait(update, &uNoWait)
-	cmd.AddCommand(update)
-
-	for _, s := range lbChildren {
-		cmd.AddCommand(newLBChildCmd(g, s))
-	}
-	return cmd
+	return update
 }
 
 // genericUpdate is az's generic update: GET, flatten, apply the flag
@@ -203,12 +215,12 @@ func lbBody(loc, sku, feName string, feProps map[string]any, pool string, tags [
 		"location": loc,
 		"sku":      map[string]any{"name": sku},
 		"properties": map[string]any{
-			"frontendIPConfigurations": []any{map[string]any{"name": feName, "properties": feProps}},
-			"backendAddressPools":      []any{map[string]any{"name": pool}},
-			"loadBalancingRules":       []any{},
-			"probes":                   []any{},
-			"inboundNatRules":          []any{},
-			"inboundNatPools":          []any{},
+			resource.CollFrontendIPConfigurations: []any{map[string]any{"name": feName, "properties": feProps}},
+			resource.CollBackendAddressPools:      []any{map[string]any{"name": pool}},
+			resource.CollLoadBalancingRules:       []any{},
+			resource.CollProbes:                   []any{},
+			resource.CollInboundNatRules:          []any{},
+			resource.CollInboundNatPools:          []any{},
 		},
 	}
 	if len(tags) > 0 {

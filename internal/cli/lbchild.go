@@ -6,13 +6,18 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"nimbus/internal/resource"
 )
 
 // An LB child verb group (probe, rule, ...). As az does, every verb reads
 // the load balancer, changes the child in the body and PUTs the whole load
 // balancer back.
 type lbChild struct {
-	use, coll, what string
+	use string
+	// child is the collection: its JSON name and path in the LB body and
+	// the child's display type ("probe") for help text.
+	child resource.LBChildCollection
 	// required are the flags create needs besides -g, --lb-name, -n.
 	required []string
 	// define registers the child's flags on a create or update command and
@@ -26,28 +31,29 @@ type childCtx struct {
 	cmd    *cobra.Command
 	c      *Client
 	lbID   string
-	lb     map[string]any // the load balancer's properties (wire form)
+	lb     map[string]any // the load balancer (wire form)
 	p      map[string]any // the child's properties (wire form)
 	create bool
 }
 
 type childApply func(x *childCtx) error
 
-// ref returns {"id": lbID/coll/name}, or name itself when it is an id.
-func (x *childCtx) ref(coll, name string) map[string]any {
+// ref returns {"id": the id of the child name of coll}, or name itself
+// when it is an id.
+func (x *childCtx) ref(coll resource.LBChildCollection, name string) map[string]any {
 	if isID(name) {
 		return map[string]any{"id": name}
 	}
-	return map[string]any{"id": x.lbID + "/" + coll + "/" + url.PathEscape(name)}
+	return map[string]any{"id": coll.ChildID(x.lbID, url.PathEscape(name))}
 }
 
 // defaultName returns given, or on create the only element of the LB's
 // coll (az: "if only one exists, omit to use as default").
-func (x *childCtx) defaultName(given, coll, flag string) (string, error) {
+func (x *childCtx) defaultName(given string, coll resource.LBChildCollection, flag string) (string, error) {
 	if given != "" || !x.create {
 		return given, nil
 	}
-	l := list(x.lb, coll)
+	l := childItems(x.lb, coll)
 	switch len(l) {
 	case 1:
 		n, _ := field(l[0], "name").(string)
@@ -55,7 +61,7 @@ func (x *childCtx) defaultName(given, coll, flag string) (string, error) {
 	case 0:
 		return "", nil
 	}
-	return "", fmt.Errorf("multiple %s found: specify --%s (one of %s)", coll, flag, strings.Join(names(l), ", "))
+	return "", fmt.Errorf("multiple %s found: specify --%s (one of %s)", coll.Name(), flag, strings.Join(names(l), ", "))
 }
 
 // setInt, setStr and setBool copy a flag into the properties when it was
@@ -98,7 +104,7 @@ func (x *childCtx) setChoice(flag, key, v string, choices ...string) error {
 
 // setRef sets key to a reference to the named child of coll (given by flag,
 // or the only one on create).
-func (x *childCtx) setRef(flag, key, coll, name string) error {
+func (x *childCtx) setRef(flag, key string, coll resource.LBChildCollection, name string) error {
 	n, err := x.defaultName(name, coll, flag)
 	if err != nil {
 		return err
@@ -112,7 +118,7 @@ func (x *childCtx) setRef(flag, key, coll, name string) error {
 var protocols = []string{"Tcp", "Udp", "All"}
 
 var lbChildren = []lbChild{
-	{use: "probe", coll: "probes", what: "probe", required: []string{"port", "protocol"}, define: func(cmd *cobra.Command) childApply {
+	{use: "probe", child: resource.LBProbes, required: []string{"port", "protocol"}, define: func(cmd *cobra.Command) childApply {
 		var port, interval, threshold, probeThreshold int
 		var protocol, path string
 		f := cmd.Flags()
@@ -134,7 +140,7 @@ var lbChildren = []lbChild{
 			return nil
 		}
 	}},
-	{use: "rule", coll: "loadBalancingRules", what: "load balancing rule", required: []string{"frontend-port", "backend-port", "protocol"}, define: func(cmd *cobra.Command) childApply {
+	{use: "rule", child: resource.LBLoadBalancingRules, required: []string{"frontend-port", "backend-port", "protocol"}, define: func(cmd *cobra.Command) childApply {
 		var fport, bport, idle int
 		var protocol, fe, pool, probe, floating, dist, snat, reset string
 		f := cmd.Flags()
@@ -159,17 +165,17 @@ var lbChildren = []lbChild{
 			}
 			x.setInt("frontend-port", "frontendPort", fport)
 			x.setInt("backend-port", "backendPort", bport)
-			if err := x.setRef("frontend-ip-name", "frontendIPConfiguration", "frontendIPConfigurations", fe); err != nil {
+			if err := x.setRef("frontend-ip-name", "frontendIPConfiguration", resource.LBFrontendIPConfigurations, fe); err != nil {
 				return err
 			}
-			if err := x.setRef("backend-pool-name", "backendAddressPool", "backendAddressPools", pool); err != nil {
+			if err := x.setRef("backend-pool-name", "backendAddressPool", resource.LBBackendAddressPools, pool); err != nil {
 				return err
 			}
 			if flagSet(x.cmd, "probe-name") {
 				if probe == "" {
 					delete(x.p, "probe")
 				} else {
-					x.p["probe"] = x.ref("probes", probe)
+					x.p["probe"] = x.ref(resource.LBProbes, probe)
 				}
 			}
 			if x.create {
@@ -190,7 +196,7 @@ var lbChildren = []lbChild{
 			return x.setBool("enable-tcp-reset", "enableTcpReset", reset)
 		}
 	}},
-	{use: "address-pool", coll: "backendAddressPools", what: "backend address pool", define: func(cmd *cobra.Command) childApply {
+	{use: "address-pool", child: resource.LBBackendAddressPools, define: func(cmd *cobra.Command) childApply {
 		var drain int
 		cmd.Flags().IntVar(&drain, "drain-period", 0, "seconds to wait before resetting connections of removed backends")
 		return func(x *childCtx) error {
@@ -198,7 +204,7 @@ var lbChildren = []lbChild{
 			return nil
 		}
 	}},
-	{use: "inbound-nat-rule", coll: "inboundNatRules", what: "inbound NAT rule", required: []string{"protocol", "backend-port"}, define: func(cmd *cobra.Command) childApply {
+	{use: "inbound-nat-rule", child: resource.LBInboundNatRules, required: []string{"protocol", "backend-port"}, define: func(cmd *cobra.Command) childApply {
 		var fport, bport, idle, start, end int
 		var protocol, fe, pool, floating, reset string
 		f := cmd.Flags()
@@ -222,11 +228,11 @@ var lbChildren = []lbChild{
 			x.setInt("backend-port", "backendPort", bport)
 			x.setInt("frontend-port-range-start", "frontendPortRangeStart", start)
 			x.setInt("frontend-port-range-end", "frontendPortRangeEnd", end)
-			if err := x.setRef("frontend-ip-name", "frontendIPConfiguration", "frontendIPConfigurations", fe); err != nil {
+			if err := x.setRef("frontend-ip-name", "frontendIPConfiguration", resource.LBFrontendIPConfigurations, fe); err != nil {
 				return err
 			}
 			if flagSet(x.cmd, "backend-pool-name") {
-				x.p["backendAddressPool"] = x.ref("backendAddressPools", pool)
+				x.p["backendAddressPool"] = x.ref(resource.LBBackendAddressPools, pool)
 			}
 			if x.create {
 				x.p["idleTimeoutInMinutes"] = idle
@@ -239,7 +245,7 @@ var lbChildren = []lbChild{
 			return x.setBool("enable-tcp-reset", "enableTcpReset", reset)
 		}
 	}},
-	{use: "inbound-nat-pool", coll: "inboundNatPools", what: "inbound NAT pool", required: []string{"protocol", "frontend-port-range-start", "frontend-port-range-end", "backend-port"}, define: func(cmd *cobra.Command) childApply {
+	{use: "inbound-nat-pool", child: resource.LBInboundNatPools, required: []string{"protocol", "frontend-port-range-start", "frontend-port-range-end", "backend-port"}, define: func(cmd *cobra.Command) childApply {
 		var bport, idle, start, end int
 		var protocol, fe, floating, reset string
 		f := cmd.Flags()
@@ -259,7 +265,7 @@ var lbChildren = []lbChild{
 			x.setInt("frontend-port-range-start", "frontendPortRangeStart", start)
 			x.setInt("frontend-port-range-end", "frontendPortRangeEnd", end)
 			x.setInt("backend-port", "backendPort", bport)
-			if err := x.setRef("frontend-ip-name", "frontendIPConfiguration", "frontendIPConfigurations", fe); err != nil {
+			if err := x.setRef("frontend-ip-name", "frontendIPConfiguration", resource.LBFrontendIPConfigurations, fe); err != nil {
 				return err
 			}
 			x.setInt("idle-timeout", "idleTimeoutInMinutes", idle)
@@ -269,7 +275,7 @@ var lbChildren = []lbChild{
 			return x.setBool("enable-tcp-reset", "enableTcpReset", reset)
 		}
 	}},
-	{use: "outbound-rule", coll: "outboundRules", what: "outbound rule", required: []string{"frontend-ip-configs", "address-pool", "protocol"}, define: func(cmd *cobra.Command) childApply {
+	{use: "outbound-rule", child: resource.LBOutboundRules, required: []string{"frontend-ip-configs", "address-pool", "protocol"}, define: func(cmd *cobra.Command) childApply {
 		var ports, idle int
 		var fes []string
 		var pool, protocol, reset string
@@ -288,12 +294,12 @@ var lbChildren = []lbChild{
 			if flagSet(x.cmd, "frontend-ip-configs") {
 				refs := make([]any, len(fes))
 				for i, n := range fes {
-					refs[i] = x.ref("frontendIPConfigurations", n)
+					refs[i] = x.ref(resource.LBFrontendIPConfigurations, n)
 				}
 				x.p["frontendIPConfigurations"] = refs
 			}
 			if flagSet(x.cmd, "address-pool") {
-				x.p["backendAddressPool"] = x.ref("backendAddressPools", pool)
+				x.p["backendAddressPool"] = x.ref(resource.LBBackendAddressPools, pool)
 			}
 			if x.create {
 				x.p["allocatedOutboundPorts"] = ports
@@ -304,7 +310,7 @@ var lbChildren = []lbChild{
 			return x.setBool("enable-tcp-reset", "enableTcpReset", reset)
 		}
 	}},
-	{use: "frontend-ip", coll: "frontendIPConfigurations", what: "frontend IP configuration", define: func(cmd *cobra.Command) childApply {
+	{use: "frontend-ip", child: resource.LBFrontendIPConfigurations, define: func(cmd *cobra.Command) childApply {
 		var pip, subnet, vnet, privIP, version, prefix string
 		var zones []string
 		f := cmd.Flags()
@@ -361,114 +367,166 @@ var lbChildren = []lbChild{
 // newLBChildCmd returns `network lb <child>` with create, update, delete,
 // list and show.
 func newLBChildCmd(g *globals, s lbChild) *cobra.Command {
-	cmd := group(s.use, "Manage the "+s.what+"s of a load balancer")
-	type common struct {
-		rg, lb, name string
-		noWait       bool
-	}
-	addCommon := func(c *cobra.Command, o *common, withName bool) {
-		c.Flags().StringVarP(&o.rg, "resource-group", "g", "", "name of resource group")
-		c.Flags().StringVar(&o.lb, "lb-name", "", "name of the load balancer")
-		if withName {
-			c.Flags().StringVarP(&o.name, "name", "n", "", "name of the "+s.what)
-		}
-	}
+	cmd := group(s.use, "Manage the "+s.child.Display()+"s of a load balancer")
+	cmd.AddCommand(newLBChildWriteCmd(g, s, true), newLBChildWriteCmd(g, s, false),
+		newLBChildDeleteCmd(g, s), newLBChildListCmd(g, s), newLBChildShowCmd(g, s))
+	return cmd
+}
 
-	for _, create := range []bool{true, false} {
-		var o common
-		use, short := "create", "Create a "+s.what
-		if !create {
-			use, short = "update", "Update a "+s.what
+// lbChildArgs are the flags every child verb shares.
+type lbChildArgs struct {
+	rg, lb, name string
+	noWait       bool
+}
+
+// add registers -g and --lb-name, and -n when withName.
+func (o *lbChildArgs) add(c *cobra.Command, s lbChild, withName bool) {
+	c.Flags().StringVarP(&o.rg, "resource-group", "g", "", "name of resource group")
+	c.Flags().StringVar(&o.lb, "lb-name", "", "name of the load balancer")
+	if withName {
+		c.Flags().StringVarP(&o.name, "name", "n", "", "name of the "+s.child.Display())
+	}
+}
+
+// newLBChildWriteCmd returns `network lb <child> create` (create) or
+// `update`: the child's flags, and for update az's generic --set, --add,
+// --remove.
+func newLBChildWriteCmd(g *globals, s lbChild, create bool) *cobra.Command {
+	var o lbChildArgs
+	use, short := "create", "Create a "+s.child.Display()
+	if !create {
+		use, short = "update", "Update a "+s.child.Display()
+	}
+	c := &cobra.Command{Use: use, Short: short}
+	o.add(c, s, true)
+	addNoWait(c, &o.noWait)
+	apply := s.define(c)
+	var ga *genericArgs
+	if !create {
+		ga = addGeneric(c)
+	}
+	c.RunE = verb(g, func(e *env) error {
+		req := []string{"resource-group", "lb-name", "name"}
+		if create {
+			req = append(req, s.required...)
 		}
-		c := &cobra.Command{Use: use, Short: short}
-		addCommon(c, &o, true)
-		addNoWait(c, &o.noWait)
-		apply := s.define(c)
-		var ga *genericArgs
-		if !create {
-			ga = addGeneric(c)
+		if err := need(e.cmd, req...); err != nil {
+			return err
 		}
-		c.RunE = verb(g, func(e *env) error {
-			req := []string{"resource-group", "lb-name", "name"}
-			if create {
-				req = append(req, s.required...)
+		return mutateChild(e, s, o.rg, o.lb, o.name, create, o.noWait, func(x *childCtx, child map[string]any) (map[string]any, error) {
+			x.p = props(child)
+			if err := apply(x); err != nil {
+				return nil, err
 			}
-			if err := need(e.cmd, req...); err != nil {
-				return err
+			if ga == nil || len(ga.ops) == 0 {
+				return child, nil
 			}
-			return mutateChild(e, s, o.rg, o.lb, o.name, create, o.noWait, func(x *childCtx, child map[string]any) (map[string]any, error) {
-				x.p = props(child)
-				if err := apply(x); err != nil {
-					return nil, err
-				}
-				if ga == nil || len(ga.ops) == 0 {
-					return child, nil
-				}
-				fl := Flatten(child)
-				if err := ApplyUpdates(fl.Value, ga.ops, ga.forceString); err != nil {
-					return nil, err
-				}
-				out, _ := fl.Unflatten().(map[string]any)
-				return out, nil
-			})
+			fl := Flatten(child)
+			if err := ApplyUpdates(fl.Value, ga.ops, ga.forceString); err != nil {
+				return nil, err
+			}
+			out, _ := fl.Unflatten().(map[string]any)
+			return out, nil
 		})
-		cmd.AddCommand(c)
-	}
+	})
+	return c
+}
 
-	var d common
-	del := leaf("delete", "Delete a "+s.what, g, func(e *env) error {
+// newLBChildDeleteCmd returns `network lb <child> delete`.
+func newLBChildDeleteCmd(g *globals, s lbChild) *cobra.Command {
+	var o lbChildArgs
+	del := leaf("delete", "Delete a "+s.child.Display(), g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "lb-name", "name"); err != nil {
 			return err
 		}
-		return mutateChild(e, s, d.rg, d.lb, d.name, false, d.noWait, nil)
+		return mutateChild(e, s, o.rg, o.lb, o.name, false, o.noWait, nil)
 	})
-	addCommon(del, &d, true)
-	addNoWait(del, &d.noWait)
+	o.add(del, s, true)
+	addNoWait(del, &o.noWait)
+	return del
+}
 
-	var l common
-	lst := leaf("list", "List the "+s.what+"s", g, func(e *env) error {
+// newLBChildListCmd returns `network lb <child> list`.
+func newLBChildListCmd(g *globals, s lbChild) *cobra.Command {
+	var o lbChildArgs
+	lst := leaf("list", "List the "+s.child.Display()+"s", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "lb-name"); err != nil {
 			return err
 		}
-		c, err := e.Client()
+		items, err := getChildren(e, s, o.rg, o.lb)
 		if err != nil {
 			return err
 		}
-		lb, err := c.Get(e.ctx, c.ResourcePath(l.rg, typeLB, l.lb), NetworkAPIVersion)
-		if err != nil {
-			return err
-		}
-		items := list(props(lb.(map[string]any)), s.coll)
 		if items == nil {
 			items = []any{}
 		}
 		return e.PrintResource(items, nil)
 	})
-	addCommon(lst, &l, false)
+	o.add(lst, s, false)
+	return lst
+}
 
-	var sh common
-	show := leaf("show", "Show a "+s.what, g, func(e *env) error {
+// newLBChildShowCmd returns `network lb <child> show`.
+func newLBChildShowCmd(g *globals, s lbChild) *cobra.Command {
+	var o lbChildArgs
+	show := leaf("show", "Show a "+s.child.Display(), g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "lb-name", "name"); err != nil {
 			return err
 		}
-		c, err := e.Client()
+		items, err := getChildren(e, s, o.rg, o.lb)
 		if err != nil {
 			return err
 		}
-		lb, err := c.Get(e.ctx, c.ResourcePath(sh.rg, typeLB, sh.lb), NetworkAPIVersion)
-		if err != nil {
-			return err
-		}
-		items := list(props(lb.(map[string]any)), s.coll)
-		i := findNamed(items, sh.name)
+		i := findNamed(items, o.name)
 		if i < 0 {
-			return fmt.Errorf("Property '%s' does not exist", sh.name)
+			return fmt.Errorf("Property '%s' does not exist", o.name)
 		}
 		return e.PrintResource(items[i], nil)
 	})
-	addCommon(show, &sh, true)
-	cmd.AddCommand(del, lst, show)
-	return cmd
+	o.add(show, s, true)
+	return show
+}
+
+// getChildren GETs the load balancer and returns its children of s.
+func getChildren(e *env, s lbChild, rg, lbName string) ([]any, error) {
+	c, err := e.Client()
+	if err != nil {
+		return nil, err
+	}
+	lb, err := c.Get(e.ctx, c.ResourcePath(rg, typeLB, lbName), NetworkAPIVersion)
+	if err != nil {
+		return nil, err
+	}
+	return childItems(lb.(map[string]any), s.child), nil
+}
+
+// childItems returns the children of coll in a wire-form load balancer (the
+// list at coll.Path()), creating the objects on the path.
+func childItems(lb map[string]any, coll resource.LBChildCollection) []any {
+	m, key := childParent(lb, coll)
+	return list(m, key)
+}
+
+// setChildItems stores items as the children of coll in a wire-form load
+// balancer.
+func setChildItems(lb map[string]any, coll resource.LBChildCollection, items []any) {
+	m, key := childParent(lb, coll)
+	m[key] = items
+}
+
+// childParent returns the object holding coll's list and the list's key.
+func childParent(lb map[string]any, coll resource.LBChildCollection) (map[string]any, string) {
+	segs := strings.Split(coll.Path(), ".")
+	m := lb
+	for _, k := range segs[:len(segs)-1] {
+		sub, ok := m[k].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			m[k] = sub
+		}
+		m = sub
+	}
+	return m, segs[len(segs)-1]
 }
 
 // mutateChild does GET LB → change child → PUT LB → print the child. With
@@ -492,8 +550,7 @@ func mutateChild(e *env, s lbChild, rg, lbName, name string, create, noWait bool
 	if lbID == "" {
 		lbID = path
 	}
-	lp := props(lb)
-	items := list(lp, s.coll)
+	items := childItems(lb, s.child)
 	i := findNamed(items, name)
 	switch {
 	case edit == nil:
@@ -503,7 +560,7 @@ func mutateChild(e *env, s lbChild, rg, lbName, name string, create, noWait bool
 		items = append(items[:i:i], items[i+1:]...)
 	case create:
 		child := map[string]any{"name": name, "properties": map[string]any{}}
-		x := &childCtx{e: e, cmd: e.cmd, c: c, lbID: lbID, lb: lp, create: true}
+		x := &childCtx{e: e, cmd: e.cmd, c: c, lbID: lbID, lb: lb, create: true}
 		if child, err = edit(x, child); err != nil {
 			return err
 		}
@@ -518,7 +575,7 @@ func mutateChild(e *env, s lbChild, rg, lbName, name string, create, noWait bool
 			return fmt.Errorf("Property '%s' does not exist", name)
 		}
 		child, _ := items[i].(map[string]any)
-		x := &childCtx{e: e, cmd: e.cmd, c: c, lbID: lbID, lb: lp}
+		x := &childCtx{e: e, cmd: e.cmd, c: c, lbID: lbID, lb: lb}
 		if child, err = edit(x, child); err != nil {
 			return err
 		}
@@ -527,7 +584,7 @@ func mutateChild(e *env, s lbChild, rg, lbName, name string, create, noWait bool
 	if items == nil {
 		items = []any{}
 	}
-	lp[s.coll] = items
+	setChildItems(lb, s.child, items)
 	out, err := c.Put(e.ctx, path, NetworkAPIVersion, lb, !noWait)
 	if err != nil || noWait || edit == nil {
 		return err
@@ -536,7 +593,7 @@ func mutateChild(e *env, s lbChild, rg, lbName, name string, create, noWait bool
 	if !ok {
 		return fmt.Errorf("load balancer %s: unexpected response", lbName)
 	}
-	res := list(props(om), s.coll)
+	res := childItems(om, s.child)
 	if j := findNamed(res, name); j >= 0 {
 		return e.PrintResource(res[j], nil)
 	}

@@ -187,11 +187,20 @@ func toAny(xs []string) []any {
 	return out
 }
 
+// newSubnetCmd returns `network vnet subnet`: create, show, list, delete.
 func newSubnetCmd(g *globals) *cobra.Command {
 	cmd := group("subnet", "Manage subnets in a virtual network")
-	subnetPath := func(c *Client, rg, vnet, name string) string {
-		return c.ResourcePath(rg, typeVNet, vnet) + "/subnets/" + url.PathEscape(name)
-	}
+	cmd.AddCommand(newSubnetCreateCmd(g), newSubnetShowCmd(g), newSubnetListCmd(g), newSubnetDeleteCmd(g))
+	return cmd
+}
+
+// subnetPath is the path of subnet name of virtual network vnet.
+func subnetPath(c *Client, rg, vnet, name string) string {
+	return c.ResourcePath(rg, typeVNet, vnet) + "/subnets/" + url.PathEscape(name)
+}
+
+// newSubnetCreateCmd returns `network vnet subnet create`.
+func newSubnetCreateCmd(g *globals) *cobra.Command {
 	var rg, vnet, name string
 	var prefixes []string
 	var noWait bool
@@ -217,7 +226,11 @@ func newSubnetCmd(g *globals) *cobra.Command {
 	wordsVar(create, &prefixes, "address-prefixes", "", "space-separated address prefixes in CIDR format")
 	alias(create, "address-prefix", "address-prefixes")
 	addNoWait(create, &noWait)
+	return create
+}
 
+// newSubnetShowCmd returns `network vnet subnet show`.
+func newSubnetShowCmd(g *globals) *cobra.Command {
 	var srg, svnet, sname string
 	show := leaf("show", "Show a subnet", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "vnet-name", "name"); err != nil {
@@ -235,7 +248,11 @@ func newSubnetCmd(g *globals) *cobra.Command {
 	})
 	addRGName(show, &srg, &sname, "name of the subnet")
 	show.Flags().StringVar(&svnet, "vnet-name", "", "name of the virtual network")
+	return show
+}
 
+// newSubnetListCmd returns `network vnet subnet list`.
+func newSubnetListCmd(g *globals) *cobra.Command {
 	var lrg, lvnet string
 	list := leaf("list", "List the subnets of a virtual network", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "vnet-name"); err != nil {
@@ -253,7 +270,11 @@ func newSubnetCmd(g *globals) *cobra.Command {
 	})
 	list.Flags().StringVarP(&lrg, "resource-group", "g", "", "name of resource group")
 	list.Flags().StringVar(&lvnet, "vnet-name", "", "name of the virtual network")
+	return list
+}
 
+// newSubnetDeleteCmd returns `network vnet subnet delete`.
+func newSubnetDeleteCmd(g *globals) *cobra.Command {
 	var drg, dvnet, dname string
 	var dNoWait bool
 	del := leaf("delete", "Delete a subnet", g, func(e *env) error {
@@ -269,8 +290,7 @@ func newSubnetCmd(g *globals) *cobra.Command {
 	addRGName(del, &drg, &dname, "name of the subnet")
 	del.Flags().StringVar(&dvnet, "vnet-name", "", "name of the virtual network")
 	addNoWait(del, &dNoWait)
-	cmd.AddCommand(create, show, list, del)
-	return cmd
+	return del
 }
 
 func newPublicIPCmd(g *globals) *cobra.Command {

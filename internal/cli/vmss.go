@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"nimbus/internal/resource"
 )
 
 // imageAliases are the nimbus images by short name (az has its own aliases
@@ -131,10 +133,10 @@ func defaultSubnetPrefix(vnetPrefix string, count int, overprovision bool) (stri
 // {lb}NatPool tcp 50000..natPoolEnd → backendPort, and for Standard the
 // LBRule tcp 80→80, idle 5, without probe.
 func NewLBBody(lbID, loc, sku, pipID, pool, natPool string, backendPort, count int, overprovision bool) map[string]any {
-	fe := lbID + "/frontendIPConfigurations/loadBalancerFrontEnd"
+	fe := resource.ChildID(lbID, resource.CollFrontendIPConfigurations, "loadBalancerFrontEnd")
 	body := lbBody(loc, sku, "loadBalancerFrontEnd", map[string]any{"publicIPAddress": map[string]any{"id": pipID}}, pool, nil)
 	p := body["properties"].(map[string]any)
-	p["inboundNatPools"] = []any{map[string]any{
+	p[resource.CollInboundNatPools] = []any{map[string]any{
 		"name": natPool,
 		"properties": map[string]any{
 			"frontendIPConfiguration": map[string]any{"id": fe},
@@ -145,11 +147,11 @@ func NewLBBody(lbID, loc, sku, pipID, pool, natPool string, backendPort, count i
 		},
 	}}
 	if sku == "Standard" {
-		p["loadBalancingRules"] = []any{map[string]any{
+		p[resource.CollLoadBalancingRules] = []any{map[string]any{
 			"name": "LBRule",
 			"properties": map[string]any{
 				"frontendIPConfiguration": map[string]any{"id": fe},
-				"backendAddressPool":      map[string]any{"id": lbID + "/backendAddressPools/" + pool},
+				"backendAddressPool":      map[string]any{"id": resource.ChildID(lbID, resource.CollBackendAddressPools, pool)},
 				"protocol":                "Tcp",
 				"frontendPort":            80,
 				"backendPort":             80,
@@ -169,53 +171,8 @@ func (o *VMSSCreate) Body(subnetID string, poolIDs, natPoolIDs []string, probeID
 		return nil, err
 	}
 	prefix := namingPrefix(o.Name)
-	cnp := o.ComputerNamePrefix
-	if cnp == "" {
-		cnp = prefix
-	}
-	osp := map[string]any{"computerNamePrefix": cnp, "adminUsername": o.AdminUsername}
-	linux := map[string]any{"disablePasswordAuthentication": o.AdminPassword == ""}
-	if o.AdminPassword != "" {
-		osp["adminPassword"] = o.AdminPassword
-	}
-	if len(o.SSHKeys) > 0 {
-		var keys []any
-		for _, k := range o.SSHKeys {
-			if b, err := os.ReadFile(k); err == nil {
-				k = strings.TrimSpace(string(b))
-			}
-			keys = append(keys, map[string]any{"path": "/home/" + o.AdminUsername + "/.ssh/authorized_keys", "keyData": k})
-		}
-		linux["ssh"] = map[string]any{"publicKeys": keys}
-	}
-	osp["linuxConfiguration"] = linux
-	if o.CustomData != "" {
-		data := []byte(o.CustomData)
-		if b, err := os.ReadFile(o.CustomData); err == nil {
-			data = b
-		}
-		osp["customData"] = base64.StdEncoding.EncodeToString(data)
-	}
-	ipc := map[string]any{"subnet": map[string]any{"id": subnetID}}
-	if len(poolIDs) > 0 {
-		ipc["loadBalancerBackendAddressPools"] = refs(poolIDs)
-	}
-	if len(natPoolIDs) > 0 {
-		ipc["loadBalancerInboundNatPools"] = refs(natPoolIDs)
-	}
-	np := map[string]any{"networkInterfaceConfigurations": []any{map[string]any{
-		"name": prefix + "Nic",
-		"properties": map[string]any{
-			"primary": true,
-			"ipConfigurations": []any{map[string]any{
-				"name":       prefix + "IPConfig",
-				"properties": ipc,
-			}},
-		},
-	}}}
-	if probeID != "" {
-		np["healthProbe"] = map[string]any{"id": probeID}
-	}
+	osp := o.osProfile(prefix)
+	np := networkProfile(prefix, subnetID, poolIDs, natPoolIDs, probeID)
 	mode, err := choice("upgrade-policy-mode", o.UpgradePolicyMode, "Automatic", "Manual", "Rolling")
 	if err != nil {
 		return nil, err
@@ -255,6 +212,67 @@ func (o *VMSSCreate) Body(subnetID string, poolIDs, natPoolIDs []string, probeID
 	return body, nil
 }
 
+// osProfile is the scale set's osProfile: computer name prefix (default
+// prefix), admin user, password or SSH keys (a key may be a file), custom
+// data (a file or text) base64-encoded.
+func (o *VMSSCreate) osProfile(prefix string) map[string]any {
+	cnp := o.ComputerNamePrefix
+	if cnp == "" {
+		cnp = prefix
+	}
+	osp := map[string]any{"computerNamePrefix": cnp, "adminUsername": o.AdminUsername}
+	linux := map[string]any{"disablePasswordAuthentication": o.AdminPassword == ""}
+	if o.AdminPassword != "" {
+		osp["adminPassword"] = o.AdminPassword
+	}
+	if len(o.SSHKeys) > 0 {
+		var keys []any
+		for _, k := range o.SSHKeys {
+			if b, err := os.ReadFile(k); err == nil {
+				k = strings.TrimSpace(string(b))
+			}
+			keys = append(keys, map[string]any{"path": "/home/" + o.AdminUsername + "/.ssh/authorized_keys", "keyData": k})
+		}
+		linux["ssh"] = map[string]any{"publicKeys": keys}
+	}
+	osp["linuxConfiguration"] = linux
+	if o.CustomData != "" {
+		data := []byte(o.CustomData)
+		if b, err := os.ReadFile(o.CustomData); err == nil {
+			data = b
+		}
+		osp["customData"] = base64.StdEncoding.EncodeToString(data)
+	}
+	return osp
+}
+
+// networkProfile is the scale set's networkProfile: one primary NIC
+// {prefix}Nic with one IP configuration {prefix}IPConfig in subnetID, in the
+// given pools and NAT pools, and the health probe ("" for none).
+func networkProfile(prefix, subnetID string, poolIDs, natPoolIDs []string, probeID string) map[string]any {
+	ipc := map[string]any{"subnet": map[string]any{"id": subnetID}}
+	if len(poolIDs) > 0 {
+		ipc["loadBalancerBackendAddressPools"] = refs(poolIDs)
+	}
+	if len(natPoolIDs) > 0 {
+		ipc["loadBalancerInboundNatPools"] = refs(natPoolIDs)
+	}
+	np := map[string]any{"networkInterfaceConfigurations": []any{map[string]any{
+		"name": prefix + "Nic",
+		"properties": map[string]any{
+			"primary": true,
+			"ipConfigurations": []any{map[string]any{
+				"name":       prefix + "IPConfig",
+				"properties": ipc,
+			}},
+		},
+	}}}
+	if probeID != "" {
+		np["healthProbe"] = map[string]any{"id": probeID}
+	}
+	return np
+}
+
 func refs(ids []string) []any {
 	out := make([]any, len(ids))
 	for i, id := range ids {
@@ -271,14 +289,33 @@ func refs(ids []string) []any {
 func (c *Client) CreateVMSS(ctx context.Context, o *VMSSCreate, noWait bool) (any, error) {
 	o.defaults()
 	over := !o.DisableOverprovision
-	// Network.
+	subnetID, err := c.vmssSubnet(ctx, o, over)
+	if err != nil {
+		return nil, err
+	}
+	poolIDs, natIDs, probeID, err := c.vmssLB(ctx, o, over)
+	if err != nil {
+		return nil, err
+	}
+	body, err := o.Body(subnetID, poolIDs, natIDs, probeID)
+	if err != nil {
+		return nil, err
+	}
+	return c.Put(ctx, c.ResourcePath(o.RG, typeVMSS, o.Name), ComputeAPIVersion, body, !noWait)
+}
+
+// vmssSubnet returns the id of the scale set's subnet: --subnet as an id, or
+// the named (or found, or default {name}Subnet) subnet of the named (or
+// found, or default {name}VNET) virtual network, which it creates when
+// missing.
+func (c *Client) vmssSubnet(ctx context.Context, o *VMSSCreate, over bool) (string, error) {
 	subnetID := o.Subnet
 	if !isID(subnetID) {
 		vnet, subnet := o.VNetName, o.Subnet
 		if vnet == "" && subnet == "" {
 			var err error
 			if vnet, subnet, err = findSubnet(ctx, c, o.RG, o.Location, o.InstanceCount, over); err != nil {
-				return nil, err
+				return "", err
 			}
 		}
 		if vnet == "" {
@@ -294,108 +331,114 @@ func (c *Client) CreateVMSS(ctx context.Context, o *VMSSCreate, noWait bool) (an
 			sp := o.SubnetAddressPrefix
 			if sp == "" {
 				if sp, err = defaultSubnetPrefix(o.VNetAddressPrefix, o.InstanceCount, over); err != nil {
-					return nil, err
+					return "", err
 				}
 			}
 			body := vnetBody(o.Location, []string{o.VNetAddressPrefix}, subnet, []string{sp}, nil)
 			if _, err := c.Put(ctx, vnetPath, NetworkAPIVersion, body, true); err != nil {
-				return nil, err
+				return "", err
 			}
 		case err != nil:
-			return nil, err
+			return "", err
 		default:
 			if findNamed(list(props(v.(map[string]any)), "subnets"), subnet) < 0 {
 				sp := o.SubnetAddressPrefix
 				if sp == "" {
-					return nil, usagef("subnet '%s' does not exist in virtual network '%s': give --subnet-address-prefix to create it", subnet, vnet)
+					return "", usagef("subnet '%s' does not exist in virtual network '%s': give --subnet-address-prefix to create it", subnet, vnet)
 				}
 				if _, err := c.Put(ctx, vnetPath+"/subnets/"+url.PathEscape(subnet), NetworkAPIVersion, subnetBody("", []string{sp}), true); err != nil {
-					return nil, err
+					return "", err
 				}
 			}
 		}
 		subnetID = vnetPath + "/subnets/" + subnet
 	}
-	// Load balancer.
-	var poolIDs, natIDs []string
-	probeID := ""
-	if !o.LBNone {
-		lbName := o.LB
-		if lbName == "" {
-			lbName = o.Name + "LB"
+	return subnetID, nil
+}
+
+// vmssLB finds or creates the scale set's load balancer (none with
+// o.LBNone) and returns the ids of its backend pools, NAT pools and health
+// probe.
+func (c *Client) vmssLB(ctx context.Context, o *VMSSCreate, over bool) (poolIDs, natIDs []string, probeID string, err error) {
+	if o.LBNone {
+		if o.HealthProbe != "" && !isID(o.HealthProbe) {
+			return nil, nil, "", usagef("usage error: --health-probe must be a probe ID when --lb is \"\"")
 		}
-		lbPath := c.ResourcePath(o.RG, typeLB, lbName)
-		v, err := c.Get(ctx, lbPath, NetworkAPIVersion)
-		switch {
-		case isNotFound(err):
-			sku, err := choice("lb-sku", o.LBSku, "Basic", "Standard")
-			if err != nil {
-				return nil, err
-			}
-			pip := o.PublicIP
-			if pip == "" {
-				pip = lbName + "PublicIP"
-			}
-			pipPath := c.ResourcePath(o.RG, typePIP, pip)
-			if _, err := c.Get(ctx, pipPath, NetworkAPIVersion); isNotFound(err) {
-				body, err := publicIPBody(o.Location, sku, o.PublicIPAllocation, "IPv4", "", 4, nil, nil)
-				if err != nil {
-					return nil, err
-				}
-				if _, err := c.Put(ctx, pipPath, NetworkAPIVersion, body, true); err != nil {
-					return nil, err
-				}
-			} else if err != nil {
-				return nil, err
-			}
-			pool := o.BackendPoolName
-			if pool == "" {
-				pool = lbName + "BEPool"
-			}
-			nat := o.NatPoolName
-			if nat == "" {
-				nat = lbName + "NatPool"
-			}
-			body := NewLBBody(lbPath, o.Location, sku, pipPath, pool, nat, o.BackendPort, o.InstanceCount, over)
-			if _, err := c.Put(ctx, lbPath, NetworkAPIVersion, body, true); err != nil {
-				return nil, err
-			}
-			poolIDs = []string{lbPath + "/backendAddressPools/" + pool}
-			natIDs = []string{lbPath + "/inboundNatPools/" + nat}
-		case err != nil:
-			return nil, err
-		default:
-			lp := props(v.(map[string]any))
-			pool, err := pickChild(lp, "backendAddressPools", o.BackendPoolName, "backend-pool-name", true)
-			if err != nil {
-				return nil, err
-			}
-			poolIDs = []string{lbPath + "/backendAddressPools/" + pool}
-			nat, err := pickChild(lp, "inboundNatPools", o.NatPoolName, "nat-pool-name", false)
-			if err != nil {
-				return nil, err
-			}
-			if nat != "" {
-				natIDs = []string{lbPath + "/inboundNatPools/" + nat}
-			}
+		return nil, nil, o.HealthProbe, nil
+	}
+	lbName := o.LB
+	if lbName == "" {
+		lbName = o.Name + "LB"
+	}
+	lbPath := c.ResourcePath(o.RG, typeLB, lbName)
+	v, err := c.Get(ctx, lbPath, NetworkAPIVersion)
+	switch {
+	case isNotFound(err):
+		if poolIDs, natIDs, err = c.createVMSSLB(ctx, o, lbName, lbPath, over); err != nil {
+			return nil, nil, "", err
 		}
-		if o.HealthProbe != "" {
-			probeID = o.HealthProbe
-			if !isID(probeID) {
-				probeID = lbPath + "/probes/" + o.HealthProbe
-			}
+	case err != nil:
+		return nil, nil, "", err
+	default:
+		lp := props(v.(map[string]any))
+		pool, err := pickChild(lp, resource.CollBackendAddressPools, o.BackendPoolName, "backend-pool-name", true)
+		if err != nil {
+			return nil, nil, "", err
 		}
-	} else if o.HealthProbe != "" {
-		if !isID(o.HealthProbe) {
-			return nil, usagef("usage error: --health-probe must be a probe ID when --lb is \"\"")
+		poolIDs = []string{resource.ChildID(lbPath, resource.CollBackendAddressPools, pool)}
+		nat, err := pickChild(lp, resource.CollInboundNatPools, o.NatPoolName, "nat-pool-name", false)
+		if err != nil {
+			return nil, nil, "", err
 		}
+		if nat != "" {
+			natIDs = []string{resource.ChildID(lbPath, resource.CollInboundNatPools, nat)}
+		}
+	}
+	if o.HealthProbe != "" {
 		probeID = o.HealthProbe
+		if !isID(probeID) {
+			probeID = resource.ChildID(lbPath, resource.CollProbes, o.HealthProbe)
+		}
 	}
-	body, err := o.Body(subnetID, poolIDs, natIDs, probeID)
+	return poolIDs, natIDs, probeID, nil
+}
+
+// createVMSSLB creates the load balancer lbName of a new scale set (and its
+// public IP unless it exists) and returns its pool and NAT pool ids.
+func (c *Client) createVMSSLB(ctx context.Context, o *VMSSCreate, lbName, lbPath string, over bool) (poolIDs, natIDs []string, err error) {
+	sku, err := choice("lb-sku", o.LBSku, "Basic", "Standard")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.Put(ctx, c.ResourcePath(o.RG, typeVMSS, o.Name), ComputeAPIVersion, body, !noWait)
+	pip := o.PublicIP
+	if pip == "" {
+		pip = lbName + "PublicIP"
+	}
+	pipPath := c.ResourcePath(o.RG, typePIP, pip)
+	if _, err := c.Get(ctx, pipPath, NetworkAPIVersion); isNotFound(err) {
+		body, err := publicIPBody(o.Location, sku, o.PublicIPAllocation, "IPv4", "", 4, nil, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := c.Put(ctx, pipPath, NetworkAPIVersion, body, true); err != nil {
+			return nil, nil, err
+		}
+	} else if err != nil {
+		return nil, nil, err
+	}
+	pool := o.BackendPoolName
+	if pool == "" {
+		pool = lbName + "BEPool"
+	}
+	nat := o.NatPoolName
+	if nat == "" {
+		nat = lbName + "NatPool"
+	}
+	body := NewLBBody(lbPath, o.Location, sku, pipPath, pool, nat, o.BackendPort, o.InstanceCount, over)
+	if _, err := c.Put(ctx, lbPath, NetworkAPIVersion, body, true); err != nil {
+		return nil, nil, err
+	}
+	return []string{resource.ChildID(lbPath, resource.CollBackendAddressPools, pool)}, []string{resource.ChildID(lbPath, resource.CollInboundNatPools, nat)}, nil
 }
 
 // pickChild returns the named child of an existing LB, or its only one.
@@ -499,7 +542,16 @@ func defaultAdmin() string {
 func NewVMSSCmd() *cobra.Command {
 	cmd := group("vmss", "Manage groupings of virtual machines in a scale set")
 	g := addGlobals(cmd)
+	cmd.AddCommand(newVMSSCreateCmd(g), newVMSSShowCmd(g), newVMSSListCmd(g), newVMSSUpdateCmd(g), newVMSSScaleCmd(g),
+		newVMSSListInstancesCmd(g), newVMSSConnectionInfoCmd(g), newVMSSInstanceViewCmd(g))
+	cmd.AddCommand(actionCmds(g)...)
+	cmd.AddCommand(newVMSSDeleteCmd(g))
+	return finalize(cmd)
+}
 
+// newVMSSCreateCmd returns `vmss create`: the network, load balancer and
+// scale set az makes.
+func newVMSSCreateCmd(g *globals) *cobra.Command {
 	o := &VMSSCreate{}
 	var lb string
 	var noWait bool
@@ -533,7 +585,11 @@ func NewVMSSCmd() *cobra.Command {
 	})
 	vmssCreateFlags(create, o, &lb)
 	addNoWait(create, &noWait)
+	return create
+}
 
+// newVMSSShowCmd returns `vmss show`: a scale set or one instance.
+func newVMSSShowCmd(g *globals) *cobra.Command {
 	var srg, sname, sinst string
 	show := leaf("show", "Get a scale set, or one of its instances", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "name"); err != nil {
@@ -555,7 +611,12 @@ func NewVMSSCmd() *cobra.Command {
 	})
 	addRGName(show, &srg, &sname, "name of the scale set")
 	show.Flags().StringVar(&sinst, "instance-id", "", "an instance ID")
+	return show
+}
 
+// newVMSSListCmd returns `vmss list`: the scale sets of a group or of the
+// subscription.
+func newVMSSListCmd(g *globals) *cobra.Command {
 	var lrg string
 	lst := leaf("list", "List scale sets", g, func(e *env) error {
 		c, err := e.Client()
@@ -573,7 +634,11 @@ func NewVMSSCmd() *cobra.Command {
 		return e.PrintResource(v, vmssTable)
 	})
 	lst.Flags().StringVarP(&lrg, "resource-group", "g", "", "name of resource group (default: all groups)")
+	return lst
+}
 
+// newVMSSUpdateCmd returns `vmss update`: az's generic update.
+func newVMSSUpdateCmd(g *globals) *cobra.Command {
 	var urg, uname string
 	var uNoWait bool
 	update := &cobra.Command{Use: "update", Short: "Update a scale set (generic update: --set, --add, --remove)"}
@@ -590,7 +655,11 @@ func NewVMSSCmd() *cobra.Command {
 	})
 	addRGName(update, &urg, &uname, "name of the scale set")
 	addNoWait(update, &uNoWait)
+	return update
+}
 
+// newVMSSScaleCmd returns `vmss scale`: a new sku.capacity.
+func newVMSSScaleCmd(g *globals) *cobra.Command {
 	var crg, cname string
 	var capacity int
 	var cNoWait bool
@@ -626,7 +695,11 @@ func NewVMSSCmd() *cobra.Command {
 	addRGName(scale, &crg, &cname, "name of the scale set")
 	scale.Flags().IntVar(&capacity, "new-capacity", 0, "number of instances")
 	addNoWait(scale, &cNoWait)
+	return scale
+}
 
+// newVMSSListInstancesCmd returns `vmss list-instances`.
+func newVMSSListInstancesCmd(g *globals) *cobra.Command {
 	var irg, iname string
 	instances := leaf("list-instances", "List the instances of a scale set", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "name"); err != nil {
@@ -643,7 +716,11 @@ func NewVMSSCmd() *cobra.Command {
 		return e.PrintResource(v, nil)
 	})
 	addRGName(instances, &irg, &iname, "name of the scale set")
+	return instances
+}
 
+// newVMSSConnectionInfoCmd returns `vmss list-instance-connection-info`.
+func newVMSSConnectionInfoCmd(g *globals) *cobra.Command {
 	var nrg, nname string
 	conn := leaf("list-instance-connection-info", "Get the public IP address and port of each instance's NAT rule", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "name"); err != nil {
@@ -660,7 +737,11 @@ func NewVMSSCmd() *cobra.Command {
 		return e.Print(v, nil)
 	})
 	addRGName(conn, &nrg, &nname, "name of the scale set")
+	return conn
+}
 
+// newVMSSInstanceViewCmd returns `vmss get-instance-view`.
+func newVMSSInstanceViewCmd(g *globals) *cobra.Command {
 	var vrg, vname, vinst string
 	view := leaf("get-instance-view", "View an instance of a scale set, or the set", g, func(e *env) error {
 		if err := need(e.cmd, "resource-group", "name"); err != nil {
@@ -697,10 +778,11 @@ func NewVMSSCmd() *cobra.Command {
 	})
 	addRGName(view, &vrg, &vname, "name of the scale set")
 	view.Flags().StringVar(&vinst, "instance-id", "", "an instance ID, or * for all")
+	return view
+}
 
-	cmd.AddCommand(create, show, lst, update, scale, instances, conn, view)
-	cmd.AddCommand(actionCmds(g)...)
-
+// newVMSSDeleteCmd returns `vmss delete`.
+func newVMSSDeleteCmd(g *globals) *cobra.Command {
 	var drg, dname string
 	var dNoWait, force bool
 	del := leaf("delete", "Delete a scale set", g, func(e *env) error {
@@ -720,8 +802,7 @@ func NewVMSSCmd() *cobra.Command {
 	addRGName(del, &drg, &dname, "name of the scale set")
 	del.Flags().BoolVar(&force, "force-deletion", false, "force the deletion")
 	addNoWait(del, &dNoWait)
-	cmd.AddCommand(del)
-	return finalize(cmd)
+	return del
 }
 
 // vmssCreateFlags registers the flags of `vmss create` (az's names and
@@ -822,6 +903,75 @@ func actionCmds(g *globals) []*cobra.Command {
 	return out
 }
 
+// natLBRef finds, in a scale set, the primary NIC, its IP configuration
+// that uses a NAT pool (else the first with a backend pool) and that pool's
+// id.
+func natLBRef(vmss any) (nic, ipc any, lbRef string, err error) {
+	nics := asList(field(field(field(field(vmss, "properties"), "virtualMachineProfile"), "networkProfile"), "networkInterfaceConfigurations"))
+	for _, n := range nics {
+		if p, _ := field(field(n, "properties"), "primary").(bool); p || len(nics) == 1 {
+			nic = n
+			break
+		}
+	}
+	if nic == nil {
+		return nil, nil, "", fmt.Errorf("could not find a primary NIC which is needed to search to load balancer")
+	}
+	for _, i := range asList(field(field(nic, "properties"), "ipConfigurations")) {
+		if len(asList(field(field(i, "properties"), "loadBalancerInboundNatPools"))) > 0 {
+			ipc = i
+			break
+		}
+	}
+	if ipc != nil {
+		lbRef, _ = field(asList(field(field(ipc, "properties"), "loadBalancerInboundNatPools"))[0], "id").(string)
+	} else {
+		for _, i := range asList(field(field(nic, "properties"), "ipConfigurations")) {
+			if ps := asList(field(field(i, "properties"), "loadBalancerBackendAddressPools")); len(ps) > 0 {
+				ipc = i
+				lbRef, _ = field(ps[0], "id").(string)
+				break
+			}
+		}
+	}
+	if ipc == nil || lbRef == "" {
+		return nil, nil, "", fmt.Errorf("No load balancer exists to retrieve public IP address")
+	}
+	return nic, ipc, lbRef, nil
+}
+
+// poolNATEndpoints adds to out, for each instance of the scale set, the
+// frontend ip:port of its pool-wide (v2) NAT rule, from the port mappings
+// of backend pool poolName of lbID for the instance's nic/ipc.
+func (c *Client) poolNATEndpoints(ctx context.Context, vmssPath, vmssID, lbID, poolName string, nic, ipc any, ip string, out map[string]any) error {
+	vms, err := c.List(ctx, vmssPath+"/virtualMachines", ComputeAPIVersion)
+	if err != nil {
+		return err
+	}
+	nicName, _ := field(nic, "name").(string)
+	ipcName, _ := field(ipc, "name").(string)
+	ids := make([]string, 0, len(vms))
+	for _, vm := range vms {
+		if id, _ := field(vm, "instanceId").(string); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		cfg := vmssID + "/virtualMachines/" + id + "/networkInterfaces/" + nicName + "/ipConfigurations/" + ipcName
+		res, err := c.Post(ctx, lbID+"/backendAddressPools/"+url.PathEscape(poolName)+"/queryInboundNatRulePortMapping",
+			NetworkAPIVersion, map[string]any{"ipConfiguration": map[string]any{"id": cfg}}, true)
+		if err != nil {
+			return err
+		}
+		for _, m := range asList(field(res, "inboundNatRulePortMappings")) {
+			out["instance "+id] = fmt.Sprintf("%s:%s", ip, cellText(field(m, "frontendPort")))
+			break
+		}
+	}
+	return nil
+}
+
 // InstanceIDsBody is the body of the instance actions: {"instanceIds":
 // ids}, with ["*"] (all) when ids is empty, as az sends.
 func InstanceIDsBody(ids []string) map[string]any {
@@ -845,38 +995,9 @@ func (c *Client) ConnectionInfo(ctx context.Context, rg, name string) (map[strin
 	if vmssID == "" {
 		vmssID = vmssPath
 	}
-	nics := asList(field(field(field(field(v, "properties"), "virtualMachineProfile"), "networkProfile"), "networkInterfaceConfigurations"))
-	var nic any
-	for _, n := range nics {
-		if p, _ := field(field(n, "properties"), "primary").(bool); p || len(nics) == 1 {
-			nic = n
-			break
-		}
-	}
-	if nic == nil {
-		return nil, fmt.Errorf("could not find a primary NIC which is needed to search to load balancer")
-	}
-	var ipc any
-	for _, i := range asList(field(field(nic, "properties"), "ipConfigurations")) {
-		if len(asList(field(field(i, "properties"), "loadBalancerInboundNatPools"))) > 0 {
-			ipc = i
-			break
-		}
-	}
-	var lbRef string
-	if ipc != nil {
-		lbRef, _ = field(asList(field(field(ipc, "properties"), "loadBalancerInboundNatPools"))[0], "id").(string)
-	} else {
-		for _, i := range asList(field(field(nic, "properties"), "ipConfigurations")) {
-			if ps := asList(field(field(i, "properties"), "loadBalancerBackendAddressPools")); len(ps) > 0 {
-				ipc = i
-				lbRef, _ = field(ps[0], "id").(string)
-				break
-			}
-		}
-	}
-	if ipc == nil || lbRef == "" {
-		return nil, fmt.Errorf("No load balancer exists to retrieve public IP address")
+	nic, ipc, lbRef, err := natLBRef(v)
+	if err != nil {
+		return nil, err
 	}
 	lbID := lbRef
 	if i := strings.Index(strings.ToLower(lbRef), "/inboundnatpools/"); i >= 0 {
@@ -890,7 +1011,7 @@ func (c *Client) ConnectionInfo(ctx context.Context, rg, name string) (map[strin
 		return nil, err
 	}
 	lp := field(lb, "properties")
-	fes := asList(field(lp, "frontendIPConfigurations"))
+	fes := asList(field(lp, resource.CollFrontendIPConfigurations))
 	if len(fes) == 0 {
 		return nil, fmt.Errorf("load balancer %s has no frontend IP configuration", lastSegment(lbID))
 	}
@@ -906,7 +1027,7 @@ func (c *Client) ConnectionInfo(ctx context.Context, rg, name string) (map[strin
 	out := map[string]any{}
 	marker := "/virtualmachinescalesets/" + strings.ToLower(lastSegment(vmssID)) + "/virtualmachines/"
 	v1 := false
-	for _, r := range asList(field(lp, "inboundNatRules")) {
+	for _, r := range asList(field(lp, resource.CollInboundNatRules)) {
 		rp := field(r, "properties")
 		bid, _ := field(field(rp, "backendIPConfiguration"), "id").(string)
 		i := strings.Index(strings.ToLower(bid), marker)
@@ -926,30 +1047,8 @@ func (c *Client) ConnectionInfo(ctx context.Context, rg, name string) (map[strin
 	if strings.Contains(strings.ToLower(lbRef), "/inboundnatpools/") {
 		return out, nil
 	}
-	vms, err := c.List(ctx, vmssPath+"/virtualMachines", ComputeAPIVersion)
-	if err != nil {
+	if err := c.poolNATEndpoints(ctx, vmssPath, vmssID, lbID, poolName, nic, ipc, ip, out); err != nil {
 		return nil, err
-	}
-	nicName, _ := field(nic, "name").(string)
-	ipcName, _ := field(ipc, "name").(string)
-	ids := make([]string, 0, len(vms))
-	for _, vm := range vms {
-		if id, _ := field(vm, "instanceId").(string); id != "" {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		cfg := vmssID + "/virtualMachines/" + id + "/networkInterfaces/" + nicName + "/ipConfigurations/" + ipcName
-		res, err := c.Post(ctx, lbID+"/backendAddressPools/"+url.PathEscape(poolName)+"/queryInboundNatRulePortMapping",
-			NetworkAPIVersion, map[string]any{"ipConfiguration": map[string]any{"id": cfg}}, true)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range asList(field(res, "inboundNatRulePortMappings")) {
-			out["instance "+id] = fmt.Sprintf("%s:%s", ip, cellText(field(m, "frontendPort")))
-			break
-		}
 	}
 	return out, nil
 }

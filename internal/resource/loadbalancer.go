@@ -22,7 +22,8 @@ const (
 )
 
 // Child collection names: the path segment under .../loadBalancers/{lb}/ and
-// the JSON property of the LB body that holds the children.
+// the JSON property of the LB body that holds the children. LBChildren
+// describes each collection.
 const (
 	CollFrontendIPConfigurations = "frontendIPConfigurations"
 	CollBackendAddressPools      = "backendAddressPools"
@@ -341,13 +342,11 @@ func ParseLBChildID(id string) (lbID, coll, name string, ok bool) {
 		parts[2] == "" || parts[4] == "" {
 		return "", "", "", false
 	}
-	for _, c := range []string{CollFrontendIPConfigurations, CollBackendAddressPools, CollLoadBalancingRules,
-		CollProbes, CollInboundNatRules, CollInboundNatPools, CollOutboundRules} {
-		if strings.EqualFold(parts[9], c) {
-			return strings.Join(parts[:9], "/"), c, parts[10], true
-		}
+	c, err := LBChild(parts[9])
+	if err != nil {
+		return "", "", "", false
 	}
-	return "", "", "", false
+	return strings.Join(parts[:9], "/"), c.Name(), parts[10], true
 }
 
 // DecodeLoadBalancer decodes a stored or requested LB body.

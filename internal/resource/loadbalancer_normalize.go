@@ -2,7 +2,6 @@ package resource
 
 import (
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 )
@@ -53,52 +52,42 @@ func NormalizeLoadBalancer(lb *LoadBalancer, lbID, name string) error {
 	if lb.SKU.Tier, err = canonEnum("sku.tier", lb.SKU.Tier, LBTierRegion, LBTierRegion, LBTierGlobal); err != nil {
 		return err
 	}
-	p := &lb.Properties
-	p.ProvisioningState = ""
-	for i := range p.FrontendIPConfigurations {
-		if err := normFrontend(lbID, i, &p.FrontendIPConfigurations[i]); err != nil {
-			return err
-		}
-	}
-	for i := range p.BackendAddressPools {
-		if err := normPool(lbID, i, &p.BackendAddressPools[i]); err != nil {
-			return err
-		}
-	}
-	for i := range p.LoadBalancingRules {
-		if err := normRule(lbID, i, &p.LoadBalancingRules[i]); err != nil {
-			return err
-		}
-	}
-	for i := range p.Probes {
-		if err := normProbe(lbID, i, &p.Probes[i]); err != nil {
-			return err
-		}
-	}
-	for i := range p.InboundNatRules {
-		if err := NormalizeInboundNatRule(lbID, fmt.Sprintf("properties.inboundNatRules[%d]", i), &p.InboundNatRules[i]); err != nil {
-			return err
-		}
-	}
-	for i := range p.InboundNatPools {
-		if err := normNatPool(lbID, i, &p.InboundNatPools[i]); err != nil {
-			return err
-		}
-	}
-	for i := range p.OutboundRules {
-		if err := normOutbound(lbID, i, &p.OutboundRules[i]); err != nil {
+	lb.Properties.ProvisioningState = ""
+	for _, c := range LBChildren {
+		if err := c.normalizeAll(lb, lbID); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func normFrontend(lbID string, i int, f *FrontendIPConfiguration) error {
-	f.ID, f.Type = ChildID(lbID, CollFrontendIPConfigurations, f.Name), FrontendIPConfigurationType
+// The per-child normalizers of LBChildren: each gets the JSON path prefix
+// of the child's properties for error messages (pref,
+// "properties.probes[0].properties." or, for a child PUT body,
+// "properties.") after the table set the id and type and cleared
+// provisioningState.
+
+// canonProtocol is canonEnum for a rule's transport protocol (no default).
+func canonProtocol(field, v string) (string, error) {
+	return canonEnum(field, v, "", "Tcp", "Udp", "All")
+}
+
+// defaultI32 and defaultBool set *p to v when the client left it out.
+func defaultI32(p **int32, v int32) {
+	if *p == nil {
+		*p = i32(v)
+	}
+}
+
+func defaultBool(p **bool, v bool) {
+	if *p == nil {
+		*p = bptr(v)
+	}
+}
+
+func normFrontend(pref string, f *FrontendIPConfiguration) error {
 	fp := &f.Properties
 	fp.LoadBalancingRules, fp.InboundNatRules, fp.InboundNatPools, fp.OutboundRules = nil, nil, nil, nil
-	fp.ProvisioningState = ""
-	field := fmt.Sprintf("properties.frontendIPConfigurations[%d].properties.", i)
 	if fp.Subnet == nil {
 		fp.PrivateIPAddress, fp.PrivateIPAllocationMethod, fp.PrivateIPAddressVersion = "", "", ""
 		return nil
@@ -108,28 +97,25 @@ func normFrontend(lbID string, i int, f *FrontendIPConfiguration) error {
 		def = "Static"
 	}
 	var err error
-	if fp.PrivateIPAllocationMethod, err = canonEnum(field+"privateIPAllocationMethod", fp.PrivateIPAllocationMethod, def, "Static", "Dynamic"); err != nil {
+	if fp.PrivateIPAllocationMethod, err = canonEnum(pref+"privateIPAllocationMethod", fp.PrivateIPAllocationMethod, def, "Static", "Dynamic"); err != nil {
 		return err
 	}
-	if fp.PrivateIPAddressVersion, err = canonEnum(field+"privateIPAddressVersion", fp.PrivateIPAddressVersion, "IPv4", "IPv4", "IPv6"); err != nil {
+	if fp.PrivateIPAddressVersion, err = canonEnum(pref+"privateIPAddressVersion", fp.PrivateIPAddressVersion, "IPv4", "IPv4", "IPv6"); err != nil {
 		return err
 	}
 	return nil
-}
-
-func normPool(lbID string, i int, bp *BackendAddressPool) error {
-	return NormalizeBackendPool(lbID, fmt.Sprintf("properties.backendAddressPools[%d]", i), bp)
 }
 
 // NormalizeBackendPool normalizes one backend pool as NormalizeLoadBalancer
 // does; field is the JSON path of the pool for error messages ("" for a
 // child PUT body).
 func NormalizeBackendPool(lbID, field string, bp *BackendAddressPool) error {
-	bp.ID, bp.Type = ChildID(lbID, CollBackendAddressPools, bp.Name), BackendAddressPoolType
+	return LBBackendAddressPools.Normalize(lbID, field, bp)
+}
+
+func normPool(pref string, bp *BackendAddressPool) error {
 	pp := &bp.Properties
 	pp.BackendIPConfigurations, pp.LoadBalancingRules, pp.OutboundRule, pp.OutboundRules, pp.InboundNatRules = nil, nil, nil, nil, nil
-	pp.ProvisioningState = ""
-	pref := joinField(field, "properties.")
 	var err error
 	if pp.SyncMode, err = canonEnum(pref+"syncMode", pp.SyncMode, "", "Automatic", "Manual"); err != nil {
 		return err
@@ -161,16 +147,13 @@ func joinField(prefix, rest string) string {
 	return prefix + "." + rest
 }
 
-func normRule(lbID string, i int, r *LoadBalancingRule) error {
-	r.ID, r.Type = ChildID(lbID, CollLoadBalancingRules, r.Name), LoadBalancingRuleType
+func normRule(pref string, r *LoadBalancingRule) error {
 	rp := &r.Properties
-	rp.ProvisioningState = ""
-	field := fmt.Sprintf("properties.loadBalancingRules[%d].properties.", i)
 	var err error
-	if rp.Protocol, err = canonEnum(field+"protocol", rp.Protocol, "", "Tcp", "Udp", "All"); err != nil {
+	if rp.Protocol, err = canonProtocol(pref+"protocol", rp.Protocol); err != nil {
 		return err
 	}
-	if rp.LoadDistribution, err = canonEnum(field+"loadDistribution", rp.LoadDistribution, "Default", "Default", "SourceIP", "SourceIPProtocol"); err != nil {
+	if rp.LoadDistribution, err = canonEnum(pref+"loadDistribution", rp.LoadDistribution, "Default", "Default", "SourceIP", "SourceIPProtocol"); err != nil {
 		return err
 	}
 	// backendAddressPool and backendAddressPools describe the same thing.
@@ -183,142 +166,78 @@ func normRule(lbID string, i int, r *LoadBalancingRule) error {
 	if rp.BackendPort == nil && rp.FrontendPort != nil {
 		rp.BackendPort = i32(*rp.FrontendPort)
 	}
-	if rp.IdleTimeoutInMinutes == nil {
-		rp.IdleTimeoutInMinutes = i32(DefaultIdleTimeoutMinutes)
-	}
-	if rp.EnableFloatingIP == nil {
-		rp.EnableFloatingIP = bptr(false)
-	}
-	if rp.EnableTCPReset == nil {
-		rp.EnableTCPReset = bptr(false)
-	}
-	if rp.DisableOutboundSnat == nil {
-		rp.DisableOutboundSnat = bptr(false)
-	}
-	if rp.EnableConnectionTracking == nil {
-		rp.EnableConnectionTracking = bptr(false)
-	}
+	defaultI32(&rp.IdleTimeoutInMinutes, DefaultIdleTimeoutMinutes)
+	defaultBool(&rp.EnableFloatingIP, false)
+	defaultBool(&rp.EnableTCPReset, false)
+	defaultBool(&rp.DisableOutboundSnat, false)
+	defaultBool(&rp.EnableConnectionTracking, false)
 	return nil
 }
 
-func normProbe(lbID string, i int, pr *Probe) error {
-	pr.ID, pr.Type = ChildID(lbID, CollProbes, pr.Name), ProbeType
+func normProbe(pref string, pr *Probe) error {
 	pp := &pr.Properties
-	pp.LoadBalancingRules, pp.ProvisioningState = nil, ""
-	field := fmt.Sprintf("properties.probes[%d].properties.", i)
+	pp.LoadBalancingRules = nil
 	var err error
-	if pp.Protocol, err = canonEnum(field+"protocol", pp.Protocol, "", "Tcp", "Http", "Https"); err != nil {
+	if pp.Protocol, err = canonEnum(pref+"protocol", pp.Protocol, "", "Tcp", "Http", "Https"); err != nil {
 		return err
 	}
-	if pp.NoHealthyBackendsBehavior, err = canonEnum(field+"noHealthyBackendsBehavior", pp.NoHealthyBackendsBehavior, "", "AllProbedDown", "AllProbedUp"); err != nil {
+	if pp.NoHealthyBackendsBehavior, err = canonEnum(pref+"noHealthyBackendsBehavior", pp.NoHealthyBackendsBehavior, "", "AllProbedDown", "AllProbedUp"); err != nil {
 		return err
 	}
-	if pp.IntervalInSeconds == nil {
-		pp.IntervalInSeconds = i32(DefaultProbeInterval)
-	}
-	if pp.NumberOfProbes == nil {
-		pp.NumberOfProbes = i32(DefaultNumberOfProbes)
-	}
-	if pp.ProbeThreshold == nil {
-		pp.ProbeThreshold = i32(DefaultProbeThreshold)
-	}
+	defaultI32(&pp.IntervalInSeconds, DefaultProbeInterval)
+	defaultI32(&pp.NumberOfProbes, DefaultNumberOfProbes)
+	defaultI32(&pp.ProbeThreshold, DefaultProbeThreshold)
 	return nil
 }
 
 // NormalizeInboundNatRule normalizes one NAT rule as NormalizeLoadBalancer
 // does; field is its JSON path ("" for a child PUT body).
 func NormalizeInboundNatRule(lbID, field string, r *InboundNatRule) error {
-	r.ID, r.Type = ChildID(lbID, CollInboundNatRules, r.Name), InboundNatRuleType
+	return LBInboundNatRules.Normalize(lbID, field, r)
+}
+
+func normNatRule(pref string, r *InboundNatRule) error {
 	rp := &r.Properties
-	rp.ProvisioningState, rp.BackendIPConfiguration = "", nil
+	rp.BackendIPConfiguration = nil
 	var err error
-	if rp.Protocol, err = canonEnum(joinField(field, "properties.protocol"), rp.Protocol, "", "Tcp", "Udp", "All"); err != nil {
+	if rp.Protocol, err = canonProtocol(pref+"protocol", rp.Protocol); err != nil {
 		return err
 	}
-	if rp.IdleTimeoutInMinutes == nil {
-		rp.IdleTimeoutInMinutes = i32(DefaultIdleTimeoutMinutes)
-	}
-	if rp.EnableFloatingIP == nil {
-		rp.EnableFloatingIP = bptr(false)
-	}
-	if rp.EnableTCPReset == nil {
-		rp.EnableTCPReset = bptr(false)
-	}
+	defaultI32(&rp.IdleTimeoutInMinutes, DefaultIdleTimeoutMinutes)
+	defaultBool(&rp.EnableFloatingIP, false)
+	defaultBool(&rp.EnableTCPReset, false)
 	return nil
 }
 
-func normNatPool(lbID string, i int, np *InboundNatPool) error {
-	np.ID, np.Type = ChildID(lbID, CollInboundNatPools, np.Name), InboundNatPoolType
+func normNatPool(pref string, np *InboundNatPool) error {
 	pp := &np.Properties
-	pp.ProvisioningState = ""
 	var err error
-	if pp.Protocol, err = canonEnum(fmt.Sprintf("properties.inboundNatPools[%d].properties.protocol", i), pp.Protocol, "", "Tcp", "Udp", "All"); err != nil {
+	if pp.Protocol, err = canonProtocol(pref+"protocol", pp.Protocol); err != nil {
 		return err
 	}
-	if pp.IdleTimeoutInMinutes == nil {
-		pp.IdleTimeoutInMinutes = i32(DefaultIdleTimeoutMinutes)
-	}
-	if pp.EnableFloatingIP == nil {
-		pp.EnableFloatingIP = bptr(false)
-	}
-	if pp.EnableTCPReset == nil {
-		pp.EnableTCPReset = bptr(false)
-	}
+	defaultI32(&pp.IdleTimeoutInMinutes, DefaultIdleTimeoutMinutes)
+	defaultBool(&pp.EnableFloatingIP, false)
+	defaultBool(&pp.EnableTCPReset, false)
 	return nil
 }
 
-func normOutbound(lbID string, i int, o *OutboundRule) error {
-	o.ID, o.Type = ChildID(lbID, CollOutboundRules, o.Name), OutboundRuleType
+func normOutbound(pref string, o *OutboundRule) error {
 	op := &o.Properties
-	op.ProvisioningState = ""
 	var err error
-	if op.Protocol, err = canonEnum(fmt.Sprintf("properties.outboundRules[%d].properties.protocol", i), op.Protocol, "", "Tcp", "Udp", "All"); err != nil {
+	if op.Protocol, err = canonProtocol(pref+"protocol", op.Protocol); err != nil {
 		return err
 	}
-	if op.IdleTimeoutInMinutes == nil {
-		op.IdleTimeoutInMinutes = i32(DefaultIdleTimeoutMinutes)
-	}
-	if op.EnableTCPReset == nil {
-		op.EnableTCPReset = bptr(false)
-	}
-	if op.AllocatedOutboundPorts == nil {
-		op.AllocatedOutboundPorts = i32(0)
-	}
+	defaultI32(&op.IdleTimeoutInMinutes, DefaultIdleTimeoutMinutes)
+	defaultBool(&op.EnableTCPReset, false)
+	defaultI32(&op.AllocatedOutboundPorts, 0)
 	return nil
 }
 
-// sameChild reports whether two children (pointers to the same child type)
-// have equal client-settable content: read-only fields ignored, reference
-// ids compared case-insensitively, nil and empty lists equal. Equal children
-// are "unchanged" (they keep their etag; not a modification for the VMSS
-// health-probe rule).
-func sameChild(a, b any) bool {
-	switch x := a.(type) {
-	case *FrontendIPConfiguration:
-		y, ok := b.(*FrontendIPConfiguration)
-		return ok && reflect.DeepEqual(cleanFrontend(*x), cleanFrontend(*y))
-	case *BackendAddressPool:
-		y, ok := b.(*BackendAddressPool)
-		return ok && reflect.DeepEqual(cleanPool(*x), cleanPool(*y))
-	case *LoadBalancingRule:
-		y, ok := b.(*LoadBalancingRule)
-		return ok && sameRule(x, y)
-	case *Probe:
-		y, ok := b.(*Probe)
-		return ok && sameProbe(x, y)
-	case *InboundNatRule:
-		y, ok := b.(*InboundNatRule)
-		return ok && sameNatRule(x, y)
-	case *InboundNatPool:
-		y, ok := b.(*InboundNatPool)
-		return ok && sameNatPool(x, y)
-	case *OutboundRule:
-		y, ok := b.(*OutboundRule)
-		return ok && sameOutbound(x, y)
-	}
-	return false
-}
-
+// The same* functions are LBChildren's equality tests: equal children are
+// "unchanged" (they keep their etag; not a modification for the VMSS
+// health-probe rule). Read-only fields are ignored, reference ids compared
+// case-insensitively, nil and empty lists equal.
+//
 // The same* functions compare without allocating: they run for every
 // child of every LB write.
 
@@ -436,94 +355,8 @@ func AssignEtags(lb, old *LoadBalancer, newTag func() string) {
 	} else {
 		lb.Properties.ResourceGUID = NewGUID()
 	}
-	type child struct {
-		name, etag string
-		v          any
-	}
-	collect := func(l *LoadBalancer) map[string]map[string]child {
-		m := map[string]map[string]child{}
-		add := func(coll, name, etag string, v any) {
-			if m[coll] == nil {
-				m[coll] = map[string]child{}
-			}
-			m[coll][strings.ToLower(name)] = child{name, etag, v}
-		}
-		if l == nil {
-			return m
-		}
-		p := &l.Properties
-		for i := range p.FrontendIPConfigurations {
-			c := &p.FrontendIPConfigurations[i]
-			add(CollFrontendIPConfigurations, c.Name, c.Etag, c)
-		}
-		for i := range p.BackendAddressPools {
-			c := &p.BackendAddressPools[i]
-			add(CollBackendAddressPools, c.Name, c.Etag, c)
-		}
-		for i := range p.LoadBalancingRules {
-			c := &p.LoadBalancingRules[i]
-			add(CollLoadBalancingRules, c.Name, c.Etag, c)
-		}
-		for i := range p.Probes {
-			c := &p.Probes[i]
-			add(CollProbes, c.Name, c.Etag, c)
-		}
-		for i := range p.InboundNatRules {
-			c := &p.InboundNatRules[i]
-			add(CollInboundNatRules, c.Name, c.Etag, c)
-		}
-		for i := range p.InboundNatPools {
-			c := &p.InboundNatPools[i]
-			add(CollInboundNatPools, c.Name, c.Etag, c)
-		}
-		for i := range p.OutboundRules {
-			c := &p.OutboundRules[i]
-			add(CollOutboundRules, c.Name, c.Etag, c)
-		}
-		return m
-	}
-	oldC := collect(old)
-	pick := func(coll, name string, v any) string {
-		if o, ok := oldC[coll][strings.ToLower(name)]; ok && o.etag != "" && sameChild(o.v, v) {
-			return o.etag
-		}
-		return newTag()
-	}
-	p := &lb.Properties
-	for i := range p.FrontendIPConfigurations {
-		c := &p.FrontendIPConfigurations[i]
-		c.Etag = pick(CollFrontendIPConfigurations, c.Name, c)
-		c.Properties.ProvisioningState = Succeeded
-	}
-	for i := range p.BackendAddressPools {
-		c := &p.BackendAddressPools[i]
-		c.Etag = pick(CollBackendAddressPools, c.Name, c)
-		c.Properties.ProvisioningState = Succeeded
-	}
-	for i := range p.LoadBalancingRules {
-		c := &p.LoadBalancingRules[i]
-		c.Etag = pick(CollLoadBalancingRules, c.Name, c)
-		c.Properties.ProvisioningState = Succeeded
-	}
-	for i := range p.Probes {
-		c := &p.Probes[i]
-		c.Etag = pick(CollProbes, c.Name, c)
-		c.Properties.ProvisioningState = Succeeded
-	}
-	for i := range p.InboundNatRules {
-		c := &p.InboundNatRules[i]
-		c.Etag = pick(CollInboundNatRules, c.Name, c)
-		c.Properties.ProvisioningState = Succeeded
-	}
-	for i := range p.InboundNatPools {
-		c := &p.InboundNatPools[i]
-		c.Etag = pick(CollInboundNatPools, c.Name, c)
-		c.Properties.ProvisioningState = Succeeded
-	}
-	for i := range p.OutboundRules {
-		c := &p.OutboundRules[i]
-		c.Etag = pick(CollOutboundRules, c.Name, c)
-		c.Properties.ProvisioningState = Succeeded
+	for _, c := range LBChildren {
+		c.assignEtags(lb, old, newTag)
 	}
 }
 
@@ -650,25 +483,7 @@ func Render(lb *LoadBalancer, view LBInstanceView) {
 			o.Properties.FrontendIPConfigurations = []SubResource{}
 		}
 	}
-	if p.FrontendIPConfigurations == nil {
-		p.FrontendIPConfigurations = []FrontendIPConfiguration{}
-	}
-	if p.BackendAddressPools == nil {
-		p.BackendAddressPools = []BackendAddressPool{}
-	}
-	if p.LoadBalancingRules == nil {
-		p.LoadBalancingRules = []LoadBalancingRule{}
-	}
-	if p.Probes == nil {
-		p.Probes = []Probe{}
-	}
-	if p.InboundNatRules == nil {
-		p.InboundNatRules = []InboundNatRule{}
-	}
-	if p.InboundNatPools == nil {
-		p.InboundNatPools = []InboundNatPool{}
-	}
-	if p.OutboundRules == nil {
-		p.OutboundRules = []OutboundRule{}
+	for _, c := range LBChildren {
+		c.emptyIfNil(lb)
 	}
 }

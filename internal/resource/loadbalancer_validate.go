@@ -43,8 +43,9 @@ type lbValidator struct {
 	lb, old *LoadBalancer
 	c       *LBContext
 	fe      map[string]*FrontendIPConfiguration
-	pools   map[string]*BackendAddressPool
-	probes  map[string]*Probe
+	// index holds, per collection name, the lowercased names of lb's
+	// children (built by names, read by childRef).
+	index map[string]map[string]bool
 }
 
 // ValidateLoadBalancer checks a normalized LB (NormalizeLoadBalancer) against
@@ -68,68 +69,32 @@ func ValidateLoadBalancer(lb, old *LoadBalancer, c *LBContext) error {
 	return nil
 }
 
+// names checks every child's name and that names are unique per
+// collection, and indexes the names for childRef.
 func (v *lbValidator) names() error {
-	p := &v.lb.Properties
-	type coll struct {
-		name  string
-		names []string
-	}
-	var colls []coll
-	add := func(name string, n []string) { colls = append(colls, coll{name, n}) }
-	var n []string
-	for _, x := range p.FrontendIPConfigurations {
-		n = append(n, x.Name)
-	}
-	add(CollFrontendIPConfigurations, n)
-	n = nil
-	for _, x := range p.BackendAddressPools {
-		n = append(n, x.Name)
-	}
-	add(CollBackendAddressPools, n)
-	n = nil
-	for _, x := range p.LoadBalancingRules {
-		n = append(n, x.Name)
-	}
-	add(CollLoadBalancingRules, n)
-	n = nil
-	for _, x := range p.Probes {
-		n = append(n, x.Name)
-	}
-	add(CollProbes, n)
-	n = nil
-	for _, x := range p.InboundNatRules {
-		n = append(n, x.Name)
-	}
-	add(CollInboundNatRules, n)
-	n = nil
-	for _, x := range p.InboundNatPools {
-		n = append(n, x.Name)
-	}
-	add(CollInboundNatPools, n)
-	n = nil
-	for _, x := range p.OutboundRules {
-		n = append(n, x.Name)
-	}
-	add(CollOutboundRules, n)
+	v.index = make(map[string]map[string]bool, len(LBChildren))
 	children := 0
-	for _, c := range colls {
-		seen := map[string]bool{}
-		for i, name := range c.names {
-			field := fmt.Sprintf("properties.%s[%d].name", c.name, i)
+	for _, c := range LBChildren {
+		n := c.Len(v.lb)
+		seen := make(map[string]bool, n)
+		for i := range n {
+			name := c.NameAt(v.lb, i)
+			field := fmt.Sprintf("properties.%s[%d].name", c.Name(), i)
 			if err := checkChildName(field, name); err != nil {
 				return err
 			}
 			if seen[strings.ToLower(name)] {
 				return ruleErr(CodeDuplicateResourceName, field,
-					"Load balancer %s has more than one child in %s named '%s'.", v.lb.ID, c.name, name)
+					"Load balancer %s has more than one child in %s named '%s'.", v.lb.ID, c.Name(), name)
 			}
 			seen[strings.ToLower(name)] = true
 		}
-		if c.name != CollFrontendIPConfigurations && c.name != CollBackendAddressPools {
-			children += len(c.names)
+		v.index[c.Name()] = seen
+		if c != LBFrontendIPConfigurations && c != LBBackendAddressPools {
+			children += n
 		}
 	}
-	if len(p.FrontendIPConfigurations) == 0 && children > 0 {
+	if len(v.lb.Properties.FrontendIPConfigurations) == 0 && children > 0 {
 		return ruleErr(CodeWithoutFrontendNoChildren, "properties.frontendIPConfigurations",
 			"Load balancer %s does not have a frontend IP configuration, so it cannot have load balancing rules, probes, inbound NAT rules, inbound NAT pools or outbound rules.", v.lb.ID)
 	}
@@ -297,16 +262,7 @@ func (v *lbValidator) childRef(field, id, coll string) error {
 		return ruleErr(CodeInvalidResourceReference, field,
 			"Resource %s referenced by %s belongs to another load balancer; it must be a child of %s.", id, field, v.lb.ID)
 	}
-	var found bool
-	switch coll {
-	case CollFrontendIPConfigurations:
-		found = v.fe[childKey(id)] != nil
-	case CollBackendAddressPools:
-		found = v.pools[childKey(id)] != nil
-	case CollProbes:
-		found = v.probes[childKey(id)] != nil
-	}
-	if !found {
+	if !v.index[coll][childKey(id)] {
 		return danglingRef(field, id)
 	}
 	return nil
@@ -333,10 +289,8 @@ func required(field, s string) error {
 }
 
 func (v *lbValidator) probesCheck() error {
-	v.probes = map[string]*Probe{}
 	for i := range v.lb.Properties.Probes {
 		pr := &v.lb.Properties.Probes[i]
-		v.probes[childKey(pr.ID)] = pr
 		f := fmt.Sprintf("properties.probes[%d].properties.", i)
 		pp := &pr.Properties
 		if err := required(f+"protocol", pp.Protocol); err != nil {
@@ -376,10 +330,8 @@ func (v *lbValidator) probesCheck() error {
 }
 
 func (v *lbValidator) poolsCheck() error {
-	v.pools = map[string]*BackendAddressPool{}
 	for i := range v.lb.Properties.BackendAddressPools {
 		bp := &v.lb.Properties.BackendAddressPools[i]
-		v.pools[childKey(bp.ID)] = bp
 		f := fmt.Sprintf("properties.backendAddressPools[%d].properties.", i)
 		if bp.Properties.DrainPeriodInSeconds != nil && *bp.Properties.DrainPeriodInSeconds < 0 {
 			return ruleErr(CodeInvalidParameter, f+"drainPeriodInSeconds", "Value %d of %sdrainPeriodInSeconds must not be negative.", *bp.Properties.DrainPeriodInSeconds, f)
@@ -476,7 +428,7 @@ func (v *lbValidator) natRules() error {
 		}
 	}
 	// Pools exclude explicitly managed NAT rules.
-	if len(v.lb.Properties.InboundNatPools) > 0 && !sameNatRules(v.lb, v.old) {
+	if len(v.lb.Properties.InboundNatPools) > 0 && !LBInboundNatRules.sameAll(v.lb, v.old) {
 		return ruleErr(CodeNatRulesWithNatPool, "properties.inboundNatRules",
 			"Adding or updating NAT Rules when NAT pool is present on loadbalancer %s is not supported. To modify the load balancer, pass in all NAT rules unchanged or remove the LoadBalancerInboundNatRules property from your PUT request.", v.lb.ID)
 	}
@@ -521,30 +473,6 @@ func (v *lbValidator) natRule(f string, r *InboundNatRule) error {
 		return v.childRef(f+"backendAddressPool.id", rp.BackendAddressPool.ID, CollBackendAddressPools)
 	}
 	return portRange(f+"frontendPort", rp.FrontendPort, 1, 65534, true)
-}
-
-// sameNatRules reports whether lb's NAT rules equal old's (same names, same
-// client-settable content). A nil old has no NAT rules.
-func sameNatRules(lb, old *LoadBalancer) bool {
-	var prev []InboundNatRule
-	if old != nil {
-		prev = old.Properties.InboundNatRules
-	}
-	if len(prev) != len(lb.Properties.InboundNatRules) {
-		return false
-	}
-	byName := map[string]*InboundNatRule{}
-	for i := range prev {
-		byName[strings.ToLower(prev[i].Name)] = &prev[i]
-	}
-	for i := range lb.Properties.InboundNatRules {
-		r := &lb.Properties.InboundNatRules[i]
-		o, ok := byName[strings.ToLower(r.Name)]
-		if !ok || !sameChild(o, r) {
-			return false
-		}
-	}
-	return true
 }
 
 func (v *lbValidator) natPools() error {
@@ -863,7 +791,7 @@ func (v *lbValidator) probeRules(u LBUser) error {
 				"Load balancer rule %s cannot be removed because the rule references the load balancer probe %s that is used as health probe by VM scale set %s. To remove this rule, please update VM scale set to remove the reference to the probe.",
 				o.ID, o.Properties.Probe.ID, u.ScaleSetID)
 		}
-		if !sameChild(n, o) {
+		if !LBLoadBalancingRules.same(n, o) {
 			return ruleErr(CodeCannotModifyRuleUsedByProbeUsedByVM, "properties.loadBalancingRules",
 				"Load balancer rule %s cannot be modified because it references the load balancer probe %s that used as health probe by VM scale set %s. To make changes to this rule, please update VM scale set to remove the reference to the probe.",
 				o.ID, o.Properties.Probe.ID, u.ScaleSetID)
