@@ -22,9 +22,14 @@ var _ arm.Model = lbModel{}
 
 // registerLoadbalancer registers the routes of loadbalancer.go.
 func registerLoadbalancer(s *server) {
+	var children []string // the provider metadata's child types: the served collections
+	for _, c := range resource.LBChildren {
+		if c.API() != resource.ChildNoAPI {
+			children = append(children, c.Name())
+		}
+	}
 	k := &arm.Kind{Type: resource.LoadBalancerType, Versions: Versions, Model: lbModel{s},
-		Children: []string{resource.CollFrontendIPConfigurations, resource.CollBackendAddressPools, resource.CollLoadBalancingRules,
-			resource.CollProbes, resource.CollInboundNatRules, resource.CollOutboundRules, "networkInterfaces"}}
+		Children: append(children, "networkInterfaces")}
 	s.RegisterPagedLists(k)
 	s.RegisterKind(k)
 	registerLBChildren(s, k)

@@ -10,26 +10,31 @@ import (
 )
 
 // registerLBChildren adds the LB child endpoints Azure has
-// (arm-clients.md §1.2): GET/list for every child collection, PUT/DELETE for
-// backendAddressPools and inboundNatRules, the networkInterfaces list, and
-// the health and NAT port-mapping actions. inboundNatPools has no endpoint.
+// (arm-clients.md §1.2), one set per collection of the model's table
+// (resource.LBChildren): GET/list where the collection's API is read-only or
+// read-write, PUT/DELETE where it is read-write (backendAddressPools and
+// inboundNatRules); the networkInterfaces list; and the health and NAT
+// port-mapping actions. inboundNatPools has no endpoint.
 func registerLBChildren(s *server, k *arm.Kind) {
 	base := "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/loadBalancers/{name}/"
-	for _, coll := range []string{resource.CollFrontendIPConfigurations, resource.CollBackendAddressPools, resource.CollLoadBalancingRules,
-		resource.CollProbes, resource.CollInboundNatRules, resource.CollOutboundRules} {
-		s.Handle(http.MethodGet, base+coll, Versions, func(ctx context.Context, r *arm.Request) (*arm.Response, error) {
-			return s.listLBChildren(ctx, r, coll)
+	for _, c := range resource.LBChildren {
+		if c.API() == resource.ChildNoAPI {
+			continue
+		}
+		s.Handle(http.MethodGet, base+c.Name(), Versions, func(ctx context.Context, r *arm.Request) (*arm.Response, error) {
+			return s.listLBChildren(ctx, r, c)
 		})
-		s.Handle(http.MethodGet, base+coll+"/{child}", Versions, func(ctx context.Context, r *arm.Request) (*arm.Response, error) {
-			return s.getLBChild(ctx, r, coll)
+		s.Handle(http.MethodGet, base+c.Name()+"/{child}", Versions, func(ctx context.Context, r *arm.Request) (*arm.Response, error) {
+			return s.getLBChild(ctx, r, c)
 		})
-	}
-	for _, coll := range []string{resource.CollBackendAddressPools, resource.CollInboundNatRules} {
-		s.Handle(http.MethodPut, base+coll+"/{child}", Versions, func(ctx context.Context, r *arm.Request) (*arm.Response, error) {
-			return s.putLBChild(ctx, r, coll)
+		if c.API() != resource.ChildReadWrite {
+			continue
+		}
+		s.Handle(http.MethodPut, base+c.Name()+"/{child}", Versions, func(ctx context.Context, r *arm.Request) (*arm.Response, error) {
+			return s.putLBChild(ctx, r, c)
 		})
-		s.Handle(http.MethodDelete, base+coll+"/{child}", Versions, func(ctx context.Context, r *arm.Request) (*arm.Response, error) {
-			return s.deleteLBChild(ctx, r, coll)
+		s.Handle(http.MethodDelete, base+c.Name()+"/{child}", Versions, func(ctx context.Context, r *arm.Request) (*arm.Response, error) {
+			return s.deleteLBChild(ctx, r, c)
 		})
 	}
 	s.Handle(http.MethodGet, base+"networkInterfaces", Versions, s.listLBNICs)
@@ -37,105 +42,52 @@ func registerLBChildren(s *server, k *arm.Kind) {
 	s.Handle(http.MethodPost, base+"backendAddressPools/{child}/queryInboundNatRulePortMapping", Versions, s.queryNatPortMapping)
 }
 
-// lbChildren returns the children of one collection (pointers into lb) and their names.
-func lbChildren(lb *resource.LoadBalancer, coll string) ([]any, []string) {
-	var items []any
-	var names []string
-	p := &lb.Properties
-	switch coll {
-	case resource.CollFrontendIPConfigurations:
-		for i := range p.FrontendIPConfigurations {
-			items, names = append(items, &p.FrontendIPConfigurations[i]), append(names, p.FrontendIPConfigurations[i].Name)
-		}
-	case resource.CollBackendAddressPools:
-		for i := range p.BackendAddressPools {
-			items, names = append(items, &p.BackendAddressPools[i]), append(names, p.BackendAddressPools[i].Name)
-		}
-	case resource.CollLoadBalancingRules:
-		for i := range p.LoadBalancingRules {
-			items, names = append(items, &p.LoadBalancingRules[i]), append(names, p.LoadBalancingRules[i].Name)
-		}
-	case resource.CollProbes:
-		for i := range p.Probes {
-			items, names = append(items, &p.Probes[i]), append(names, p.Probes[i].Name)
-		}
-	case resource.CollInboundNatRules:
-		for i := range p.InboundNatRules {
-			items, names = append(items, &p.InboundNatRules[i]), append(names, p.InboundNatRules[i].Name)
-		}
-	case resource.CollOutboundRules:
-		for i := range p.OutboundRules {
-			items, names = append(items, &p.OutboundRules[i]), append(names, p.OutboundRules[i].Name)
-		}
-	}
-	return items, names
-}
-
-// findLBChild returns the child named name of coll, or nil.
-func findLBChild(lb *resource.LoadBalancer, coll, name string) any {
-	items, names := lbChildren(lb, coll)
-	for i, n := range names {
-		if strings.EqualFold(n, name) {
-			return items[i]
-		}
-	}
-	return nil
-}
-
 func childNotFound(r *arm.Request, coll string) error {
 	return resource.NotFound("NotFound", "Resource %s/%s/%s not found.", lbIDOf(r).String(), coll, r.Param("child"))
 }
 
-func (s *server) listLBChildren(ctx context.Context, r *arm.Request, coll string) (*arm.Response, error) {
+func (s *server) listLBChildren(ctx context.Context, r *arm.Request, c resource.LBChildCollection) (*arm.Response, error) {
 	lb, err := s.loadLB(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	items, _ := lbChildren(lb, coll)
-	return r.Page(items)
+	return r.Page(c.List(lb))
 }
 
-func (s *server) getLBChild(ctx context.Context, r *arm.Request, coll string) (*arm.Response, error) {
+func (s *server) getLBChild(ctx context.Context, r *arm.Request, c resource.LBChildCollection) (*arm.Response, error) {
 	lb, err := s.loadLB(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	c := findLBChild(lb, coll, r.Param("child"))
-	if c == nil {
-		return nil, childNotFound(r, coll)
+	ch := c.Get(lb, r.Param("child"))
+	if ch == nil {
+		return nil, childNotFound(r, c.Name())
 	}
-	return arm.JSON(http.StatusOK, c), nil
+	return arm.JSON(http.StatusOK, ch), nil
 }
 
-// childEtag returns the etag of a child value.
-func childEtag(c any) string {
-	switch v := c.(type) {
-	case *resource.BackendAddressPool:
-		return v.Etag
-	case *resource.InboundNatRule:
-		return v.Etag
+// childEtag returns the etag of the child named name of c in lb, and
+// whether it exists.
+func childEtag(c resource.LBChildCollection, lb *resource.LoadBalancer, name string) (string, bool) {
+	i := c.Index(lb, name)
+	if i < 0 {
+		return "", false
 	}
-	return ""
+	return c.EtagAt(lb, i), true
 }
 
-// putLBChild creates or replaces a backend pool or NAT rule: the stored LB
-// with the child replaced goes through the whole LB pipeline (validation,
-// etags, atomic write), answered as an LRO with the child.
-func (s *server) putLBChild(ctx context.Context, r *arm.Request, coll string) (*arm.Response, error) {
+// putLBChild creates or replaces a child of a read-write collection: the
+// stored LB with the child replaced goes through the whole LB pipeline
+// (validation, etags, atomic write), answered as an LRO with the child.
+func (s *server) putLBChild(ctx context.Context, r *arm.Request, c resource.LBChildCollection) (*arm.Response, error) {
 	name := r.Param("child")
-	var pool resource.BackendAddressPool
-	var rule resource.InboundNatRule
-	var body any = &pool
-	if coll == resource.CollInboundNatRules {
-		body = &rule
-	}
+	body := c.New()
 	if err := r.Decode(body); err != nil {
 		return nil, err
 	}
 	if err := checkChildName(name); err != nil {
 		return nil, err
 	}
-	pool.Name, rule.Name = name, name
 	ifMatch, ifNone := r.HTTP.Header.Get("If-Match"), r.HTTP.Header.Get("If-None-Match")
 	created := false
 	lbID := lbIDOf(r)
@@ -145,27 +97,13 @@ func (s *server) putLBChild(ctx context.Context, r *arm.Request, coll string) (*
 				return nil, resource.ResourceNotFoundError(lbID)
 			}
 			lb := old.(*resource.LoadBalancer)
-			cur := findLBChild(lb, coll, name)
-			if err := arm.CheckPreconditions(ifMatch, ifNone, cur != nil, childEtag(cur)); err != nil {
+			etag, exists := childEtag(c, lb, name)
+			if err := arm.CheckPreconditions(ifMatch, ifNone, exists, etag); err != nil {
 				return nil, err
 			}
-			created = cur == nil
-			p := &lb.Properties
-			switch coll {
-			case resource.CollBackendAddressPools:
-				if cur != nil {
-					*cur.(*resource.BackendAddressPool) = pool
-				} else {
-					p.BackendAddressPools = append(p.BackendAddressPools, pool)
-				}
-			case resource.CollInboundNatRules:
-				if cur != nil {
-					*cur.(*resource.InboundNatRule) = rule
-				} else {
-					p.InboundNatRules = append(p.InboundNatRules, rule)
-				}
-			}
-			return lb, nil
+			var err error
+			created, err = c.Set(lb, name, body) // Set copies body: a retried Build starts afresh
+			return lb, err
 		}})
 	if err != nil {
 		return nil, err
@@ -178,7 +116,7 @@ func (s *server) putLBChild(ctx context.Context, r *arm.Request, coll string) (*
 	if created {
 		status = http.StatusCreated
 	}
-	return r.Async(status, findLBChild(out.(*resource.LoadBalancer), coll, name), res.Op), nil
+	return r.Async(status, c.Get(out.(*resource.LoadBalancer), name), res.Op), nil
 }
 
 func checkChildName(name string) error {
@@ -188,8 +126,8 @@ func checkChildName(name string) error {
 	return nil
 }
 
-// deleteLBChild removes a backend pool or NAT rule (LRO; 204 when absent).
-func (s *server) deleteLBChild(ctx context.Context, r *arm.Request, coll string) (*arm.Response, error) {
+// deleteLBChild removes a child of a read-write collection (LRO; 204 when absent).
+func (s *server) deleteLBChild(ctx context.Context, r *arm.Request, c resource.LBChildCollection) (*arm.Response, error) {
 	name := r.Param("child")
 	lbID := lbIDOf(r)
 	obj, _, err := s.Load(ctx, arm.StoreReader{Store: s.Store()}, s.lbKind(), lbID)
@@ -199,7 +137,7 @@ func (s *server) deleteLBChild(ctx context.Context, r *arm.Request, coll string)
 		}
 		return nil, err
 	}
-	if findLBChild(obj.(*resource.LoadBalancer), coll, name) == nil {
+	if c.Get(obj.(*resource.LoadBalancer), name) == nil {
 		return arm.NoContent(http.StatusNoContent), nil
 	}
 	ifMatch := r.HTTP.Header.Get("If-Match")
@@ -209,29 +147,11 @@ func (s *server) deleteLBChild(ctx context.Context, r *arm.Request, coll string)
 				return nil, resource.ResourceNotFoundError(lbID)
 			}
 			lb := old.(*resource.LoadBalancer)
-			cur := findLBChild(lb, coll, name)
-			if err := arm.CheckPreconditions(ifMatch, "", cur != nil, childEtag(cur)); err != nil {
+			etag, exists := childEtag(c, lb, name)
+			if err := arm.CheckPreconditions(ifMatch, "", exists, etag); err != nil {
 				return nil, err
 			}
-			p := &lb.Properties
-			switch coll {
-			case resource.CollBackendAddressPools:
-				out := p.BackendAddressPools[:0]
-				for _, x := range p.BackendAddressPools {
-					if !strings.EqualFold(x.Name, name) {
-						out = append(out, x)
-					}
-				}
-				p.BackendAddressPools = out
-			case resource.CollInboundNatRules:
-				out := p.InboundNatRules[:0]
-				for _, x := range p.InboundNatRules {
-					if !strings.EqualFold(x.Name, name) {
-						out = append(out, x)
-					}
-				}
-				p.InboundNatRules = out
-			}
+			c.Delete(lb, name)
 			return lb, nil
 		}})
 	if err != nil {
@@ -319,11 +239,10 @@ func (s *server) ruleHealth(ctx context.Context, r *arm.Request) (*arm.Response,
 	if err != nil {
 		return nil, err
 	}
-	c := findLBChild(lb, resource.CollLoadBalancingRules, r.Param("child"))
-	if c == nil {
+	rule := resource.LBLoadBalancingRules.Find(lb, r.Param("child"))
+	if rule == nil {
 		return nil, childNotFound(r, resource.CollLoadBalancingRules)
 	}
-	rule := c.(*resource.LoadBalancingRule)
 	mem, err := s.members.Membership(ctx, arm.StoreReader{Store: s.Store()}, lb.ID)
 	if err != nil {
 		return nil, err
@@ -397,11 +316,10 @@ func (s *server) queryNatPortMapping(ctx context.Context, r *arm.Request) (*arm.
 	if err != nil {
 		return nil, err
 	}
-	c := findLBChild(lb, resource.CollBackendAddressPools, r.Param("child"))
-	if c == nil {
+	pool := resource.LBBackendAddressPools.Find(lb, r.Param("child"))
+	if pool == nil {
 		return nil, childNotFound(r, resource.CollBackendAddressPools)
 	}
-	pool := c.(*resource.BackendAddressPool)
 	mem, err := s.members.Membership(ctx, arm.StoreReader{Store: s.Store()}, lb.ID)
 	if err != nil {
 		return nil, err
