@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"nimbus/internal/dataplane"
-	"nimbus/internal/probe"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
 )
 
-// Prober is the part of probe.Prober the controller drives.
+// Prober is the part of probe.Prober the controller drives: after each
+// apply it hands over the probes the Config lists. The prober owns backend
+// health and feeds it to the engine and the API itself (probe.Prober.Feed,
+// StatusOf); the controller keeps no copy.
 type Prober interface {
 	Update(probes []dataplane.Probe)
-	Status() []probe.Status
 }
 
 // Options configure a Controller. Store and Engine are required.
@@ -56,7 +57,6 @@ type Controller struct {
 	mu      sync.Mutex
 	last    *dataplane.Config
 	lastRev int64
-	health  dataplane.Health
 	waiters []revWaiter
 }
 
@@ -74,26 +74,6 @@ func New(opt Options) *Controller {
 		opt.Resync = 5 * time.Second
 	}
 	return &Controller{opt: opt, log: opt.Logger.With("controller", "lb"), kick: make(chan struct{}, 1)}
-}
-
-// SetHealth is the prober's OnChange callback: health goes to the engine
-// directly, with no store round trip.
-func (c *Controller) SetHealth(h dataplane.Health) {
-	c.mu.Lock()
-	c.health = h
-	c.mu.Unlock()
-	if err := c.opt.Engine.SetHealth(context.Background(), h); err != nil {
-		c.log.Warn("set health failed", "err", err)
-	}
-}
-
-// BackendHealth reports one probe's view of one backend: up, and whether
-// the prober has an answer yet. Ids are normalized resource ids.
-func (c *Controller) BackendHealth(probeID, backendID string) (up, known bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	up, known = c.health[dataplane.HealthKey{ProbeID: norm(probeID), BackendID: norm(backendID)}]
-	return up, known
 }
 
 // Config returns the last applied Config and the store revision it reflects.
