@@ -166,54 +166,50 @@ func (c *Controller) Sync(ctx context.Context) error {
 	return nil
 }
 
-// publicIPBody is the part of a stored public IP the compile step reads.
-type publicIPBody struct {
-	ID         string `json:"id"`
-	Properties struct {
-		IPAddress string `json:"ipAddress"`
-	} `json:"properties"`
-}
-
 // ReadSnapshot reads load balancers, public IPs and instances from the
-// store, with the store revision the read reflects.
+// store in one listing at one revision (store.ListPrefixes), returned with
+// it: the Snapshot is the store's state at that revision, never a mix of two.
+// Keys are classified by their resource ID (resource.ParseKey,
+// resource.SplitInstanceKey) and values decoded through their resource
+// types; other resources and the instance counters are skipped. A value that
+// does not decode fails the read.
 func ReadSnapshot(ctx context.Context, st store.Store) (Snapshot, int64, error) {
-	var snap Snapshot
-	kvs, rev, err := st.List(ctx, resource.SubscriptionsPrefix)
+	lists, rev, err := st.ListPrefixes(ctx, []string{resource.SubscriptionsPrefix, resource.InstancePrefix})
 	if err != nil {
-		return snap, 0, fmt.Errorf("list resources: %w", err)
+		return Snapshot{}, 0, fmt.Errorf("read snapshot: %w", err)
 	}
-	snap.PublicIPs = map[string]netip.Addr{}
-	for _, kv := range kvs {
+	snap := Snapshot{PublicIPs: map[string]netip.Addr{}}
+	for _, kv := range lists[0] {
+		id, ok := resource.ParseKey(kv.Key)
+		if !ok || len(id.Types) != 1 {
+			continue
+		}
 		switch {
-		case strings.Contains(kv.Key, "/providers/microsoft.network/loadbalancers/"):
+		case strings.EqualFold(id.Type(), resource.LoadBalancerType):
 			lb, err := resource.DecodeLoadBalancer(kv.Value)
 			if err != nil {
-				return snap, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+				return Snapshot{}, 0, fmt.Errorf("read snapshot: decode %s: %w", kv.Key, err)
 			}
 			snap.LoadBalancers = append(snap.LoadBalancers, lb)
-		case strings.Contains(kv.Key, "/providers/microsoft.network/publicipaddresses/"):
-			var p publicIPBody
+		case strings.EqualFold(id.Type(), resource.PublicIPType):
+			var p resource.PublicIPAddress
 			if err := json.Unmarshal(kv.Value, &p); err != nil {
-				return snap, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+				return Snapshot{}, 0, fmt.Errorf("read snapshot: decode %s: %w", kv.Key, err)
 			}
 			if addr, err := netip.ParseAddr(p.Properties.IPAddress); err == nil {
-				snap.PublicIPs[norm(p.ID)] = addr
+				snap.PublicIPs[norm(id.String())] = addr
 			}
 		}
 	}
-	insts, irev, err := st.List(ctx, resource.InstancePrefix)
-	if err != nil {
-		return snap, 0, fmt.Errorf("list instances: %w", err)
-	}
-	for _, kv := range insts {
+	for _, kv := range lists[1] {
 		if _, id, ok := resource.SplitInstanceKey(kv.Key); !ok || id == "" {
 			continue
 		}
 		in, err := resource.DecodeInstance(kv.Value)
 		if err != nil {
-			return snap, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+			return Snapshot{}, 0, fmt.Errorf("read snapshot: decode %s: %w", kv.Key, err)
 		}
 		snap.Instances = append(snap.Instances, in)
 	}
-	return snap, max(rev, irev), nil
+	return snap, rev, nil
 }
