@@ -280,16 +280,27 @@ func (s *System) controllers(n *node.Node, opt Options, log *slog.Logger) (node.
 	}), nil
 }
 
-// proberHealth is the scale-set controller's HealthSource: the prober's
-// state of one target, read from the prober itself (ids in any case).
+// proberHealth reads one target's state from the prober, health's only
+// owner, for the scale-set repairs (it is their HealthSource) and the API
+// (sysRuntime.BackendHealth). Ids may be in any case. A nil prober knows
+// nothing.
 type proberHealth struct{ p *probe.Prober }
 
 var _ vmssctl.HealthSource = proberHealth{}
 
+// status returns the prober's state of probeID's view of backendID, and
+// false when that target is not probed.
+func (h proberHealth) status(probeID, backendID string) (probe.Status, bool) {
+	if h.p == nil {
+		return probe.Status{}, false
+	}
+	return h.p.StatusOf(resource.NormalizeRefID(probeID), resource.NormalizeRefID(backendID))
+}
+
 // BackendHealth implements vmssctl.HealthSource.
 func (h proberHealth) BackendHealth(probeID, backendID string) (up, known bool) {
-	st, ok := h.p.StatusOf(resource.NormalizeRefID(probeID), resource.NormalizeRefID(backendID))
-	return st.Up, ok && st.Known
+	st, _ := h.status(probeID, backendID)
+	return st.Up, st.Known
 }
 
 type componentFunc func(ctx context.Context) error
@@ -375,10 +386,7 @@ func (r *sysRuntime) WaitScaleSet(ctx context.Context, vmssID string) error {
 
 // BackendHealth implements arm.Runtime from the prober's state of the target.
 func (r *sysRuntime) BackendHealth(probeID, backendID string) (up, known bool, reason string) {
-	if r.s.Prober == nil {
-		return false, false, ""
-	}
-	st, ok := r.s.Prober.StatusOf(resource.NormalizeRefID(probeID), resource.NormalizeRefID(backendID))
+	st, ok := proberHealth{r.s.Prober}.status(probeID, backendID)
 	if !ok {
 		return false, false, ""
 	}
