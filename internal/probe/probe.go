@@ -1,5 +1,6 @@
 // Package probe runs load-balancer health probes with Azure's semantics and
-// reports backend health to the data plane and the API.
+// owns backend health: the data-plane engine follows it (Feed), the API and
+// the scale-set repairs read it (StatusOf). Nobody keeps a copy.
 //
 // Semantics (reference: azure-behavior.md §1.6):
 //   - Tcp: healthy when the TCP handshake completes; the prober then closes
@@ -57,18 +58,12 @@ type Observer interface {
 }
 
 // Options configure a Prober. The zero value works: a plain net.Dialer, a
-// discarding logger, no callback.
+// discarding logger, no observer.
 type Options struct {
 	// Dialer opens probe connections; nil means a net.Dialer.
 	Dialer Dialer
 	// Logger logs state flips; nil discards.
 	Logger *slog.Logger
-	// OnChange, when set, receives a complete health snapshot after each
-	// change of any backend's state (including a target added or removed).
-	// Calls are serialised and coalesced: a slow callback sees only the
-	// latest snapshot. It runs on the prober's own goroutine and must not
-	// call Update or Close.
-	OnChange func(dataplane.Health)
 	// Observer, when set, sees every individual result.
 	Observer Observer
 }
@@ -94,11 +89,11 @@ type Prober struct {
 	opts   Options
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	notify chan struct{}
+	wg     sync.WaitGroup // target workers
 
 	mu      sync.Mutex
 	targets map[dataplane.HealthKey]*target
+	feeds   map[chan struct{}]struct{} // one wake-up channel per running Feed
 	closed  bool
 }
 
@@ -121,8 +116,8 @@ type spec struct {
 	threshold int
 }
 
-// New returns a Prober running no probes. Call Update to start probes and
-// Close to stop them.
+// New returns a Prober running no probes. Call Update to start probes, Feed
+// to follow their health, and Close to stop them.
 func New(opts Options) *Prober {
 	if opts.Dialer == nil {
 		opts.Dialer = &net.Dialer{}
@@ -135,11 +130,9 @@ func New(opts Options) *Prober {
 		opts:    opts,
 		ctx:     ctx,
 		cancel:  cancel,
-		notify:  make(chan struct{}, 1),
 		targets: map[dataplane.HealthKey]*target{},
+		feeds:   map[chan struct{}]struct{}{},
 	}
-	p.wg.Add(1)
-	go p.notifier()
 	return p
 }
 
@@ -259,8 +252,8 @@ func (p *Prober) StatusOf(probeID, backendID string) (Status, bool) {
 	return t.st, true
 }
 
-// Close stops every probe and waits for the prober's goroutines to end. No
-// callback runs after Close returns.
+// Close stops every probe and waits for the prober's goroutines to end.
+// Running Feeds return after their current call.
 func (p *Prober) Close() error {
 	p.mu.Lock()
 	p.closed = true
@@ -270,31 +263,56 @@ func (p *Prober) Close() error {
 	return nil
 }
 
-func (p *Prober) kick() {
-	select {
-	case p.notify <- struct{}{}:
-	default:
+// Feed calls fn with the complete health snapshot at once, then again after
+// every change of any backend's state (a target added or removed included),
+// until ctx ends or the prober is closed. It runs fn on the caller's
+// goroutine, one call at a time, with ctx; changes during a call coalesce
+// into one more call with the latest snapshot, so a slow fn never blocks the
+// probes and never falls behind by more than one snapshot. fn owns the
+// snapshot it gets. Several Feeds may run at once; each sees every change.
+// The data-plane engine follows health this way:
+//
+//	p.Feed(ctx, func(ctx context.Context, h dataplane.Health) { _ = engine.SetHealth(ctx, h) })
+func (p *Prober) Feed(ctx context.Context, fn func(ctx context.Context, h dataplane.Health)) {
+	wake := make(chan struct{}, 1)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.feeds[wake] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.feeds, wake)
+		p.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.ctx.Done():
+			return
+		default:
+		}
+		fn(ctx, p.Health())
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.ctx.Done():
+			return
+		case <-wake:
+		}
 	}
 }
 
-func (p *Prober) notifier() {
-	defer p.wg.Done()
-	for {
+// kick wakes every Feed. Called with p.mu held; never blocks.
+func (p *Prober) kick() {
+	for wake := range p.feeds {
 		select {
-		case <-p.ctx.Done():
-			return
-		case <-p.notify:
+		case wake <- struct{}{}:
+		default:
 		}
-		if p.opts.OnChange == nil {
-			continue
-		}
-		p.mu.Lock()
-		h := p.healthLocked()
-		p.mu.Unlock()
-		if p.ctx.Err() != nil {
-			return
-		}
-		p.opts.OnChange(h)
 	}
 }
 

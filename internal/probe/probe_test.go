@@ -4,6 +4,8 @@ package probe
 // "closed" ports are ones we bound and closed again.
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -119,10 +121,24 @@ func (r *recorder) count(from int, up, wasUp bool) int {
 	return n
 }
 
-func (r *recorder) onChange(h dataplane.Health) {
+func (r *recorder) onChange(_ context.Context, h dataplane.Health) {
 	r.mu.Lock()
 	r.snaps = append(r.snaps, h)
 	r.mu.Unlock()
+}
+
+// follow runs p.Feed into r until the test ends.
+func (r *recorder) follow(t *testing.T, p *Prober) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Feed(ctx, r.onChange)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
 
 // wait bounds every poll.Until of these tests.
@@ -212,9 +228,10 @@ func TestFirstResult(t *testing.T) {
 func TestHTTPNon200IsImmediate(t *testing.T) {
 	srv := newFlip(t, false)
 	rec := &recorder{}
-	p := New(Options{Observer: rec, OnChange: rec.onChange})
+	p := New(Options{Observer: rec})
 	defer p.Close()
 	rec.p = p // before Update: no result arrives earlier
+	rec.follow(t, p)
 	p.Update([]dataplane.Probe{probeOf("p", dataplane.ProbeHTTP, port(t, srv.Listener.Addr().String()), "/health", 3, backend("b"))})
 	poll.Until(t, wait, "up", statusCond(p, "p", "b", isUp))
 
@@ -276,8 +293,9 @@ func TestUpdateKeepsAndStops(t *testing.T) {
 	srv := newFlip(t, false)
 	hp := port(t, srv.Listener.Addr().String())
 	rec := &recorder{}
-	p := New(Options{OnChange: rec.onChange})
+	p := New(Options{})
 	defer p.Close()
+	rec.follow(t, p)
 	pa := probeOf("pa", dataplane.ProbeHTTP, hp, "/health", 1, backend("b1"), backend("b2"))
 	p.Update([]dataplane.Probe{pa})
 	poll.Until(t, wait, "both known", func() error {
@@ -310,7 +328,8 @@ func TestUpdateKeepsAndStops(t *testing.T) {
 	poll.Until(t, wait, "an empty snapshot last", func() error {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
-		if len(rec.snaps) == 0 || len(rec.snaps[len(rec.snaps)-1]) != 0 {
+		n := len(rec.snaps)
+		if n < 2 || len(rec.snaps[n-1]) != 0 || len(rec.snaps[n-2]) == 0 {
 			return fmt.Errorf("snapshots %v", rec.snaps)
 		}
 		return nil
@@ -355,4 +374,113 @@ func TestTimeout(t *testing.T) {
 	if s := status(p, "p", "b"); s.Up || s.Reason != "http: timeout" {
 		t.Errorf("status = %+v, want down by timeout", s)
 	}
+}
+
+// TestFeed: a Feed gets the current snapshot at once, every change after
+// it, and returns when its ctx ends; two Feeds each see every change; a slow
+// Feed is not queued up but gets the latest snapshot next.
+func TestFeed(t *testing.T) {
+	srv := newFlip(t, false)
+	hp := port(t, srv.Listener.Addr().String())
+	p := New(Options{})
+	defer p.Close()
+	key := dataplane.HealthKey{ProbeID: "p", BackendID: "b"}
+	last := func(r *recorder) (up, ok bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.snaps) == 0 {
+			return false, false
+		}
+		up, ok = r.snaps[len(r.snaps)-1][key]
+		return up, ok
+	}
+
+	quick, stuck := &recorder{}, &recorder{}
+	quick.follow(t, p)
+	release := make(chan struct{})
+	var calls atomic.Int32
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan struct{})
+	go func() {
+		defer close(sdone)
+		p.Feed(sctx, func(ctx context.Context, h dataplane.Health) {
+			if calls.Add(1) == 2 {
+				<-release // stuck in the first change while more happen
+			}
+			stuck.onChange(ctx, h)
+		})
+	}()
+	waitFor(t, "initial snapshots", func() bool {
+		quick.mu.Lock()
+		defer quick.mu.Unlock()
+		return len(quick.snaps) > 0 && calls.Load() > 0
+	})
+	quick.mu.Lock()
+	if first := quick.snaps[0]; first == nil || len(first) != 0 {
+		t.Errorf("initial snapshot = %v, want empty", first)
+	}
+	quick.mu.Unlock()
+
+	p.Update([]dataplane.Probe{probeOf("p", dataplane.ProbeHTTP, hp, "/health", 1, backend("b"))})
+	waitFor(t, "quick feed sees up", func() bool { up, ok := last(quick); return ok && up })
+	waitFor(t, "stuck feed stuck", func() bool { return calls.Load() == 2 })
+	// Six more changes while the stuck feed is stuck, ending down.
+	for range 3 {
+		srv.status.Store(500)
+		waitFor(t, "quick feed sees down", func() bool { up, ok := last(quick); return ok && !up })
+		srv.status.Store(200)
+		waitFor(t, "quick feed sees up", func() bool { up, ok := last(quick); return ok && up })
+	}
+	srv.status.Store(500)
+	waitFor(t, "quick feed sees down", func() bool { up, ok := last(quick); return ok && !up })
+	close(release)
+	waitFor(t, "stuck feed sees the latest", func() bool { up, ok := last(stuck); return ok && !up })
+	if n := calls.Load(); n > 4 {
+		t.Errorf("stuck feed called %d times for 7 changes while stuck, want them coalesced into one or two", n)
+	}
+	scancel()
+	select {
+	case <-sdone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Feed did not return after its ctx ended")
+	}
+}
+
+// TestFeedEndsWithClose: Close ends running Feeds; a Feed on a closed
+// prober returns at once without calling fn.
+func TestFeedEndsWithClose(t *testing.T) {
+	p := New(Options{})
+	done := make(chan struct{})
+	called := make(chan struct{}, 1)
+	go func() {
+		defer close(done)
+		p.Feed(context.Background(), func(context.Context, dataplane.Health) {
+			select {
+			case called <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	<-called
+	p.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Feed did not return after Close")
+	}
+	p.Feed(context.Background(), func(context.Context, dataplane.Health) {
+		t.Error("fn called on a closed prober")
+	})
+}
+
+// waitFor is poll.Until for a condition that has nothing to report but
+// whether it holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	poll.Until(t, wait, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errors.New("not yet")
+	})
 }

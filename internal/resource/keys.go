@@ -82,3 +82,18 @@ type Ref struct {
 	Source string `json:"source"`
 	Target string `json:"target"`
 }
+
+// ParseKey is the inverse of Key: the ID of the subscription, group or
+// top-level resource stored at key, in the key's lower case. ok is false for
+// a key outside ResourcePrefix or whose rest is not a resource ID.
+func ParseKey(key string) (id ID, ok bool) {
+	rest, found := strings.CutPrefix(key, ResourcePrefix)
+	if !found || !strings.HasPrefix(rest, "/") {
+		return ID{}, false
+	}
+	id, err := ParseID(rest)
+	if err != nil {
+		return ID{}, false
+	}
+	return id, true
+}

@@ -3,42 +3,113 @@ package resource
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 )
 
-// This file holds the pure functions that turn instance records into what
-// the API shows about load balancers: pool membership (backendIPConfigurations),
-// the inbound NAT rules generated from NAT pools ({pool}.{instanceId}) and
-// the port mappings of NAT rules v2 (queryInboundNatRulePortMapping).
+// This file holds the one definition of load-balancer membership, and the
+// pure functions that turn instance records into what the API shows about
+// load balancers: pool membership (backendIPConfigurations), the inbound NAT
+// rules generated from NAT pools ({pool}.{instanceId}) and the port mappings
+// of NAT rules v2 (queryInboundNatRulePortMapping).
 //
-// The data plane (internal/controller/lb) uses the same functions: an instance takes part
-// through the primary ipconfig of its APPLIED model (Instance.Model), never
-// the scale set's current model, so a pool added to the model shows up only
-// on upgraded or new instances, as in Azure.
+// The data plane (internal/controller/lb) reads membership through the same
+// functions (InPools, MemberPools, NATPoolPorts), so the API and the data
+// plane cannot disagree on who takes traffic. An instance takes part through
+// the primary ipconfig of its APPLIED model (Instance.Model), never the
+// scale set's current model, so a pool added to the model shows up only on
+// upgraded or new instances, as in Azure.
+//
+// The states of an instance record and what they mean here:
+//
+//	state          Power        Actual   Deleting  InPools  HasNATRules
+//	creating       running      ""       no        no       yes
+//	starting       running      stopped  no        no       yes
+//	running        running      running  no        yes      yes
+//	workload died  running      running  no        yes      yes   (Message says why)
+//	stopping       stopped      running  no        no       yes
+//	stopped        stopped      stopped  no        no       yes
+//	deallocated    deallocated  ...      no        no       yes
+//	deleting       any          any      yes       no       no
 
-// InPools reports whether an instance's primary ipconfig counts as a member
-// of the backend pools its applied model lists: it is not being deleted and
-// is asked to run (Azure stops sending to stopped and deallocated VMs). Its
-// NAT pool rules stay while it is stopped (HasNATRules).
+// InPools is the membership rule: it reports whether an instance takes
+// traffic through the load balancers its applied model names. Its primary
+// ipconfig is then a member of the backend pools that model lists (what
+// backendIPConfigurations, rule health and NAT rule v2 port mappings show,
+// and what load-balancing rules, probes, outbound SNAT and NAT rules v2 send
+// to), and the NAT rules generated for it from NAT pools forward to it.
+//
+// An instance is in when it is not being deleted, is asked to run
+// (Power running), its workload has started (Actual running) and it has a
+// customer address. A record still being created, or starting again after a
+// stop, is not yet in its pools, so the first probe never finds a closed port
+// and marks a starting instance down; stopped and deallocated instances are
+// out, as Azure stops probing and sending to them. An instance whose
+// workload died after it started stays in: its health probe takes it out of
+// rotation, and automatic repairs replace it. A nil instance is out.
 func InPools(in *Instance) bool {
-	return in != nil && !in.Deleting && in.Power == PowerRunning
+	return in != nil && !in.Deleting && in.Power == PowerRunning && in.Actual == PowerRunning && in.PrivateIP != ""
 }
 
-// HasNATRules reports whether an instance keeps the inbound NAT rules
-// generated for it from NAT pools: until it is being deleted.
+// HasNATRules reports whether the inbound NAT rules generated for an
+// instance from NAT pools exist (the API lists them): until it is being
+// deleted, whatever its power state, as in Azure. They forward traffic only
+// while InPools(in) holds. A nil instance has none.
 func HasNATRules(in *Instance) bool { return in != nil && !in.Deleting }
+
+// MemberPools returns the normalized ids of the backend pools the instance
+// is a member of: those the primary ipconfig of its applied model lists,
+// each once, in the model's order; nil when InPools(in) is false or the
+// model has no primary ipconfig. Pools of any load balancer are listed.
+func MemberPools(in *Instance) []string {
+	if !InPools(in) || in.PrimaryIPConfigID() == "" {
+		return nil
+	}
+	_, ipc := PrimaryIPConfig(in.Model)
+	var out []string
+	for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
+		id := NormalizeRefID(p.ID)
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// NATPoolPorts returns the frontend port the instance holds in each NAT pool
+// the primary ipconfig of its applied model lists, keyed by normalized NAT
+// pool id: one generated inbound NAT rule {pool}.{instanceId} each. NAT
+// pools it holds no port of yet (Instance.NATPorts) are left out. Nil when
+// HasNATRules(in) is false or the model has no primary ipconfig.
+func NATPoolPorts(in *Instance) map[string]uint16 {
+	if !HasNATRules(in) || in.PrimaryIPConfigID() == "" {
+		return nil
+	}
+	_, ipc := PrimaryIPConfig(in.Model)
+	var out map[string]uint16
+	for _, ref := range ipc.Properties.LoadBalancerInboundNatPools {
+		id := NormalizeRefID(ref.ID)
+		if port := in.NATPorts[id]; port != 0 {
+			if out == nil {
+				out = map[string]uint16{}
+			}
+			out[id] = port
+		}
+	}
+	return out
+}
 
 // LBView computes the instance-level part of a load balancer's rendering
 // (Render): for each of lb's backend pools, the ipconfig ids of the
-// running, non-deleting instances whose applied model lists the pool; for
-// each NAT pool, one generated inbound NAT rule {pool}.{instanceId} per
-// non-deleting instance holding a port of it (Instance.NATPorts), carrying
-// the pool's protocol, backend port, frontend, idle timeout, floating IP and
-// TCP reset settings; and the backend of each generated rule. Instances of
-// any scale set may be passed: only references to lb count. The result is
-// deterministic (members and rules sorted). A nil lb gives the zero view.
+// instances in it (MemberPools); for each NAT pool, one generated inbound
+// NAT rule {pool}.{instanceId} per instance holding a port of it
+// (NATPoolPorts), carrying the pool's protocol, backend port, frontend,
+// idle timeout, floating IP and TCP reset settings; and the backend of each
+// generated rule. Instances of any scale set may be passed: only references
+// to lb count. The result is deterministic (members and rules sorted). A nil
+// lb gives the zero view.
 func LBView(lb *LoadBalancer, instances []*Instance) LBInstanceView {
 	var view LBInstanceView
 	if lb == nil {
@@ -48,38 +119,21 @@ func LBView(lb *LoadBalancer, instances []*Instance) LBInstanceView {
 	for _, bp := range lb.Properties.BackendAddressPools {
 		pools[NormalizeRefID(bp.ID)] = true
 	}
-	natPools := map[string]*InboundNatPool{}
-	for i := range lb.Properties.InboundNatPools {
-		np := &lb.Properties.InboundNatPools[i]
-		natPools[NormalizeRefID(np.ID)] = np
-	}
-	sorted := sortedInstances(instances)
-	for _, in := range sorted {
-		_, ipc := PrimaryIPConfig(in.Model)
+	for _, in := range sortedInstances(instances) {
 		backend := in.PrimaryIPConfigID()
-		if ipc == nil || backend == "" || !HasNATRules(in) {
-			continue
-		}
-		if InPools(in) {
-			seen := map[string]bool{}
-			for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
-				id := NormalizeRefID(p.ID)
-				if !pools[id] || seen[id] {
-					continue
-				}
-				seen[id] = true
-				if view.PoolMembers == nil {
-					view.PoolMembers = map[string][]string{}
-				}
-				view.PoolMembers[id] = append(view.PoolMembers[id], backend)
-			}
-		}
-		for _, ref := range ipc.Properties.LoadBalancerInboundNatPools {
-			np := natPools[NormalizeRefID(ref.ID)]
-			if np == nil {
+		for _, id := range MemberPools(in) {
+			if !pools[id] {
 				continue
 			}
-			port := in.NATPorts[NormalizeRefID(np.ID)]
+			if view.PoolMembers == nil {
+				view.PoolMembers = map[string][]string{}
+			}
+			view.PoolMembers[id] = append(view.PoolMembers[id], backend)
+		}
+		ports := NATPoolPorts(in)
+		for i := range lb.Properties.InboundNatPools {
+			np := &lb.Properties.InboundNatPools[i]
+			port := ports[NormalizeRefID(np.ID)]
 			if port == 0 {
 				continue
 			}
@@ -145,8 +199,8 @@ type BackendPortMappings struct {
 
 // PortMappings returns the NAT rule v2 port mappings of every member of the
 // backend pool poolID of lb: for each v2 inbound NAT rule whose
-// backendAddressPool is the pool, each running, non-deleting instance in the
-// pool that holds a port of the rule (Instance.NATPorts keyed by the rule's
+// backendAddressPool is the pool, each instance in the pool (MemberPools)
+// that holds a port of the rule (Instance.NATPorts keyed by the rule's
 // normalized id) gets {inboundNatRuleName, protocol, frontendPort,
 // backendPort}. Members without any mapping are left out. The result is
 // sorted by ipconfig id.
@@ -165,7 +219,7 @@ func PortMappings(lb *LoadBalancer, poolID string, instances []*Instance) []Back
 	sort.Slice(rules, func(i, j int) bool { return strings.ToLower(rules[i].Name) < strings.ToLower(rules[j].Name) })
 	var out []BackendPortMappings
 	for _, in := range sortedInstances(instances) {
-		if !InPools(in) || !inPool(in, pool) {
+		if !slices.Contains(MemberPools(in), pool) {
 			continue
 		}
 		m := BackendPortMappings{IPConfigID: in.PrimaryIPConfigID(), PrivateIP: in.PrivateIP}
@@ -201,8 +255,8 @@ type PoolBackend struct {
 }
 
 // PoolBackends returns the members of the given pools (normalized or not):
-// running, non-deleting instances whose applied model's primary ipconfig
-// lists one of them, each once, sorted by ipconfig id.
+// the instances whose MemberPools list one of them, each once, sorted by
+// ipconfig id.
 func PoolBackends(poolIDs []string, instances []*Instance) []PoolBackend {
 	want := map[string]bool{}
 	for _, p := range poolIDs {
@@ -210,11 +264,8 @@ func PoolBackends(poolIDs []string, instances []*Instance) []PoolBackend {
 	}
 	var out []PoolBackend
 	for _, in := range sortedInstances(instances) {
-		if !InPools(in) {
-			continue
-		}
-		for p := range want {
-			if inPool(in, p) {
+		for _, p := range MemberPools(in) {
+			if want[p] {
 				out = append(out, PoolBackend{IPConfigID: in.PrimaryIPConfigID(), PrivateIP: in.PrivateIP})
 				break
 			}
@@ -224,21 +275,6 @@ func PoolBackends(poolIDs []string, instances []*Instance) []PoolBackend {
 		return NormalizeRefID(out[i].IPConfigID) < NormalizeRefID(out[j].IPConfigID)
 	})
 	return out
-}
-
-// inPool reports whether the primary ipconfig of in's applied model lists
-// the normalized pool id.
-func inPool(in *Instance, pool string) bool {
-	_, ipc := PrimaryIPConfig(in.Model)
-	if ipc == nil || in.PrimaryIPConfigID() == "" {
-		return false
-	}
-	for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
-		if NormalizeRefID(p.ID) == pool {
-			return true
-		}
-	}
-	return false
 }
 
 // sortedInstances returns the non-nil instances ordered by scale set id,

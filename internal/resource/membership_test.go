@@ -42,7 +42,8 @@ func viewLoadBalancer() *LoadBalancer {
 }
 
 // viewInstance returns instance n of the scale set, its applied model in
-// the pool "be" (upper-case id, to check normalisation) and the NAT pool.
+// the pool "be" (upper-case id, to check normalisation) and the NAT pool,
+// settled in power state power (the driver reports what was asked).
 func viewInstance(n string, ip string, power string, ports map[string]uint16) *Instance {
 	primary := true
 	model := &VMProfile{NetworkProfile: &NetworkProfile{NetworkInterfaceConfigurations: []NICConfig{{
@@ -52,7 +53,7 @@ func viewInstance(n string, ip string, power string, ports map[string]uint16) *I
 				LoadBalancerInboundNatPools:     []SubResource{{ID: viewLB + "/inboundNatPools/ssh"}},
 			}}}}}}}}
 	return &Instance{ScaleSetID: viewVMSS, InstanceID: n, Name: "web_" + n, Model: model,
-		PrivateIP: ip, Power: power, NATPorts: ports}
+		PrivateIP: ip, Power: power, Actual: power, NATPorts: ports}
 }
 
 func viewIPC(n string) string {
@@ -241,5 +242,71 @@ func TestPoolBackends(t *testing.T) {
 				t.Errorf("PoolBackends = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMembershipRule: the one rule for every state an instance record goes
+// through (see the table in membership.go).
+func TestMembershipRule(t *testing.T) {
+	natPool := NormalizeRefID(viewLB + "/inboundNatPools/ssh")
+	pool := NormalizeRefID(viewLB + "/backendAddressPools/be")
+	tests := []struct {
+		name        string
+		edit        func(in *Instance)
+		pools, nats bool
+	}{
+		{"creating", func(in *Instance) { in.Actual, in.ProvisioningState = "", Creating }, false, true},
+		{"starting", func(in *Instance) { in.Actual = PowerStopped }, false, true},
+		{"running", func(*Instance) {}, true, true},
+		{"workload died", func(in *Instance) { in.Message = "workload exited: exit status 2" }, true, true},
+		{"stopping", func(in *Instance) { in.Power = PowerStopped }, false, true},
+		{"stopped", func(in *Instance) { in.Power, in.Actual = PowerStopped, PowerStopped }, false, true},
+		{"deallocated", func(in *Instance) { in.Power, in.Actual = PowerDeallocated, PowerDeallocated }, false, true},
+		{"deleting", func(in *Instance) { in.Deleting = true }, false, false},
+		{"no customer address", func(in *Instance) { in.PrivateIP = "" }, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := viewInstance("0", "198.18.0.10", PowerRunning, map[string]uint16{natPool: 50000})
+			tt.edit(in)
+			if got := InPools(in); got != tt.pools {
+				t.Errorf("InPools = %v, want %v", got, tt.pools)
+			}
+			if got := HasNATRules(in); got != tt.nats {
+				t.Errorf("HasNATRules = %v, want %v", got, tt.nats)
+			}
+			wantPools := []string(nil)
+			if tt.pools {
+				wantPools = []string{pool}
+			}
+			if got := MemberPools(in); !reflect.DeepEqual(got, wantPools) {
+				t.Errorf("MemberPools = %v, want %v", got, wantPools)
+			}
+			wantPorts := map[string]uint16(nil)
+			if tt.nats {
+				wantPorts = map[string]uint16{natPool: 50000}
+			}
+			if got := NATPoolPorts(in); !reflect.DeepEqual(got, wantPorts) {
+				t.Errorf("NATPoolPorts = %v, want %v", got, wantPorts)
+			}
+		})
+	}
+	if InPools(nil) || HasNATRules(nil) || MemberPools(nil) != nil || NATPoolPorts(nil) != nil {
+		t.Error("a nil instance is a member")
+	}
+}
+
+// TestNATPoolPortsFollowTheModel: a port the record still holds for a NAT
+// pool its applied model no longer lists generates no rule.
+func TestNATPoolPortsFollowTheModel(t *testing.T) {
+	natPool := NormalizeRefID(viewLB + "/inboundNatPools/ssh")
+	in := viewInstance("0", "198.18.0.10", PowerRunning, map[string]uint16{natPool: 50000, "/other/pool": 50001})
+	if got := NATPoolPorts(in); !reflect.DeepEqual(got, map[string]uint16{natPool: 50000}) {
+		t.Errorf("NATPoolPorts = %v", got)
+	}
+	_, ipc := PrimaryIPConfig(in.Model)
+	ipc.Properties.LoadBalancerInboundNatPools = nil
+	if got := NATPoolPorts(in); got != nil {
+		t.Errorf("NATPoolPorts without model references = %v", got)
 	}
 }

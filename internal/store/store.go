@@ -102,6 +102,12 @@ type Store interface {
 	// List returns every key with the given prefix in key order, and the store
 	// revision the listing reflects (use it as Watch's fromRev).
 	List(ctx context.Context, prefix string) ([]KV, int64, error)
+	// ListPrefixes lists several prefixes at one store revision: out[i]
+	// holds every key with prefixes[i] in key order, as List would return
+	// it, and every listing reflects the same returned revision, so no
+	// write lands between them. A key under two prefixes is in both
+	// listings. No prefixes give no listings and the current revision.
+	ListPrefixes(ctx context.Context, prefixes []string) (out [][]KV, rev int64, err error)
 	// Put writes value at key if expected matches (AnyRevision, MustNotExist,
 	// or the key's current Revision) and returns the new revision.
 	Put(ctx context.Context, key string, value []byte, expected int64) (int64, error)

@@ -239,19 +239,24 @@ func (s *System) startDataPath(ctx context.Context, opt Options, log *slog.Logge
 			return err
 		}
 	}
-	s.Prober = probe.New(probe.Options{Dialer: dialer, Logger: log.With("component", "probe"),
-		OnChange: func(h dataplane.Health) {
-			if s.LB == nil {
-				return
-			}
-			s.LB.SetHealth(h)
-			if s.Mode.Dataplane == NFT {
-				cfg, _ := s.LB.Config()
-				s.Metrics.ReportConfig(cfg, h)
-			}
-		}})
+	s.Prober = probe.New(probe.Options{Dialer: dialer, Logger: log.With("component", "probe")})
 	s.closers = append(s.closers, s.Prober.Close)
 	return nil
+}
+
+// feedHealth follows the prober's health into the engine (and, on the
+// kernel path, the availability metrics) until ctx ends: the prober owns
+// health, the engine reads every change of it.
+func (s *System) feedHealth(ctx context.Context, log *slog.Logger) {
+	s.Prober.Feed(ctx, func(ctx context.Context, h dataplane.Health) {
+		if err := s.Engine.SetHealth(ctx, h); err != nil && ctx.Err() == nil {
+			log.Warn("set health failed", "err", err)
+		}
+		if s.Mode.Dataplane == NFT {
+			cfg, _ := s.LB.Config()
+			s.Metrics.ReportConfig(cfg, h)
+		}
+	})
 }
 
 // controllers builds the LB and VMSS controllers once the node exists.
@@ -259,17 +264,43 @@ func (s *System) controllers(n *node.Node, opt Options, log *slog.Logger) (node.
 	s.LB = lbctl.New(lbctl.Options{Store: n.Store, Engine: s.Engine, Prober: s.Prober, Logger: log,
 		ListenIP: s.listenIP, Resync: opt.Resync, OnApplied: s.onApplied, ProbeInterval: opt.ProbeInterval})
 	s.VMSS = vmssctl.New(vmssctl.Options{Store: n.Store, Driver: s.Driver, Network: subnets{n.Store},
-		PublicPool: publicPool(opt.Node.PublicPool), Health: s.LB, Logger: log, Resync: opt.Resync, RepairGrace: opt.RepairGrace})
+		PublicPool: publicPool(opt.Node.PublicPool), Health: proberHealth{s.Prober}, Logger: log, Resync: opt.Resync, RepairGrace: opt.RepairGrace})
 	return componentFunc(func(ctx context.Context) error {
-		errc := make(chan error, 2)
+		errc := make(chan error, 3)
 		go func() { errc <- s.LB.Run(ctx) }()
 		go func() { errc <- s.VMSS.Run(ctx) }()
-		err := <-errc
-		if err2 := <-errc; err == nil {
-			err = err2
+		go func() { s.feedHealth(ctx, log); errc <- nil }()
+		var err error
+		for range cap(errc) {
+			if e := <-errc; err == nil {
+				err = e
+			}
 		}
 		return err
 	}), nil
+}
+
+// proberHealth reads one target's state from the prober, health's only
+// owner, for the scale-set repairs (it is their HealthSource) and the API
+// (sysRuntime.BackendHealth). Ids may be in any case. A nil prober knows
+// nothing.
+type proberHealth struct{ p *probe.Prober }
+
+var _ vmssctl.HealthSource = proberHealth{}
+
+// status returns the prober's state of probeID's view of backendID, and
+// false when that target is not probed.
+func (h proberHealth) status(probeID, backendID string) (probe.Status, bool) {
+	if h.p == nil {
+		return probe.Status{}, false
+	}
+	return h.p.StatusOf(resource.NormalizeRefID(probeID), resource.NormalizeRefID(backendID))
+}
+
+// BackendHealth implements vmssctl.HealthSource.
+func (h proberHealth) BackendHealth(probeID, backendID string) (up, known bool) {
+	st, _ := h.status(probeID, backendID)
+	return st.Up, st.Known
 }
 
 type componentFunc func(ctx context.Context) error
@@ -353,11 +384,9 @@ func (r *sysRuntime) WaitScaleSet(ctx context.Context, vmssID string) error {
 	return r.s.VMSS.WaitConverged(ctx, vmssID)
 }
 
-func (r *sysRuntime) BackendHealth(probeID, backendID string) (bool, bool, string) {
-	if r.s.Prober == nil {
-		return false, false, ""
-	}
-	st, ok := r.s.Prober.StatusOf(resource.NormalizeRefID(probeID), resource.NormalizeRefID(backendID))
+// BackendHealth implements arm.Runtime from the prober's state of the target.
+func (r *sysRuntime) BackendHealth(probeID, backendID string) (up, known bool, reason string) {
+	st, ok := proberHealth{r.s.Prober}.status(probeID, backendID)
 	if !ok {
 		return false, false, ""
 	}

@@ -83,30 +83,15 @@ func instanceBackend(in *resource.Instance) dataplane.Backend {
 	return b
 }
 
-// serving reports whether an instance takes traffic: asked to run and
-// started (a record being created is not yet in its pools, so the first
-// probe never finds a closed port), and not being removed. An instance whose
-// workload died keeps its place: the health probe takes it out.
-func serving(in *resource.Instance) bool {
-	return !in.Deleting && in.Power == resource.PowerRunning && in.Actual == resource.PowerRunning
-}
-
 // poolMembers maps each normalized pool id to its members, sorted by id:
-// scale-set instances whose applied model lists the pool, and not running
-// instances (stopped, deallocated) excluded, as Azure stops probing and
-// sending to stopped VMs.
+// the scale-set instances in it by the one membership rule
+// (resource.MemberPools, the same the API's backendIPConfigurations shows),
+// and the IP-based members of each pool.
 func poolMembers(s Snapshot) map[string][]member {
 	out := map[string][]member{}
 	for _, in := range s.Instances {
-		if !serving(in) || in.PrivateIP == "" {
-			continue
-		}
-		_, ipc := resource.PrimaryIPConfig(in.Model)
-		if ipc == nil {
-			continue
-		}
-		for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
-			out[norm(p.ID)] = append(out[norm(p.ID)], member{backend: instanceBackend(in), inst: in})
+		for _, p := range resource.MemberPools(in) {
+			out[p] = append(out[p], member{backend: instanceBackend(in), inst: in})
 		}
 	}
 	for _, lb := range s.LoadBalancers {
@@ -213,7 +198,9 @@ func compileLB(cfg *dataplane.Config, s Snapshot, lb *resource.LoadBalancer, poo
 			})
 		}
 	}
-	// NAT pools: one rule per instance that uses the pool, named {pool}.{id}.
+	// NAT pools: one rule per instance that uses the pool, named {pool}.{id}
+	// (the rules the API generates, resource.NATPoolPorts), forwarding only
+	// to instances in their pools (resource.InPools).
 	for _, np := range lb.Properties.InboundNatPools {
 		p := np.Properties
 		fe, ok := fes[norm(ref(p.FrontendIPConfiguration))]
@@ -221,8 +208,11 @@ func compileLB(cfg *dataplane.Config, s Snapshot, lb *resource.LoadBalancer, poo
 			continue
 		}
 		for _, in := range s.Instances {
-			port := in.NATPorts[norm(np.ID)]
-			if port == 0 || !serving(in) {
+			if !resource.InPools(in) {
+				continue
+			}
+			port := resource.NATPoolPorts(in)[norm(np.ID)]
+			if port == 0 {
 				continue
 			}
 			reserved[fe.IP] = append(reserved[fe.IP], port)

@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"nimbus/internal/dataplane"
-	"nimbus/internal/probe"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
 )
 
-// Prober is the part of probe.Prober the controller drives.
+// Prober is the part of probe.Prober the controller drives: after each
+// apply it hands over the probes the Config lists. The prober owns backend
+// health and feeds it to the engine and the API itself (probe.Prober.Feed,
+// StatusOf); the controller keeps no copy.
 type Prober interface {
 	Update(probes []dataplane.Probe)
-	Status() []probe.Status
 }
 
 // Options configure a Controller. Store and Engine are required.
@@ -56,7 +57,6 @@ type Controller struct {
 	mu      sync.Mutex
 	last    *dataplane.Config
 	lastRev int64
-	health  dataplane.Health
 	waiters []revWaiter
 }
 
@@ -74,26 +74,6 @@ func New(opt Options) *Controller {
 		opt.Resync = 5 * time.Second
 	}
 	return &Controller{opt: opt, log: opt.Logger.With("controller", "lb"), kick: make(chan struct{}, 1)}
-}
-
-// SetHealth is the prober's OnChange callback: health goes to the engine
-// directly, with no store round trip.
-func (c *Controller) SetHealth(h dataplane.Health) {
-	c.mu.Lock()
-	c.health = h
-	c.mu.Unlock()
-	if err := c.opt.Engine.SetHealth(context.Background(), h); err != nil {
-		c.log.Warn("set health failed", "err", err)
-	}
-}
-
-// BackendHealth reports one probe's view of one backend: up, and whether
-// the prober has an answer yet. Ids are normalized resource ids.
-func (c *Controller) BackendHealth(probeID, backendID string) (up, known bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	up, known = c.health[dataplane.HealthKey{ProbeID: norm(probeID), BackendID: norm(backendID)}]
-	return up, known
 }
 
 // Config returns the last applied Config and the store revision it reflects.
@@ -186,54 +166,50 @@ func (c *Controller) Sync(ctx context.Context) error {
 	return nil
 }
 
-// publicIPBody is the part of a stored public IP the compile step reads.
-type publicIPBody struct {
-	ID         string `json:"id"`
-	Properties struct {
-		IPAddress string `json:"ipAddress"`
-	} `json:"properties"`
-}
-
 // ReadSnapshot reads load balancers, public IPs and instances from the
-// store, with the store revision the read reflects.
+// store in one listing at one revision (store.ListPrefixes), returned with
+// it: the Snapshot is the store's state at that revision, never a mix of two.
+// Keys are classified by their resource ID (resource.ParseKey,
+// resource.SplitInstanceKey) and values decoded through their resource
+// types; other resources and the instance counters are skipped. A value that
+// does not decode fails the read.
 func ReadSnapshot(ctx context.Context, st store.Store) (Snapshot, int64, error) {
-	var snap Snapshot
-	kvs, rev, err := st.List(ctx, resource.SubscriptionsPrefix)
+	lists, rev, err := st.ListPrefixes(ctx, []string{resource.SubscriptionsPrefix, resource.InstancePrefix})
 	if err != nil {
-		return snap, 0, fmt.Errorf("list resources: %w", err)
+		return Snapshot{}, 0, fmt.Errorf("read snapshot: %w", err)
 	}
-	snap.PublicIPs = map[string]netip.Addr{}
-	for _, kv := range kvs {
+	snap := Snapshot{PublicIPs: map[string]netip.Addr{}}
+	for _, kv := range lists[0] {
+		id, ok := resource.ParseKey(kv.Key)
+		if !ok || len(id.Types) != 1 {
+			continue
+		}
 		switch {
-		case strings.Contains(kv.Key, "/providers/microsoft.network/loadbalancers/"):
+		case strings.EqualFold(id.Type(), resource.LoadBalancerType):
 			lb, err := resource.DecodeLoadBalancer(kv.Value)
 			if err != nil {
-				return snap, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+				return Snapshot{}, 0, fmt.Errorf("read snapshot: decode %s: %w", kv.Key, err)
 			}
 			snap.LoadBalancers = append(snap.LoadBalancers, lb)
-		case strings.Contains(kv.Key, "/providers/microsoft.network/publicipaddresses/"):
-			var p publicIPBody
+		case strings.EqualFold(id.Type(), resource.PublicIPType):
+			var p resource.PublicIPAddress
 			if err := json.Unmarshal(kv.Value, &p); err != nil {
-				return snap, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+				return Snapshot{}, 0, fmt.Errorf("read snapshot: decode %s: %w", kv.Key, err)
 			}
 			if addr, err := netip.ParseAddr(p.Properties.IPAddress); err == nil {
-				snap.PublicIPs[norm(p.ID)] = addr
+				snap.PublicIPs[norm(id.String())] = addr
 			}
 		}
 	}
-	insts, irev, err := st.List(ctx, resource.InstancePrefix)
-	if err != nil {
-		return snap, 0, fmt.Errorf("list instances: %w", err)
-	}
-	for _, kv := range insts {
+	for _, kv := range lists[1] {
 		if _, id, ok := resource.SplitInstanceKey(kv.Key); !ok || id == "" {
 			continue
 		}
 		in, err := resource.DecodeInstance(kv.Value)
 		if err != nil {
-			return snap, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+			return Snapshot{}, 0, fmt.Errorf("read snapshot: decode %s: %w", kv.Key, err)
 		}
 		snap.Instances = append(snap.Instances, in)
 	}
-	return snap, max(rev, irev), nil
+	return snap, rev, nil
 }

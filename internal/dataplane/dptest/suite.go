@@ -156,10 +156,20 @@ func testProbeFailover(t *testing.T, h *Harness) {
 	r.ProbeID = "/probes/health"
 	pr := dataplane.Probe{ID: r.ProbeID, Protocol: dataplane.ProbeHTTP, Port: e.f.health, RequestPath: "/health",
 		Interval: interval, Threshold: threshold, NoHealthyBackends: dataplane.AllProbedDown, Backends: r.Backends}
-	p := probe.New(probe.Options{Dialer: h.ProbeDialer, OnChange: func(hl dataplane.Health) {
-		_ = e.eng.SetHealth(context.Background(), hl)
-	}})
-	t.Cleanup(func() { p.Close() })
+	p := probe.New(probe.Options{Dialer: h.ProbeDialer})
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		p.Feed(e.ctx, func(ctx context.Context, hl dataplane.Health) {
+			if err := e.eng.SetHealth(ctx, hl); err != nil && ctx.Err() == nil {
+				t.Errorf("SetHealth: %v", err)
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		p.Close()
+		<-feedDone
+	})
 	e.apply(t, dataplane.Config{Rules: []dataplane.Rule{r}, Probes: []dataplane.Probe{pr}})
 	p.Update([]dataplane.Probe{pr})
 

@@ -41,7 +41,8 @@
 // ByteCount is exact; PacketCount counts UDP datagrams exactly and estimates
 // TCP packets as bytes/1448 per copy chunk (splice hides segments from a
 // proxy). VipAvailability and DipAvailability are recomputed on every Apply
-// and SetHealth from the prober's health.
+// and SetHealth by metrics.Availability over the rules the engine serves and
+// the prober's health, the same function the kernel path reports through.
 //
 // Not supported (logged and skipped): HA-ports rules (protocol All, port 0),
 // instance-level public IPs and outbound SNAT (the host's own stack carries
@@ -94,6 +95,7 @@ type Engine struct {
 	mu        sync.Mutex // serialises Apply, SetHealth, Close
 	closed    bool
 	specs     map[lkey]*spec
+	served    dataplane.Config // the rules and NAT rules specs serve, for metrics
 	health    dataplane.Health
 	listeners map[lkey]listener
 	tables    map[lkey]*tableCache
@@ -191,7 +193,7 @@ func (e *Engine) Apply(ctx context.Context, cfg dataplane.Config) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("proxy apply: %w", err)
 	}
-	specs, err := e.buildSpecs(cfg)
+	specs, served, err := e.buildSpecs(cfg)
 	if err != nil {
 		return err
 	}
@@ -217,7 +219,7 @@ func (e *Engine) Apply(ctx context.Context, cfg dataplane.Config) error {
 	for k, l := range opened {
 		e.listeners[k] = l
 	}
-	e.specs = specs
+	e.specs, e.served = specs, served
 	e.outbound = slices.Clone(cfg.Outbound)
 	snap := e.publish()
 	for k, l := range e.listeners {
@@ -279,9 +281,10 @@ func maps(h dataplane.Health) dataplane.Health {
 }
 
 // buildSpecs turns cfg into one spec per listener, rejecting two rules on the
-// same listener.
-func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, error) {
+// same listener, and returns the part of cfg they serve (copied).
+func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, dataplane.Config, error) {
 	out := map[lkey]*spec{}
+	var served dataplane.Config
 	add := func(id string, fe dataplane.Frontend, proto dataplane.Protocol, port uint16, s *spec) error {
 		ip := fe.ListenIP
 		if !ip.IsValid() {
@@ -316,15 +319,17 @@ func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, error) {
 		s := &spec{ruleID: r.ID, frontend: r.Frontend, backendPort: r.BackendPort, dist: r.Distribution,
 			idle: r.IdleTimeout, tcpReset: r.TCPReset, proxyProto: r.ProxyProtocol, rule: rc}
 		if err := add(r.ID, r.Frontend, r.Protocol, r.FrontendPort, s); err != nil {
-			return nil, err
+			return nil, dataplane.Config{}, err
 		}
+		served.Rules = append(served.Rules, rc)
 	}
 	for _, n := range cfg.NATRules {
 		s := &spec{ruleID: n.ID, nat: true, frontend: n.Frontend, backendPort: n.BackendPort,
 			idle: n.IdleTimeout, tcpReset: n.TCPReset, natBackend: n.Backend, dist: dataplane.Default}
 		if err := add(n.ID, n.Frontend, n.Protocol, n.FrontendPort, s); err != nil {
-			return nil, err
+			return nil, dataplane.Config{}, err
 		}
+		served.NATRules = append(served.NATRules, n)
 	}
 	if len(cfg.InstanceIPs) > 0 {
 		e.log.Warn("instance public IPs skipped: 1:1 NAT needs the kernel engine", "count", len(cfg.InstanceIPs))
@@ -334,15 +339,13 @@ func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, error) {
 			s.idle = dataplane.DefaultIdleTimeout
 		}
 	}
-	return out, nil
+	return out, served, nil
 }
 
 // publish builds routes from specs and health, stores them, and reports
 // availability. Called with e.mu held.
 func (e *Engine) publish() *snapshot {
 	snap := &snapshot{routes: make(map[lkey]*route, len(e.specs))}
-	var vips []metrics.Vip
-	var dips []metrics.Dip
 	for k, s := range e.specs {
 		r := &route{spec: s, valid: map[string]netip.AddrPort{},
 			counters: e.opts.Metrics.Frontend(s.frontend.IP, k.port)}
@@ -353,14 +356,13 @@ func (e *Engine) publish() *snapshot {
 		if s.nat {
 			r.eligible = []dataplane.Backend{s.natBackend}
 			r.valid[s.natBackend.ID] = dialAddr(s.natBackend, port)
-			vips = append(vips, metrics.Vip{FrontendIP: s.frontend.IP, FrontendPort: k.port, Up: true})
 			snap.routes[k] = r
 			continue
 		}
 		for _, b := range s.rule.Backends {
 			r.valid[b.ID] = dialAddr(b, port)
 		}
-		elig, fallback := dataplane.Eligible(&s.rule, e.health)
+		elig, _ := dataplane.Eligible(&s.rule, e.health)
 		r.eligible = elig
 		ids := dataplane.BackendIDs(elig)
 		if c, ok := e.tables[k]; ok && slices.Equal(c.ids, ids) {
@@ -369,40 +371,17 @@ func (e *Engine) publish() *snapshot {
 			r.table = maglev.New(ids, e.opts.MaglevSize)
 			e.tables[k] = &tableCache{ids: ids, table: r.table}
 		}
-		up := map[string]bool{}
-		if !fallback {
-			for _, id := range ids {
-				up[id] = true
-			}
-		}
-		vips = append(vips, metrics.Vip{FrontendIP: s.frontend.IP, FrontendPort: k.port, Up: len(elig) > 0})
-		for _, b := range s.rule.Backends {
-			dips = append(dips, metrics.Dip{Protocol: string(k.proto), BackendPort: port, FrontendIP: s.frontend.IP,
-				FrontendPort: k.port, BackendIP: b.IP, Up: up[b.ID]})
-		}
 		snap.routes[k] = r
 	}
 	e.state.Store(snap)
-	e.opts.Metrics.SetAvailability(vips, dips)
+	if e.opts.Metrics != nil {
+		e.opts.Metrics.SetAvailability(metrics.Availability(e.served, e.health))
+	}
 	return snap
 }
 
 func (e *Engine) reportSnat() {
-	if e.opts.Metrics == nil {
-		return
-	}
-	var s []metrics.SnatPorts
-	for _, o := range e.outbound {
-		protos := []string{string(o.Protocol)}
-		if o.Protocol == dataplane.All {
-			protos = []string{string(dataplane.TCP), string(dataplane.UDP)}
-		}
-		for _, p := range protos {
-			s = append(s, metrics.SnatPorts{FrontendIP: o.Frontend.IP, BackendIP: o.Backend.IP, Protocol: p,
-				Allocated: int(o.PortEnd) - int(o.PortStart) + 1})
-		}
-	}
-	e.opts.Metrics.SetSnatPorts(s)
+	e.opts.Metrics.SetSnatPorts(metrics.SnatAllocated(e.outbound))
 }
 
 func dialAddr(b dataplane.Backend, port uint16) netip.AddrPort {

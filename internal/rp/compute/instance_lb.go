@@ -11,12 +11,14 @@ import (
 )
 
 // Membership is the network.MembershipSource nimbus uses: the scale
-// sets and instance records StoreMembership finds, with the data plane's
-// rules applied (resource.InPools, resource.HasNATRules), so a load balancer's
+// sets and instance records StoreMembership finds, with the model's one
+// membership rule applied (resource.InPools, resource.HasNATRules — the
+// rule the data-plane compile uses too), so a load balancer's
 // backendIPConfigurations, rule health and NAT port mappings list exactly
-// the backends that receive traffic: the primary ipconfig of running,
-// non-deleting instances; stopped and deallocated ones keep only their
-// generated NAT pool rules. Safe for concurrent use.
+// the backends that receive traffic: the primary ipconfig of non-deleting
+// instances asked to run whose workload has started; stopped and
+// deallocated ones keep only their generated NAT pool rules. Safe for
+// concurrent use.
 type Membership struct{}
 
 var _ network.MembershipSource = Membership{}

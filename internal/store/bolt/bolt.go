@@ -236,33 +236,53 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
 // List returns every key with the given prefix in byte order, and the
 // revision of the snapshot it was read from.
 func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, int64, error) {
-	if err := s.enter(ctx); err != nil {
+	out, rev, err := s.list(ctx, []string{prefix})
+	if err != nil {
 		return nil, 0, fmt.Errorf("bolt list %q: %w", prefix, err)
 	}
+	return out[0], rev, nil
+}
+
+// ListPrefixes lists every prefix in one read transaction, so all listings
+// reflect the one revision returned.
+func (s *Store) ListPrefixes(ctx context.Context, prefixes []string) ([][]store.KV, int64, error) {
+	out, rev, err := s.list(ctx, prefixes)
+	if err != nil {
+		return nil, 0, fmt.Errorf("bolt list %q: %w", prefixes, err)
+	}
+	return out, rev, nil
+}
+
+// list reads the keys under each prefix and the revision in one bbolt read
+// transaction (one consistent snapshot of the file).
+func (s *Store) list(ctx context.Context, prefixes []string) ([][]store.KV, int64, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, 0, err
+	}
 	defer s.life.RUnlock()
-	var (
-		kvs []store.KV
-		rev int64
-	)
+	out := make([][]store.KV, len(prefixes))
+	var rev int64
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
 		if rev, err = readU64(tx.Bucket(bucketMeta).Get(metaRev)); err != nil {
 			return err
 		}
 		c := tx.Bucket(bucketKV).Cursor()
-		for k, v := c.Seek([]byte(prefix)); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
-			kv, err := decodeKV(k, v)
-			if err != nil {
-				return err
+		for i, prefix := range prefixes {
+			for k, v := c.Seek([]byte(prefix)); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+				kv, err := decodeKV(k, v)
+				if err != nil {
+					return err
+				}
+				out[i] = append(out[i], kv)
 			}
-			kvs = append(kvs, kv)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("bolt list %q: %w", prefix, err)
+		return nil, 0, err
 	}
-	return kvs, rev, nil
+	return out, rev, nil
 }
 
 // Put writes value at key if expected matches and returns the new revision.

@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"GetPutListDelete", testCRUD},
+		{"ListPrefixes", testListPrefixes},
+		{"ListPrefixesOneRevision", testListPrefixesConsistent},
 		{"Revisions", testRevisions},
 		{"ValuesAreCopies", testCopies},
 		{"ExpectedRevision", testExpected},
@@ -192,6 +194,105 @@ func testCRUD(t *testing.T, s store.Store) {
 
 	if _, err := s.Put(ctx, "", []byte("x"), store.AnyRevision); err == nil {
 		t.Errorf("Put with an empty key succeeded")
+	}
+}
+
+func testListPrefixes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var last int64
+	for _, k := range []string{"a/1", "a/2", "ab", "b/1", "b/2", "c"} {
+		last = put(t, s, k, "v-"+k, store.AnyRevision)
+	}
+	tests := []struct {
+		name     string
+		prefixes []string
+		want     [][]string
+	}{
+		{"none", nil, [][]string{}},
+		{"two disjoint", []string{"b/", "a/"}, [][]string{{"b/1", "b/2"}, {"a/1", "a/2"}}},
+		{"overlapping keep both", []string{"a", "a/"}, [][]string{{"a/1", "a/2", "ab"}, {"a/1", "a/2"}}},
+		{"same twice", []string{"c", "c"}, [][]string{{"c"}, {"c"}}},
+		{"empty listing", []string{"zz", ""}, [][]string{nil, {"a/1", "a/2", "ab", "b/1", "b/2", "c"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, rev, err := s.ListPrefixes(ctx, tc.prefixes)
+			if err != nil {
+				t.Fatalf("ListPrefixes(%q): %v", tc.prefixes, err)
+			}
+			if rev != last {
+				t.Errorf("ListPrefixes(%q) revision = %d; want %d", tc.prefixes, rev, last)
+			}
+			if len(out) != len(tc.want) {
+				t.Fatalf("ListPrefixes(%q) = %d listings; want %d", tc.prefixes, len(out), len(tc.want))
+			}
+			for i := range out {
+				if got := keys(out[i]); !slices.Equal(got, tc.want[i]) && !(len(got) == 0 && len(tc.want[i]) == 0) {
+					t.Errorf("listing %d (%q) = %q; want %q", i, tc.prefixes[i], got, tc.want[i])
+				}
+				single, _, err := s.List(ctx, tc.prefixes[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j, kv := range out[i] {
+					if j >= len(single) || kv.Revision != single[j].Revision || string(kv.Value) != string(single[j].Value) {
+						t.Errorf("listing %d entry %+v differs from List's", i, kv)
+					}
+				}
+			}
+		})
+	}
+}
+
+// testListPrefixesConsistent: writers update a key under each of two
+// prefixes in one Txn; every ListPrefixes of both prefixes sees the two
+// values equal (one revision), never one old and one new.
+func testListPrefixesConsistent(t *testing.T, s store.Store) {
+	const writes = 200
+	ctx := t.Context()
+	txn(t, s, store.Op{Key: "x/k", Value: []byte("0"), Expected: store.AnyRevision},
+		store.Op{Key: "y/k", Value: []byte("0"), Expected: store.AnyRevision})
+	done := make(chan struct{})
+	var g errgroup.Group
+	g.Go(func() error {
+		defer close(done)
+		for i := 1; i <= writes; i++ {
+			v := []byte(strconv.Itoa(i))
+			if _, err := s.Txn(ctx, []store.Op{{Key: "x/k", Value: v, Expected: store.AnyRevision},
+				{Key: "y/k", Value: v, Expected: store.AnyRevision}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	prevRev := int64(0)
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true // one last read after the writer's end
+		default:
+		}
+		out, rev, err := s.ListPrefixes(ctx, []string{"x/", "y/"})
+		if err != nil {
+			t.Fatalf("ListPrefixes: %v", err)
+		}
+		if len(out) != 2 || len(out[0]) != 1 || len(out[1]) != 1 {
+			t.Fatalf("ListPrefixes = %+v", out)
+		}
+		x, y := out[0][0], out[1][0]
+		if string(x.Value) != string(y.Value) || x.Revision != y.Revision {
+			t.Fatalf("torn listing at revision %d: x/k=%s@%d, y/k=%s@%d", rev, x.Value, x.Revision, y.Value, y.Revision)
+		}
+		if x.Revision > rev || rev < prevRev {
+			t.Fatalf("listing revision %d (previous %d) older than its key's %d", rev, prevRev, x.Revision)
+		}
+		prevRev = rev
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	if out, _, _ := s.ListPrefixes(ctx, []string{"x/"}); string(out[0][0].Value) != strconv.Itoa(writes) {
+		t.Errorf("last listing x/k = %s; want %d", out[0][0].Value, writes)
 	}
 }
 
@@ -820,6 +921,7 @@ func testClose(t *testing.T, s store.Store) {
 	}{
 		{"Get", func() error { _, err := s.Get(ctx, "k"); return err }},
 		{"List", func() error { _, _, err := s.List(ctx, ""); return err }},
+		{"ListPrefixes", func() error { _, _, err := s.ListPrefixes(ctx, []string{""}); return err }},
 		{"Put", func() error { _, err := s.Put(ctx, "k", nil, store.AnyRevision); return err }},
 		{"Delete", func() error { _, err := s.Delete(ctx, "k", store.AnyRevision); return err }},
 		{"Txn", func() error {
