@@ -3,13 +3,14 @@ package vmss
 import (
 	"fmt"
 	"maps"
-	"nimbus/internal/driver"
-	"nimbus/internal/resource"
-	"nimbus/internal/store"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"nimbus/internal/driver"
+	"nimbus/internal/resource"
+	"nimbus/internal/store"
 )
 
 // PlanPass and its phases: each decides from the planner's working copies
@@ -77,9 +78,6 @@ func (p *planner) run() {
 			}
 		}
 		alive = filterAlive(alive)
-		if len(alive) > capacity {
-			p.plan.Shortfall = fmt.Sprintf("%d instances are protected from scale-in: %d stay for a capacity of %d", protectedCount(alive), len(alive), capacity)
-		}
 	}
 
 	// 3. Upgrades of existing instances (Automatic, Rolling), then repairs.
@@ -90,6 +88,9 @@ func (p *planner) run() {
 	}
 	p.repair(vm, alive)
 	alive = filterAlive(alive)
+	if len(alive) > capacity {
+		p.plan.Shortfall = fmt.Sprintf("%d instances are protected from scale-in: %d stay for a capacity of %d", protectedCount(alive), len(alive), capacity)
+	}
 
 	// 4. Scale out, unless a NAT pool's range cannot serve the new count
 	// (Azure refuses the scale-out; nothing is created).
