@@ -77,6 +77,9 @@ type Controller struct {
 	waiters   map[string][]chan struct{} // lower vmss id -> woken after each pass
 	lastError map[string]error           // lower vmss id -> last reconcile error
 	rolling   map[string]time.Time       // lower vmss id -> no new rolling batch before
+	// rolling and seenRunning are what passes remember (read hands them
+	// to PlanPass as Memory; apply updates them).
+	//
 	// seenRunning holds the driver keys of instances this controller has
 	// seen running. An instance found exited that was never seen running
 	// died while nimbus was down (a crash, a host reboot): it is restarted,

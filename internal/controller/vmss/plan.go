@@ -25,17 +25,6 @@ const (
 	HealthDown
 )
 
-// String names h ("unknown", "up", "down").
-func (h Health) String() string {
-	switch h {
-	case HealthUp:
-		return "up"
-	case HealthDown:
-		return "down"
-	}
-	return "unknown"
-}
-
 // Memory is what the controller remembers about a scale set between passes.
 // It is not stored: a restarted nimbus starts from the zero Memory, which is
 // how it tells instances that died while it was down.
@@ -87,17 +76,18 @@ type Input struct {
 	RepairGrace time.Duration
 }
 
-// Plan is what one pass does to one scale set. Its phases run in the order
-// of its fields, each step a store write or driver call that is safe to
-// retry: Removals, then Upgrades, HealthMarks and Repairs, Create, NATPorts,
-// Drive, and last DeleteCounter. A pass that stops between steps (a crash,
-// a write conflict) leaves a state whose next plan finishes the work. The
-// zero Plan does nothing.
+// Plan is what one pass does to one scale set. apply carries out its phases
+// in this order, each step a store write or driver call that is safe to
+// retry: Removals, Upgrades, HealthMarks, Repairs, Create, NATPorts, then
+// SeenRunning is remembered, then Drive, and last DeleteCounter. A pass that
+// stops between steps (a crash, a write conflict) leaves a state whose next
+// plan finishes the work. The zero Plan does nothing.
 type Plan struct {
 	// Removals are the instances removed for good (workload destroyed,
 	// addresses released, record deleted), in order: records already being
-	// deleted, then scale-in victims, each in instance-id order. A scale-in
-	// victim is first marked deleting, so a crash cannot bring it back.
+	// deleted, then scale-in victims, each in instance-id order (every
+	// record, when the scale set is gone). A scale-in victim is first
+	// marked deleting, so a crash cannot bring it back.
 	Removals []Removal
 	// Upgrades give instances the scale set's current model: every stale
 	// instance in Automatic mode, one batch in Rolling mode (see Rolling),
@@ -121,7 +111,8 @@ type Plan struct {
 	NATPorts []NATPorts
 	// Drive makes workloads match their records: starts, restarts, stops,
 	// and status updates of records, in instance-id order (existing
-	// instances, then new ones). Apply runs them in parallel.
+	// instances, then new ones). apply runs them in parallel, at most
+	// Options.StartConcurrency at once.
 	Drive []Drive
 	// SeenRunning are the ids of instances found running that Memory did
 	// not know yet; apply remembers them (and those its starts see running).
@@ -138,8 +129,10 @@ type Plan struct {
 	// the capacity even without Err ("" when they will).
 	Shortfall string
 	// Converged reports that the input already meets the model: nothing to
-	// do, capacity instances, every one provisioned in its desired state
-	// (WaitConverged's condition), or no instances for a gone scale set.
+	// do in this pass (a rolling upgrade may be pausing, a repair waiting
+	// for its grace), capacity instances, every one provisioned in its
+	// desired state (WaitConverged's condition); or, for a gone scale set,
+	// no instances left.
 	Converged bool
 }
 
