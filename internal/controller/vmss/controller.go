@@ -7,16 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"nimbus/internal/driver"
-	"nimbus/internal/ipam"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
 )
@@ -28,6 +23,18 @@ type Network interface {
 	SubnetPrefix(ctx context.Context, subnetID string) (netip.Prefix, error)
 }
 
+// Driver is what the controller needs of an instance driver; every
+// driver.Driver has it. Stop and Destroy of an unknown key succeed, Start is
+// idempotent per key, Inspect of an unknown key returns driver.ErrNotFound.
+type Driver interface {
+	Start(ctx context.Context, spec driver.InstanceSpec) (driver.Status, error)
+	Stop(ctx context.Context, key string) error
+	Destroy(ctx context.Context, key string) error
+	Inspect(ctx context.Context, key string) (driver.Status, error)
+}
+
+var _ Driver = driver.Driver(nil)
+
 // HealthSource answers the health probe's view of one backend ipconfig id:
 // up, and whether the prober has an answer yet.
 type HealthSource interface {
@@ -37,7 +44,7 @@ type HealthSource interface {
 // Options configure a Controller. Store, Driver and Network are required.
 type Options struct {
 	Store   store.Store
-	Driver  driver.Driver
+	Driver  Driver
 	Network Network
 	// PublicPool is where instance-level public IPs come from (zero: none
 	// can be allocated).
@@ -70,6 +77,9 @@ type Controller struct {
 	waiters   map[string][]chan struct{} // lower vmss id -> woken after each pass
 	lastError map[string]error           // lower vmss id -> last reconcile error
 	rolling   map[string]time.Time       // lower vmss id -> no new rolling batch before
+	// rolling and seenRunning are what passes remember (read hands them
+	// to PlanPass as Memory; apply updates them).
+	//
 	// seenRunning holds the driver keys of instances this controller has
 	// seen running. An instance found exited that was never seen running
 	// died while nimbus was down (a crash, a host reboot): it is restarted,
@@ -149,7 +159,7 @@ func (c *Controller) ReconcileAll(ctx context.Context) error {
 		}
 		lid := strings.ToLower(vm.ID)
 		seen[lid] = true
-		err = c.reconcile(ctx, vm, kv.Revision, byVMSS[lid], counters[lid])
+		err = c.reconcile(ctx, lid, vm, byVMSS[lid], counters[lid])
 		c.finishPass(lid, err)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", vm.ID, err))
@@ -159,12 +169,7 @@ func (c *Controller) ReconcileAll(ctx context.Context) error {
 		if seen[lid] {
 			continue
 		}
-		err := c.teardown(ctx, kvs)
-		if err == nil {
-			if ckv, ok := counters[lid]; ok {
-				_, err = c.opt.Store.Delete(ctx, ckv.Key, ckv.Revision)
-			}
-		}
+		err := c.reconcile(ctx, lid, nil, kvs, counters[lid])
 		c.finishPass(lid, err)
 		if err != nil {
 			errs = append(errs, err)
@@ -272,25 +277,13 @@ func (c *Controller) converged(ctx context.Context, vmssID string) (bool, error)
 	if want < 0 {
 		return len(kvs) == 0, nil
 	}
-	n := int64(0)
+	insts := make([]*resource.Instance, 0, len(kvs))
 	for _, kv := range kvs {
-		in, err := resource.DecodeInstance(kv.Value)
-		if err != nil {
-			continue
+		if in, err := resource.DecodeInstance(kv.Value); err == nil {
+			insts = append(insts, in)
 		}
-		if in.ProvisioningState == resource.Failed && !in.Deleting {
-			return false, &resource.Error{Status: 400, Code: "VMScaleSetInstanceFailed",
-				Message: fmt.Sprintf("Instance %s of scale set %s failed to start: %s", in.Name, vmssID, in.Message)}
-		}
-		if in.Deleting || in.ProvisioningState != resource.Succeeded || in.Generation != in.Applied {
-			return false, nil
-		}
-		if in.Power == resource.PowerRunning && in.Actual != resource.PowerRunning && in.Message == "" {
-			return false, nil
-		}
-		n++
 	}
-	return n == want, nil
+	return settled(vmssID, want, insts)
 }
 
 func mustParse(s string) resource.ID {
@@ -298,410 +291,129 @@ func mustParse(s string) resource.ID {
 	return id
 }
 
-// reconcile drives one scale set towards its model.
-func (c *Controller) reconcile(ctx context.Context, vm *resource.VirtualMachineScaleSet, rev int64, kvs []store.KV, counter store.KV) error {
-	insts := make([]*instanceKV, 0, len(kvs))
+// reconcile runs one pass over one scale set (vm nil: it is gone and its
+// instances are torn down): read, PlanPass, apply.
+func (c *Controller) reconcile(ctx context.Context, lid string, vm *resource.VirtualMachineScaleSet, kvs []store.KV, counter store.KV) error {
+	snap, err := c.read(ctx, lid, vm, kvs, counter)
+	if err != nil {
+		return err
+	}
+	return c.apply(ctx, snap, PlanPass(snap.input))
+}
+
+// read gathers a pass's Input for one scale set: its records (a record
+// that does not decode fails the pass, or is skipped when the scale set is
+// gone), its counter, the driver's state of every record not being deleted,
+// their health by the scale set's health probe, the load balancers their
+// models and the scale set's model refer to, and the controller's memory.
+func (c *Controller) read(ctx context.Context, lid string, vm *resource.VirtualMachineScaleSet, kvs []store.KV, counter store.KV) (snapshot, error) {
+	s := snapshot{lid: lid, revs: map[string]int64{}, counter: counter}
+	in := Input{ScaleSet: vm, Now: c.opt.Now(), RepairGrace: c.opt.RepairGrace}
 	for _, kv := range kvs {
-		in, err := resource.DecodeInstance(kv.Value)
+		rec, err := resource.DecodeInstance(kv.Value)
 		if err != nil {
-			return fmt.Errorf("decode instance %s: %w", kv.Key, err)
-		}
-		insts = append(insts, &instanceKV{in: in, rev: kv.Revision})
-	}
-	sort.Slice(insts, func(i, j int) bool { return resource.LessInstanceID(insts[i].in.InstanceID, insts[j].in.InstanceID) })
-
-	// 1. Finish removals first so their addresses and ports are free.
-	alive := insts[:0:0]
-	for _, ik := range insts {
-		if ik.in.Deleting {
-			if err := c.remove(ctx, ik); err != nil {
-				return err
-			}
-			continue
-		}
-		alive = append(alive, ik)
-	}
-
-	// 2. Scale in.
-	capacity := int(vm.Capacity())
-	if len(alive) > capacity {
-		victims := c.scaleInVictims(vm, alive, len(alive)-capacity)
-		for _, ik := range alive {
-			if victims[ik.in.InstanceID] {
-				ik.in.Deleting = true
-				ik.in.ProvisioningState = resource.Deleting
-				if err := c.save(ctx, ik); err != nil {
-					return err
-				}
-				if err := c.remove(ctx, ik); err != nil {
-					return err
-				}
-			}
-		}
-		alive = filterAlive(alive)
-	}
-
-	// 3. Upgrades of existing instances (Automatic, Rolling), then repairs.
-	hash := resource.ProfileHash(vm.Properties.VirtualMachineProfile)
-	if err := c.upgrade(ctx, vm, hash, alive); err != nil {
-		return err
-	}
-	if err := c.repair(ctx, vm, alive); err != nil {
-		return err
-	}
-	alive = filterAlive(alive)
-
-	// 4. Scale out, unless a NAT pool's range cannot serve the new count
-	// (Azure refuses the scale-out; nothing is created).
-	if len(alive) < capacity {
-		if err := c.checkNATRanges(ctx, vm, capacity); err != nil {
-			return err
-		}
-		created, err := c.create(ctx, vm, hash, capacity-len(alive), counter)
-		if err != nil {
-			return err
-		}
-		alive = append(alive, created...)
-	}
-
-	// 5. NAT pool ports for everyone who uses a pool.
-	if err := c.assignNATPorts(ctx, alive); err != nil {
-		return err
-	}
-
-	// 6. Drive the workloads.
-	return c.drive(ctx, vm, alive)
-}
-
-type instanceKV struct {
-	in  *resource.Instance
-	rev int64
-}
-
-func filterAlive(in []*instanceKV) []*instanceKV {
-	out := in[:0:0]
-	for _, ik := range in {
-		if !ik.in.Deleting {
-			out = append(out, ik)
-		}
-	}
-	return out
-}
-
-// save writes an instance record with its expected revision.
-func (c *Controller) save(ctx context.Context, ik *instanceKV) error {
-	b, err := json.Marshal(ik.in)
-	if err != nil {
-		return fmt.Errorf("encode instance: %w", err)
-	}
-	rev, err := c.opt.Store.Put(ctx, resource.InstanceKey(ik.in.ScaleSetID, ik.in.InstanceID), b, ik.rev)
-	if err != nil {
-		return fmt.Errorf("save instance %s: %w", ik.in.Name, err)
-	}
-	ik.rev = rev
-	return nil
-}
-
-func (c *Controller) scaleInVictims(vm *resource.VirtualMachineScaleSet, alive []*instanceKV, n int) map[string]bool {
-	rule := ScaleInDefault
-	if p := vm.Properties.ScaleInPolicy; p != nil && len(p.Rules) > 0 {
-		rule = p.Rules[0]
-	}
-	cands := make([]ScaleInCandidate, 0, len(alive))
-	for _, ik := range alive {
-		cands = append(cands, ScaleInCandidate{
-			InstanceID: ik.in.InstanceID, Created: ik.in.Created, Zone: ik.in.Zone,
-			Protected: ik.in.ProtectFromScaleIn || ik.in.ProtectFromScaleSetActions,
-		})
-	}
-	out := map[string]bool{}
-	for _, id := range SelectForScaleIn(cands, n, rule) {
-		out[id] = true
-	}
-	return out
-}
-
-// create makes n new instance records (ids from the scale set's counter,
-// private IPs from the subnet) and saves them; workloads start in drive.
-func (c *Controller) create(ctx context.Context, vm *resource.VirtualMachineScaleSet, hash string, n int, counter store.KV) ([]*instanceKV, error) {
-	var ctr resource.InstanceCounter
-	if counter.Key != "" {
-		if err := json.Unmarshal(counter.Value, &ctr); err != nil {
-			return nil, fmt.Errorf("decode instance counter: %w", err)
-		}
-	}
-	first := ctr.Next
-	ctr.Next += n
-	cb, _ := json.Marshal(ctr)
-	expected := store.MustNotExist
-	if counter.Key != "" {
-		expected = counter.Revision
-	}
-	// One transaction: the id counter, the addresses and the records. A
-	// crash leaves all of it or none of it, and a concurrent writer makes it
-	// conflict (the next pass tries again).
-	tx := ipam.NewStage(c.opt.Store)
-	tx.Put(resource.InstanceCounterKey(vm.ID), cb, expected)
-	prefix := vm.Name
-	if vp := vm.Properties.VirtualMachineProfile; vp != nil && vp.OSProfile != nil && vp.OSProfile.ComputerNamePrefix != "" {
-		prefix = vp.OSProfile.ComputerNamePrefix
-	}
-	model, err := resource.CloneProfile(vm.Properties.VirtualMachineProfile)
-	if err != nil {
-		return nil, err
-	}
-	_, ipc := resource.PrimaryIPConfig(model)
-	out := make([]*instanceKV, 0, n)
-	for i := 0; i < n; i++ {
-		id := strconv.Itoa(first + i)
-		in := &resource.Instance{
-			ScaleSetID: vm.ID, InstanceID: id, Name: vm.Name + "_" + id,
-			ComputerName: fmt.Sprintf("%s%06s", prefix, strconv.FormatInt(int64(first+i), 36)),
-			VMID:         uuid.NewString(), Location: vm.Location, Created: c.opt.Now().UTC(),
-			Model: model, ModelHash: hash, Power: resource.PowerRunning,
-			ProvisioningState: resource.Creating,
-		}
-		in.RepairGraceFrom = in.Created
-		if len(vm.Zones) > 0 {
-			in.Zone = vm.Zones[(first+i)%len(vm.Zones)]
-		}
-		if ipc != nil && ipc.Properties.Subnet != nil {
-			in.Subnet = ipc.Properties.Subnet.ID
-		}
-		out = append(out, &instanceKV{in: in, rev: store.MustNotExist})
-	}
-	if ipc != nil && ipc.Properties.Subnet != nil {
-		pfx, err := c.opt.Network.SubnetPrefix(ctx, ipc.Properties.Subnet.ID)
-		if err != nil {
-			return nil, fmt.Errorf("subnet of %s: %w", vm.Name, err)
-		}
-		for _, ik := range out {
-			addr, err := ipam.AllocatePrivate(ctx, tx, ik.in.Subnet, pfx, ik.in.ID(), netip.Addr{})
-			if err != nil {
-				return nil, fmt.Errorf("allocate private ip for %s: %w", ik.in.Name, err)
-			}
-			ik.in.PrivateIP = addr.String()
-		}
-	}
-	if ipc != nil && ipc.Properties.PublicIPAddressConfiguration != nil && c.opt.PublicPool.IsValid() {
-		for _, ik := range out {
-			addr, err := ipam.AllocatePublic(ctx, tx, c.opt.PublicPool, ik.in.ID())
-			if err != nil {
-				return nil, fmt.Errorf("allocate public ip for %s: %w", ik.in.Name, err)
-			}
-			ik.in.PublicIP = addr.String()
-		}
-	}
-	for _, ik := range out {
-		b, err := json.Marshal(ik.in)
-		if err != nil {
-			return nil, fmt.Errorf("encode instance: %w", err)
-		}
-		tx.Put(resource.InstanceKey(vm.ID, ik.in.InstanceID), b, store.MustNotExist)
-	}
-	rev, err := tx.Commit(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("save %d new instances of %s: %w", n, vm.Name, err)
-	}
-	for _, ik := range out {
-		ik.rev = rev
-	}
-	c.log.Info("scaled out", "resource", vm.ID, "count", n)
-	return out, nil
-}
-
-// remove stops an instance for good, releases its addresses and deletes
-// its record.
-func (c *Controller) remove(ctx context.Context, ik *instanceKV) error {
-	in := ik.in
-	if err := c.opt.Driver.Destroy(ctx, driverKey(in)); err != nil {
-		return fmt.Errorf("destroy %s: %w", in.Name, err)
-	}
-	// Addresses are released with the record, in one transaction.
-	tx := ipam.NewStage(c.opt.Store)
-	if addr, err := netip.ParseAddr(in.PrivateIP); err == nil && in.Subnet != "" {
-		if _, err := tx.Get(ctx, ipam.PrivateKey(in.Subnet, addr)); err == nil {
-			ipam.ReleasePrivate(tx, in.Subnet, addr)
-		}
-	}
-	if addr, err := netip.ParseAddr(in.PublicIP); err == nil {
-		if _, err := tx.Get(ctx, ipam.PublicKey(addr)); err == nil {
-			ipam.ReleasePublic(tx, addr)
-		}
-	}
-	tx.Delete(resource.InstanceKey(in.ScaleSetID, in.InstanceID), ik.rev)
-	if _, err := tx.Commit(ctx); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("delete instance record %s: %w", in.Name, err)
-	}
-	ik.in.Deleting = true
-	c.log.Info("instance removed", "resource", in.ID())
-	return nil
-}
-
-// teardown removes every instance of a deleted scale set.
-func (c *Controller) teardown(ctx context.Context, kvs []store.KV) error {
-	for _, kv := range kvs {
-		in, err := resource.DecodeInstance(kv.Value)
-		if err != nil {
-			continue
-		}
-		if err := c.remove(ctx, &instanceKV{in: in, rev: kv.Revision}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// driverKey is the driver's key of an instance.
-func driverKey(in *resource.Instance) string {
-	return strings.ToLower(in.ScaleSetID) + "/" + in.InstanceID
-}
-
-// assignNATPorts gives every instance a port of each NAT pool its model uses
-// and saves records whose ports changed.
-func (c *Controller) assignNATPorts(ctx context.Context, alive []*instanceKV) error {
-	// pools maps a NAT pool id, or a NAT rule v2 id, to the instances that
-	// need a port from it: NAT pools named by the instance's model, and v2
-	// rules whose backend pool the instance is in.
-	pools := map[string][]*instanceKV{}
-	lbs := map[string]*resource.LoadBalancer{}
-	for _, ik := range alive {
-		_, ipc := resource.PrimaryIPConfig(ik.in.Model)
-		if ipc == nil {
-			continue
-		}
-		for _, p := range ipc.Properties.LoadBalancerInboundNatPools {
-			lp := resource.NormalizeRefID(p.ID)
-			pools[lp] = append(pools[lp], ik)
-		}
-		for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
-			lbID, _, _, ok := resource.ParseLBChildID(p.ID)
-			if !ok {
+			if vm == nil {
 				continue
 			}
-			lb, err := c.loadLB(ctx, lbs, lbID)
-			if err != nil {
-				return err
-			}
-			for _, r := range lb.Properties.InboundNatRules {
-				if r.IsV2() && r.Properties.BackendAddressPool != nil && resource.SameID(r.Properties.BackendAddressPool.ID, p.ID) {
-					id := resource.NormalizeRefID(r.ID)
-					pools[id] = append(pools[id], ik)
-				}
+			return s, fmt.Errorf("decode instance %s: %w", kv.Key, err)
+		}
+		in.Instances = append(in.Instances, rec)
+		s.revs[rec.InstanceID] = kv.Revision
+	}
+	s.input = in
+	if vm == nil {
+		return s, nil
+	}
+	if counter.Key != "" {
+		var ctr resource.InstanceCounter
+		if err := json.Unmarshal(counter.Value, &ctr); err != nil {
+			return s, fmt.Errorf("decode instance counter: %w", err)
+		}
+		in.NextID = ctr.Next
+	}
+	probe := healthProbe(vm)
+	if probe != "" && c.opt.Health != nil {
+		in.Health = map[string]Health{}
+	}
+	in.Workloads = map[string]driver.Status{}
+	in.Memory.SeenRunning = map[string]bool{}
+	lbIDs := lbRefs(nil, vm.Properties.VirtualMachineProfile)
+	for _, rec := range in.Instances {
+		if rec.Deleting {
+			continue
+		}
+		key := driverKey(rec)
+		st, err := c.opt.Driver.Inspect(ctx, key)
+		switch {
+		case err == nil:
+			in.Workloads[rec.InstanceID] = st
+		case !errors.Is(err, driver.ErrNotFound):
+			return s, fmt.Errorf("inspect %s: %w", rec.Name, err)
+		}
+		if in.Health != nil {
+			up, known := c.opt.Health.BackendHealth(probe, resource.NormalizeRefID(rec.PrimaryIPConfigID()))
+			switch {
+			case !known:
+			case up:
+				in.Health[rec.InstanceID] = HealthUp
+			default:
+				in.Health[rec.InstanceID] = HealthDown
 			}
 		}
+		lbIDs = lbRefs(lbIDs, rec.Model)
 	}
-	changed := map[*instanceKV]bool{}
-	for poolID, members := range pools {
-		start, end, reserved, err := c.natPoolRange(ctx, lbs, poolID)
+	in.LoadBalancers = map[string]*resource.LoadBalancer{}
+	for _, id := range lbIDs {
+		key := resource.NormalizeRefID(id)
+		if _, ok := in.LoadBalancers[key]; ok {
+			continue
+		}
+		kv, err := c.opt.Store.Get(ctx, resource.Key(mustParse(id)))
+		if errors.Is(err, store.ErrNotFound) {
+			continue // the plan fails where it needs it
+		}
 		if err != nil {
-			return err
+			return s, fmt.Errorf("load balancer %s: %w", id, err)
 		}
-		current := map[string]uint16{}
-		ids := make([]string, 0, len(members))
-		for _, ik := range members {
-			ids = append(ids, ik.in.InstanceID)
-			if p, ok := ik.in.NATPorts[poolID]; ok {
-				current[ik.in.InstanceID] = p
-			}
-		}
-		got, err := AssignNATPorts(start, end, current, ids, reserved)
+		lb, err := resource.DecodeLoadBalancer(kv.Value)
 		if err != nil {
-			return &resource.Error{Status: 400, Code: "InboundNatPoolFrontendPortRangeSmallerThanRequestedPorts",
-				Message: fmt.Sprintf("Inbound NAT pool %s has frontend port range %d-%d, smaller than the %d ports requested by the scale set instances.", poolID, start, end, len(ids))}
+			return s, fmt.Errorf("decode load balancer %s: %w", id, err)
 		}
-		for _, ik := range members {
-			if ik.in.NATPorts[poolID] != got[ik.in.InstanceID] {
-				if ik.in.NATPorts == nil {
-					ik.in.NATPorts = map[string]uint16{}
-				}
-				ik.in.NATPorts[poolID] = got[ik.in.InstanceID]
-				changed[ik] = true
-			}
+		in.LoadBalancers[key] = lb
+	}
+	c.mu.Lock()
+	for _, rec := range in.Instances {
+		if c.seenRunning[driverKey(rec)] {
+			in.Memory.SeenRunning[rec.InstanceID] = true
 		}
 	}
-	for _, ik := range alive {
-		for poolID := range ik.in.NATPorts {
-			if !containsIK(pools[poolID], ik) {
-				delete(ik.in.NATPorts, poolID)
-				changed[ik] = true
-			}
-		}
-	}
-	for ik := range changed {
-		if err := c.save(ctx, ik); err != nil {
-			return err
-		}
-	}
-	return nil
+	in.Memory.RollingNotBefore = c.rolling[lid]
+	c.mu.Unlock()
+	s.input = in
+	return s, nil
 }
 
-func containsIK(list []*instanceKV, ik *instanceKV) bool {
-	for _, x := range list {
-		if x == ik {
-			return true
-		}
-	}
-	return false
-}
-
-// checkNATRanges fails with InboundNatPoolFrontendPortRangeSmallerThanRequestedPorts
-// when a NAT pool the model uses has fewer ports than capacity instances
-// need (ports other rules use on its frontend do not count).
-func (c *Controller) checkNATRanges(ctx context.Context, vm *resource.VirtualMachineScaleSet, capacity int) error {
-	_, ipc := resource.PrimaryIPConfig(vm.Properties.VirtualMachineProfile)
+// lbRefs appends the ids of the load balancers whose NAT pools and backend
+// pools the primary ipconfig of p lists.
+func lbRefs(ids []string, p *resource.VMProfile) []string {
+	_, ipc := resource.PrimaryIPConfig(p)
 	if ipc == nil {
-		return nil
+		return ids
 	}
-	lbs := map[string]*resource.LoadBalancer{}
-	for _, p := range ipc.Properties.LoadBalancerInboundNatPools {
-		start, end, reserved, err := c.natPoolRange(ctx, lbs, resource.NormalizeRefID(p.ID))
-		if err != nil {
-			return err
-		}
-		free := 0
-		for port := int(start); port <= int(end); port++ {
-			if !reserved[uint16(port)] {
-				free++
+	for _, refs := range [][]resource.SubResource{ipc.Properties.LoadBalancerInboundNatPools, ipc.Properties.LoadBalancerBackendAddressPools} {
+		for _, r := range refs {
+			if lbID, _, _, ok := resource.ParseLBChildID(r.ID); ok {
+				ids = append(ids, lbID)
 			}
 		}
-		if free < capacity {
-			return &resource.Error{Status: 400, Code: "InboundNatPoolFrontendPortRangeSmallerThanRequestedPorts",
-				Message: fmt.Sprintf("The frontend port range %d-%d of inbound NAT pool %s is smaller than the %d ports requested by scale set %s.", start, end, p.ID, capacity, vm.ID)}
-		}
 	}
-	return nil
+	return ids
 }
 
-// loadLB reads a load balancer once per pass (cache keyed by normalized id).
-func (c *Controller) loadLB(ctx context.Context, cache map[string]*resource.LoadBalancer, lbID string) (*resource.LoadBalancer, error) {
-	key := resource.NormalizeRefID(lbID)
-	if lb, ok := cache[key]; ok {
-		return lb, nil
+// healthProbe returns the scale set's health probe id (normalized), or "".
+func healthProbe(vm *resource.VirtualMachineScaleSet) string {
+	if np := vm.NetworkProfile(); np != nil && np.HealthProbe != nil {
+		return resource.NormalizeRefID(np.HealthProbe.ID)
 	}
-	kv, err := c.opt.Store.Get(ctx, resource.Key(mustParse(lbID)))
-	if err != nil {
-		return nil, fmt.Errorf("load balancer %s: %w", lbID, err)
-	}
-	lb, err := resource.DecodeLoadBalancer(kv.Value)
-	if err != nil {
-		return nil, fmt.Errorf("decode load balancer %s: %w", lbID, err)
-	}
-	cache[key] = lb
-	return lb, nil
-}
-
-// natPoolRange reads a NAT pool's (or v2 NAT rule's) frontend port range
-// from its load balancer, and the frontend ports other rules on the same
-// frontend use.
-func (c *Controller) natPoolRange(ctx context.Context, cache map[string]*resource.LoadBalancer, poolID string) (start, end uint16, reserved map[uint16]bool, err error) {
-	lbID, coll, name, ok := resource.ParseLBChildID(poolID)
-	if !ok {
-		return 0, 0, nil, fmt.Errorf("nat pool id %q: not a load balancer child", poolID)
-	}
-	lb, err := c.loadLB(ctx, cache, lbID)
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	return natPoolPorts(lb, coll, name)
+	return ""
 }

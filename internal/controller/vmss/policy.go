@@ -3,10 +3,11 @@ package vmss
 import (
 	"errors"
 	"fmt"
-	"nimbus/internal/resource"
 	"sort"
 	"strings"
 	"time"
+
+	"nimbus/internal/resource"
 )
 
 // ErrPortRangeExhausted is returned (wrapped) by AssignNATPorts when a NAT
@@ -168,4 +169,98 @@ func UnhealthyPercentExceeded(unhealthy, total, maxPercent int) bool {
 		return false
 	}
 	return unhealthy*100 > maxPercent*total
+}
+
+// natPoolPorts returns the frontend port range of the NAT pool (coll
+// inboundNatPools) or v2 NAT rule (coll inboundNatRules) name in lb, and the
+// ports other inbound rules use on its frontend.
+func natPoolPorts(lb *resource.LoadBalancer, coll, name string) (start, end uint16, reserved map[uint16]bool, err error) {
+	var fe string
+	found := false
+	for _, np := range lb.Properties.InboundNatPools {
+		if coll == resource.CollInboundNatPools && strings.EqualFold(np.Name, name) {
+			start, end = u16(np.Properties.FrontendPortRangeStart), u16(np.Properties.FrontendPortRangeEnd)
+			fe, found = refID(np.Properties.FrontendIPConfiguration), true
+		}
+	}
+	for _, r := range lb.Properties.InboundNatRules {
+		if coll == resource.CollInboundNatRules && r.IsV2() && strings.EqualFold(r.Name, name) {
+			start, end = u16(r.Properties.FrontendPortRangeStart), u16(r.Properties.FrontendPortRangeEnd)
+			fe, found = refID(r.Properties.FrontendIPConfiguration), true
+		}
+	}
+	if !found {
+		return 0, 0, nil, fmt.Errorf("nat pool %s not found in load balancer %s", name, lb.Name)
+	}
+	reserved = map[uint16]bool{}
+	for _, r := range lb.Properties.LoadBalancingRules {
+		if resource.SameID(refID(r.Properties.FrontendIPConfiguration), fe) {
+			reserved[u16(r.Properties.FrontendPort)] = true
+		}
+	}
+	for _, r := range lb.Properties.InboundNatRules {
+		if !r.IsV2() && resource.SameID(refID(r.Properties.FrontendIPConfiguration), fe) {
+			reserved[u16(r.Properties.FrontendPort)] = true
+		}
+	}
+	return start, end, reserved, nil
+}
+
+func u16(p *int32) uint16 {
+	if p == nil || *p < 0 || *p > 65535 {
+		return 0
+	}
+	return uint16(*p)
+}
+
+func refID(r *resource.SubResource) string {
+	if r == nil {
+		return ""
+	}
+	return r.ID
+}
+
+// ParseISODuration parses the ISO 8601 durations Azure uses in scale-set
+// policies (PT10M, PT1H30M, PT0S, P1D). The empty string is zero.
+func ParseISODuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	u := strings.ToUpper(s)
+	if !strings.HasPrefix(u, "P") {
+		return 0, fmt.Errorf("duration %q: must start with P", s)
+	}
+	u = u[1:]
+	var d time.Duration
+	inTime := false
+	num := ""
+	for _, r := range u {
+		switch {
+		case r == 'T':
+			inTime = true
+		case (r >= '0' && r <= '9') || r == '.':
+			num += string(r)
+		default:
+			if num == "" {
+				return 0, fmt.Errorf("duration %q: missing number before %c", s, r)
+			}
+			var f float64
+			if _, err := fmt.Sscanf(num, "%g", &f); err != nil {
+				return 0, fmt.Errorf("duration %q: %w", s, err)
+			}
+			num = ""
+			unit := map[bool]map[rune]time.Duration{
+				false: {'D': 24 * time.Hour, 'W': 7 * 24 * time.Hour},
+				true:  {'H': time.Hour, 'M': time.Minute, 'S': time.Second},
+			}[inTime][r]
+			if unit == 0 {
+				return 0, fmt.Errorf("duration %q: unsupported unit %c", s, r)
+			}
+			d += time.Duration(f * float64(unit))
+		}
+	}
+	if num != "" {
+		return 0, fmt.Errorf("duration %q: trailing number without unit", s)
+	}
+	return d, nil
 }
