@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"nimbus/internal/resource"
@@ -45,6 +46,11 @@ func (s *Server) putGroup(ctx context.Context, r *Request) (*Response, error) {
 	g.Properties.ProvisioningState = resource.Succeeded
 	if err := g.Validate(); err != nil {
 		return nil, err
+	}
+	if !slices.Contains(Locations, g.Location) {
+		return nil, resource.BadRequest("LocationNotAvailableForResourceGroup",
+			"The provided location '%s' is not available for resource group. List of available regions is '%s'.",
+			g.Location, strings.Join(Locations, ","))
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"nimbus/internal/resource"
@@ -62,6 +63,10 @@ type Kind struct {
 	Model Model
 	// Children names child resource types, e.g. "subnets", for provider metadata.
 	Children []string
+	// CheckName, if set, enforces the type's naming rule on every PUT
+	// (Azure's code for a bad name, e.g. InvalidResourceName); nil accepts
+	// any name the URL can carry.
+	CheckName func(name string) error
 }
 
 // RegisterKind registers k and serves, for it, PUT/GET/PATCH/DELETE of
@@ -133,6 +138,11 @@ func (s *Server) Apply(ctx context.Context, w Write) (*Result, error) {
 	if err := s.RequireGroup(ctx, StoreReader{s.st}, w.ID.Subscription, w.ID.ResourceGroup); err != nil {
 		return nil, err
 	}
+	if w.Kind.CheckName != nil {
+		if err := w.Kind.CheckName(w.ID.Name()); err != nil {
+			return nil, err
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		res, err := s.applyOnce(ctx, w)
 		var ce *store.ConflictError
@@ -180,6 +190,11 @@ func (s *Server) applyOnce(ctx context.Context, w Write) (*Result, error) {
 	m.Location = NormalizeLocation(m.Location)
 	if err := resource.ValidateLocation(m.Location); err != nil {
 		return nil, err
+	}
+	if !slices.Contains(Locations, m.Location) {
+		return nil, resource.BadRequest("LocationNotAvailableForResourceType",
+			"The provided location '%s' is not available for resource type '%s'. List of available regions for the resource type is '%s'.",
+			m.Location, k.Type, strings.Join(Locations, ","))
 	}
 	if prev != nil && prev.Meta().Location != m.Location {
 		return nil, resource.Conflict("InvalidResourceLocation",

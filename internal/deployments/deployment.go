@@ -17,6 +17,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -242,6 +243,11 @@ func (s *server) deploymentScope(ctx context.Context, sub, rg, name, location st
 			return sc, resource.BadRequest("LocationRequired", "The location property is required for a subscription-scope deployment.")
 		}
 		sc.Location = arm.NormalizeLocation(location)
+		if !slices.Contains(arm.Locations, sc.Location) {
+			return sc, resource.BadRequest("LocationNotAvailableForDeployment",
+				"The provided location '%s' is not available for deployment. List of available regions is '%s'.",
+				sc.Location, strings.Join(arm.Locations, ","))
+		}
 	} else {
 		g, _, err := s.LoadGroup(ctx, resource.GroupID(sub, rg))
 		if err != nil {

@@ -59,7 +59,7 @@ func ValidateLoadBalancer(lb, old *LoadBalancer, c *LBContext) error {
 	}
 	v := &lbValidator{lb: lb, old: old, c: c}
 	for _, step := range []func() error{
-		v.names, v.sku, v.frontends, v.probesCheck, v.poolsCheck, v.rules, v.natRules, v.natPools,
+		v.limits, v.names, v.sku, v.frontends, v.probesCheck, v.poolsCheck, v.rules, v.natRules, v.natPools,
 		v.portConflicts, v.backendPortConflicts, v.outbound, v.scaleSetUse,
 	} {
 		if err := step(); err != nil {
@@ -101,16 +101,23 @@ func (v *lbValidator) names() error {
 	return nil
 }
 
-// checkChildName enforces Azure's child-name rules: 1–80 characters, no
-// slash, not ending in a period.
+// checkChildName enforces the network provider's naming rule
+// (CheckNetworkName) on the child name at field.
 func checkChildName(field, name string) error {
 	if name == "" {
 		return ruleErr(CodeInvalidParameter, field, "Property %s is required.", field)
 	}
-	if len(name) > 80 || strings.ContainsAny(name, "/\\?#%") || strings.HasSuffix(name, ".") {
-		return ruleErr(CodeInvalidParameter, field, "Name '%s' in %s is not valid: 1-80 characters, no '/', '\\', '?', '#', '%%', not ending with '.'.", name, field)
+	return atField(CheckNetworkName(name, 1, MaxNetworkNameLen), field)
+}
+
+// atField returns err (a *Error or nil) with its target set to field.
+func atField(err error, field string) error {
+	if e, ok := err.(*Error); ok {
+		c := *e
+		c.Target = field
+		return &c
 	}
-	return nil
+	return err
 }
 
 func (v *lbValidator) sku() error {

@@ -72,6 +72,9 @@ func NormalizeNSG(n *NetworkSecurityGroup) error {
 		if r.Name == "" {
 			return InvalidParameter(field+".name", "Security rule at index %d has no name.", i)
 		}
+		if err := CheckNetworkName(r.Name, 1, MaxNetworkNameLen); err != nil {
+			return atField(err, field+".name")
+		}
 		if seenName[strings.ToLower(r.Name)] {
 			return InvalidParameter(field+".name", "Security rule name %s is used more than once.", r.Name)
 		}

@@ -173,6 +173,13 @@ func ValidateScaleSet(v, old *VirtualMachineScaleSet, c *VMSSContext) error {
 			"Value %d of sku.capacity is out of range: it must be between 0 and %d.", *v.SKU.Capacity, MaxScaleSetCapacity)
 	}
 	p := &v.Properties
+	if vp := p.VirtualMachineProfile; vp != nil && vp.OSProfile != nil && vp.OSProfile.ComputerNamePrefix != "" {
+		os := vp.OSProfile
+		if err := CheckComputerNamePrefix("properties.virtualMachineProfile.osProfile.computerNamePrefix",
+			os.ComputerNamePrefix, len(os.WindowsConfiguration) > 0); err != nil {
+			return err
+		}
+	}
 	if old != nil {
 		op := &old.Properties
 		if op.OrchestrationMode != p.OrchestrationMode {

@@ -2,6 +2,7 @@ package resource
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 )
@@ -150,6 +151,9 @@ func (v *VirtualNetwork) Normalize() error {
 		s := &v.Properties.Subnets[i]
 		if s.Name == "" {
 			return InvalidParameter("properties.subnets", "Subnet at index %d of virtual network %s has no name.", i, v.ID)
+		}
+		if err := CheckNetworkName(s.Name, 1, MaxNetworkNameLen); err != nil {
+			return atField(err, fmt.Sprintf("properties.subnets[%d].name", i))
 		}
 		if seen[strings.ToLower(s.Name)] {
 			return BadRequest("DuplicateResourceName", "Virtual network %s has two subnets named %s.", v.ID, s.Name)

@@ -28,7 +28,7 @@ var (
 
 // registerVmss registers the routes of vmss.go.
 func registerVmss(s *server) {
-	k := &arm.Kind{Type: resource.VirtualMachineScaleSetType, Versions: Versions, Model: vmssModel{s}}
+	k := &arm.Kind{Type: resource.VirtualMachineScaleSetType, Versions: Versions, Model: vmssModel{s}, CheckName: resource.CheckScaleSetName}
 	s.RegisterPagedLists(k)
 	s.RegisterKind(k)
 	s.Handle(http.MethodGet, "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/virtualMachineScaleSets", Versions,

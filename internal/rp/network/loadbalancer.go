@@ -28,7 +28,7 @@ func registerLoadbalancer(s *server) {
 			children = append(children, c.Name())
 		}
 	}
-	k := &arm.Kind{Type: resource.LoadBalancerType, Versions: Versions, Model: lbModel{s},
+	k := &arm.Kind{Type: resource.LoadBalancerType, Versions: Versions, Model: lbModel{s}, CheckName: networkName,
 		Children: append(children, "networkInterfaces")}
 	s.RegisterPagedLists(k)
 	s.RegisterKind(k)

@@ -120,10 +120,7 @@ func (s *server) putLBChild(ctx context.Context, r *arm.Request, c resource.LBCh
 }
 
 func checkChildName(name string) error {
-	if name == "" || len(name) > 80 || strings.HasSuffix(name, ".") {
-		return resource.InvalidParameter("name", "The child resource name '%s' is invalid: 1-80 characters, not ending with '.'.", name)
-	}
-	return nil
+	return resource.CheckNetworkName(name, 1, resource.MaxNetworkNameLen)
 }
 
 // deleteLBChild removes a child of a read-write collection (LRO; 204 when absent).

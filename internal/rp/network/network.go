@@ -8,6 +8,7 @@ package network
 
 import (
 	"nimbus/internal/arm"
+	"nimbus/internal/resource"
 )
 
 // server is the provider's view of Resource Manager: the ARM server, whose
@@ -33,4 +34,10 @@ func Register(srv *arm.Server, members MembershipSource) {
 	registerPublicip(s)
 	registerVnet(s)
 	registerVnetIp(s)
+}
+
+// networkName is the network provider's naming rule for its top-level
+// types (load balancers, public IPs, NSGs): 1 to 80 characters.
+func networkName(name string) error {
+	return resource.CheckNetworkName(name, 1, resource.MaxNetworkNameLen)
 }

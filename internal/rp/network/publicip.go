@@ -112,5 +112,5 @@ func (publicIPModel) Render(ctx context.Context, rd arm.Reader, obj arm.Object) 
 
 // registerPublicip registers the routes of publicip.go.
 func registerPublicip(s *server) {
-	s.RegisterKind(&arm.Kind{Type: resource.PublicIPType, Versions: Versions, Model: publicIPModel{s}})
+	s.RegisterKind(&arm.Kind{Type: resource.PublicIPType, Versions: Versions, Model: publicIPModel{s}, CheckName: networkName})
 }

@@ -262,7 +262,10 @@ func (s *server) deleteSubnet(ctx context.Context, r *arm.Request) (*arm.Respons
 
 // registerVnet registers the routes of vnet.go.
 func registerVnet(s *server) {
-	s.RegisterKind(&arm.Kind{Type: resource.VirtualNetworkType, Versions: Versions, Model: vnetModel{s}, Children: []string{"subnets"}})
+	s.RegisterKind(&arm.Kind{Type: resource.VirtualNetworkType, Versions: Versions, Model: vnetModel{s}, Children: []string{"subnets"},
+		CheckName: func(name string) error {
+			return resource.CheckNetworkName(name, resource.MinVirtualNetworkNameLen, resource.MaxVirtualNetworkNameLen)
+		}})
 	base := "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets"
 	s.Handle(http.MethodGet, base, Versions, s.listSubnets)
 	s.Handle(http.MethodGet, base+"/{subnet}", Versions, s.getSubnet)
