@@ -81,6 +81,23 @@ func ScriptSpec(n int, src string) driver.InstanceSpec {
 	return s
 }
 
+// SharedDir returns a new directory that instances and the test can both
+// read and write (mode 0777 under os.TempDir(), removed when the test
+// ends): instances run as an unprivileged user, which cannot reach a
+// t.TempDir() of a root test.
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nimbus-drivertest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // LowPortsSkipReason returns why this process may not bind ports 22 and 80,
 // or "" if it may.
 func LowPortsSkipReason() string {
@@ -356,7 +373,7 @@ func testStopThenStart(t *testing.T, s *suite) {
 
 func testStopKillsAfterGrace(t *testing.T, s *suite) {
 	d, _ := s.open(t)
-	mark := filepath.Join(t.TempDir(), "trapped")
+	mark := filepath.Join(SharedDir(t), "trapped")
 	spec := ScriptSpec(5, fmt.Sprintf("trap '' TERM\ntouch %s\nwhile :; do sleep 1; done\n", mark))
 	st := s.start(t, d, spec)
 	eventually(t, 10*time.Second, "the script to ignore SIGTERM", func() bool {
@@ -423,7 +440,7 @@ func testUnknownImage(t *testing.T, s *suite) {
 
 func testScriptEnvironment(t *testing.T, s *suite) {
 	d, _ := s.open(t)
-	out := filepath.Join(t.TempDir(), "env")
+	out := filepath.Join(SharedDir(t), "env")
 	spec := ScriptSpec(8, fmt.Sprintf("echo \"$NIMBUS_INSTANCE_NAME $NIMBUS_INSTANCE_ID $NIMBUS_PRIVATE_IP $NIMBUS_BIND_IP\" > %s.tmp && mv %s.tmp %s\n", out, out, out))
 	st := s.start(t, d, spec)
 	want := fmt.Sprintf("%s %s %s %s\n", spec.Name, spec.InstanceID, spec.PrivateIP, st.ProviderIP)

@@ -259,8 +259,7 @@ func TestStartFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A copy of this binary that user nobody may run, for the unprivileged case.
-	bin := filepath.Join(t.TempDir(), "workload.test")
-	os.Chmod(filepath.Dir(bin), 0o755)
+	bin := filepath.Join(drivertest.SharedDir(t), "workload.test")
 	src, err := os.ReadFile(exe)
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +280,9 @@ func TestStartFailures(t *testing.T) {
 		{name: "not executable", command: []string{"/nonexistent/nimbus"},
 			want: []string{"exec /nonexistent/nimbus"}},
 		{name: "unprivileged low port", skip: !unpriv,
-			command: []string{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin},
+			// Unconfined (env drops NIMBUS_CONFINE): the workload itself
+			// runs without privilege, as under a nimbus that is not root.
+			command: []string{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-u", workload.EnvConfine, bin},
 			want:    []string{"permission denied", "setcap cap_net_bind_service=+ep", "ip_unprivileged_port_start=0"},
 			is:      []error{workload.ErrPrivilegedPort, driver.ErrNotSupported}},
 	}
