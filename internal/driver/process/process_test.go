@@ -36,7 +36,29 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		driverHelper(dir)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeInstancesDirs()
+	os.Exit(code)
+}
+
+// instancesDirs are the InstancesDir of every driver the tests opened.
+var instancesDirs sync.Map
+
+// testInstancesDir is the instances directory of the test driver over
+// stateDir: under os.TempDir() (the instance user must reach it, and a
+// t.TempDir() of root is 0700), the same for every driver over stateDir
+// (restarts), removed when the tests end.
+func testInstancesDir(stateDir string) string {
+	dir := filepath.Join(os.TempDir(), "nimbus-test-instances-"+fileID(stateDir)[:12])
+	instancesDirs.Store(dir, true)
+	return dir
+}
+
+func removeInstancesDirs() {
+	instancesDirs.Range(func(k, _ any) bool {
+		os.RemoveAll(k.(string))
+		return true
+	})
 }
 
 // helperEnv makes this test binary play a nimbus that starts instances and
@@ -148,10 +170,11 @@ func TestRestartAfterNimbusKilled(t *testing.T) {
 // test binary.
 func testOptions(dir string, pool string) Options {
 	return Options{
-		StateDir:    dir,
-		Env:         map[string]string{workload.ReexecEnv: "1"},
-		Pool:        netip.MustParsePrefix(pool),
-		StopTimeout: 2 * time.Second,
+		StateDir:     dir,
+		InstancesDir: testInstancesDir(dir),
+		Env:          map[string]string{workload.ReexecEnv: "1"},
+		Pool:         netip.MustParsePrefix(pool),
+		StopTimeout:  2 * time.Second,
 	}
 }
 
