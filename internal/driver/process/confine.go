@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -66,7 +67,12 @@ func (d *Driver) confinement(ops osOps) (confinement, error) {
 	default:
 		c.user = driver.User{UID: os.Geteuid(), GID: os.Getegid()}
 		iso := userNSIsolation(c.user)
-		if err := ops.probe(iso); err != nil {
+		if hasNetBindService() {
+			// A capability of nimbus's (setcap on the binary) lets its
+			// workloads bind ports 22 and 80; in a user namespace of
+			// their own they would lose it for the host's network.
+			c.why = "nimbus holds CAP_NET_BIND_SERVICE, which a user namespace would take from its workloads"
+		} else if err := ops.probe(iso); err != nil {
 			c.why = fmt.Sprintf("no user namespace for an unprivileged user here: %v", err)
 		} else {
 			c.mode, c.iso = workload.ConfineUserNS, iso
@@ -83,6 +89,22 @@ func (d *Driver) confinement(ops osOps) (confinement, error) {
 		return c, fmt.Errorf("process: instances dir: %w", err)
 	}
 	return c, nil
+}
+
+// hasNetBindService reports whether this process holds CAP_NET_BIND_SERVICE
+// (bit 10 of CapEff in /proc/self/status).
+func hasNetBindService() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err == nil && n&(1<<10) != 0
+		}
+	}
+	return false
 }
 
 // within reports whether path is dir or inside it.

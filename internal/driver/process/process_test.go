@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		driverHelper(dir)
 	}
+	if dir := os.Getenv(unprivHelperEnv); dir != "" {
+		unprivilegedHelper(dir)
+	}
 	code := m.Run()
 	removeInstancesDirs()
 	os.Exit(code)
@@ -163,6 +166,100 @@ func TestRestartAfterNimbusKilled(t *testing.T) {
 	}
 	if left := drivertest.GroupMembers(script.PID); len(left) > 0 {
 		t.Fatalf("processes %v of %v survived Destroy after the restart", left, members)
+	}
+}
+
+// unprivHelperEnv makes this test binary play a nimbus that is not root:
+// it starts one script instance with a driver over the state directory
+// <dir>/state, waits for the script's report in <dir>/report, prints it
+// and destroys the instance (see TestUnprivilegedNimbusConfined).
+const unprivHelperEnv = "NIMBUS_TEST_UNPRIVILEGED_HELPER"
+
+func unprivilegedHelper(dir string) {
+	fail := func(err error) { fmt.Println("error:", err); os.Exit(1) }
+	opts := testOptions(filepath.Join(dir, "state"), "127.101.9.0/24")
+	opts.InstancesDir = filepath.Join(dir, "instances")
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		fail(err)
+	}
+	report := filepath.Join(dir, "report")
+	spec := drivertest.ScriptSpec(1, fmt.Sprintf("{ echo uid=$(id -u); echo procs=$(ls /proc | grep -cE '^[0-9]+$'); "+
+		"echo init=$(tr '\\0' ' ' < /proc/1/cmdline); "+
+		"if ls %s/* >/dev/null 2>&1; then echo state=readable; else echo state=denied; fi; "+
+		"echo caps=$(grep CapEff /proc/self/status | tr -d '\\t'); } > %s.tmp && mv %s.tmp %s\n",
+		opts.StateDir, report, report, report))
+	st, err := d.Start(context.Background(), spec)
+	if err != nil {
+		fail(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(report); err == nil {
+			fmt.Printf("status uid=%d confine=%s\n%s", st.UID, d.conf.mode, b)
+			break
+		}
+		if time.Now().After(deadline) {
+			fail(errors.New("no report from the script"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := d.Destroy(context.Background(), spec.Key); err != nil {
+		fail(err)
+	}
+	d.Close(context.Background(), true)
+	os.Exit(0)
+}
+
+// TestUnprivilegedNimbusConfined runs the driver as uid 65534 (a nimbus
+// that is not root): its instances run as that uid, in a user namespace
+// of their own without capabilities, and see only their own processes and
+// not the state directory. It needs root to become 65534.
+func TestUnprivilegedNimbusConfined(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the driver as another, unprivileged user")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := drivertest.SharedDir(t)
+	bin := filepath.Join(dir, "process.test")
+	src, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), unprivHelperEnv+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("unprivileged nimbus:\n%s", out)
+	if err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, f := range strings.Fields(line) {
+			if k, v, ok := strings.Cut(f, "="); ok {
+				got[k] = v
+			}
+		}
+	}
+	if got["confine"] != "userns" {
+		t.Skipf("this kernel gives no user namespace to an unprivileged user (confine=%q); nothing more to check", got["confine"])
+	}
+	n, _ := strconv.Atoi(got["procs"])
+	want := map[string]string{"uid": "65534", "state": "denied", "caps": "CapEff:0000000000000000"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q; want %q", k, got[k], v)
+		}
+	}
+	if n == 0 || n > 10 || !strings.Contains(string(out), "workload script") {
+		t.Errorf("the instance sees %d processes, PID 1 %q; want only its own", n, got["init"])
 	}
 }
 
