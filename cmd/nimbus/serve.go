@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"nimbus/internal/driver"
 	"nimbus/internal/node"
 	"nimbus/internal/system"
 )
@@ -18,7 +19,7 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 func newServeCmd() *cobra.Command {
 	var (
 		dataDir, listen, pool, drv, dp, metricsListen string
-		providerPool, netnsName, uplink               string
+		providerPool, netnsName, uplink, instanceUser string
 		probeInterval, repairGrace                    time.Duration
 	)
 	cmd := &cobra.Command{
@@ -57,6 +58,13 @@ GET /nimbus/info.`,
 					return fmt.Errorf("--provider-pool %q: want a loopback prefix such as 127.100.0.0/16", providerPool)
 				}
 				opt.ProviderPool = pp.Masked()
+			}
+			if instanceUser != "" {
+				u, err := driver.ParseUser(instanceUser)
+				if err != nil {
+					return fmt.Errorf("--instance-user: %w", err)
+				}
+				opt.InstanceUser = u
 			}
 			opt.HostNet.Name = netnsName
 			if uplink != "" {
@@ -99,6 +107,7 @@ GET /nimbus/info.`,
 	f.StringVar(&providerPool, "provider-pool", "", "process driver: loopback range instances' private IPs are mapped to (default 127.100.0.0/16); two nimbus on one host need different ones")
 	f.StringVar(&netnsName, "netns-name", "", "netns driver: name of nimbus's network namespace and prefix of its veth (default nimbus0)")
 	f.StringVar(&uplink, "netns-uplink", "", "netns driver: the /30 between the host and nimbus's namespace (default 198.19.255.252/30)")
+	f.StringVar(&instanceUser, "instance-user", "", "host user instances (echo, script, customData) run as when nimbus runs as root: NAME or UID, optionally :GROUP or :GID; never root (default nobody, 65534:65534). Not as root, instances run as nimbus's own user")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
 	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
 	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")

@@ -7,7 +7,11 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os/user"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -79,6 +83,67 @@ type Status struct {
 	ExitCode   int
 	// Message explains a non-running state (exit error, signal).
 	Message string
+	// UID and GID are the host identity the workload (and everything it
+	// starts: the customData script) runs as; both -1 when unknown (an
+	// instance recorded by a nimbus that did not record them).
+	UID, GID int
+}
+
+// User is a host identity instances run as: a uid and a gid, never 0 (no
+// instance runs as root), with no supplementary groups.
+type User struct {
+	UID, GID int
+}
+
+// DefaultUser is the identity instances run as when nimbus runs as root and
+// no other is configured: nobody/nogroup (65534), owning no file of the host.
+var DefaultUser = User{UID: 65534, GID: 65534}
+
+// String formats u as "uid:gid".
+func (u User) String() string { return strconv.Itoa(u.UID) + ":" + strconv.Itoa(u.GID) }
+
+// ParseUser parses an instance identity: a user name or a numeric uid,
+// optionally followed by ":" and a group name or a numeric gid. Without a
+// group, a name uses the user's primary group and a uid the gid of the same
+// number. Names are looked up in the host's user database. Root (uid or gid
+// 0) is refused: instances never run as root.
+func ParseUser(s string) (User, error) {
+	name, group, hasGroup := strings.Cut(strings.TrimSpace(s), ":")
+	if name == "" || hasGroup && group == "" {
+		return User{}, fmt.Errorf("instance user %q: want NAME or UID, optionally :GROUP or :GID", s)
+	}
+	var u User
+	if n, err := strconv.Atoi(name); err == nil {
+		u = User{UID: n, GID: n}
+	} else {
+		pw, err := user.Lookup(name)
+		if err != nil {
+			return User{}, fmt.Errorf("instance user %q: %w", s, err)
+		}
+		if u.UID, err = strconv.Atoi(pw.Uid); err != nil {
+			return User{}, fmt.Errorf("instance user %q: uid %q is not numeric", s, pw.Uid)
+		}
+		if u.GID, err = strconv.Atoi(pw.Gid); err != nil {
+			return User{}, fmt.Errorf("instance user %q: gid %q is not numeric", s, pw.Gid)
+		}
+	}
+	if hasGroup {
+		if n, err := strconv.Atoi(group); err == nil {
+			u.GID = n
+		} else {
+			gr, err := user.LookupGroup(group)
+			if err != nil {
+				return User{}, fmt.Errorf("instance user %q: %w", s, err)
+			}
+			if u.GID, err = strconv.Atoi(gr.Gid); err != nil {
+				return User{}, fmt.Errorf("instance user %q: gid %q is not numeric", s, gr.Gid)
+			}
+		}
+	}
+	if u.UID <= 0 || u.GID <= 0 || u.UID > 1<<31-2 || u.GID > 1<<31-2 {
+		return User{}, fmt.Errorf("instance user %q: uid and gid must be positive (instances never run as root), got %s", s, u)
+	}
+	return u, nil
 }
 
 // Driver runs instances. Implementations are safe for concurrent use.

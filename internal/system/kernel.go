@@ -10,6 +10,7 @@ import (
 
 	"nimbus/internal/dataplane/nft"
 	"nimbus/internal/driver/netns"
+	"nimbus/internal/driver/process"
 	"nimbus/internal/hostnet"
 	"nimbus/internal/probe"
 )
@@ -53,7 +54,8 @@ func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Log
 	s.Engine = e
 	s.closers = append(s.closers, e.Close)
 	d, err := netns.New(ctx, netns.Options{Net: hn, StateDir: filepath.Join(opt.Node.DataDir, "instances-netns"),
-		Command: opt.WorkloadCommand, Env: opt.WorkloadEnv, Logger: log.With("driver", "netns")})
+		Command: opt.WorkloadCommand, Env: opt.WorkloadEnv, Logger: log.With("driver", "netns"),
+		Process: process.Options{User: opt.InstanceUser, Hide: []string{opt.Node.DataDir}}})
 	if err != nil {
 		return nil, fmt.Errorf("netns driver: %w", err)
 	}

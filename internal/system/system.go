@@ -62,6 +62,10 @@ type Options struct {
 	// WorkloadEnv is extra environment for workloads (tests set
 	// workload.ReexecEnv).
 	WorkloadEnv map[string]string
+	// InstanceUser is the host identity instances run as when nimbus runs
+	// as root (zero: driver.DefaultUser, nobody 65534:65534); see
+	// process.Options.User. Instances never see the data directory.
+	InstanceUser driver.User
 	// ProviderPool is the loopback range of the process driver's provider
 	// addresses (default 127.100.0.0/16). Two nimbus processes on one host
 	// need different ranges (and different public pools).
@@ -223,6 +227,7 @@ func (s *System) startDataPath(ctx context.Context, opt Options, log *slog.Logge
 		d, err := process.New(ctx, process.Options{
 			StateDir: filepath.Join(opt.Node.DataDir, "instances"), Command: opt.WorkloadCommand,
 			Env: opt.WorkloadEnv, Pool: opt.ProviderPool, Logger: log.With("driver", "process"),
+			User: opt.InstanceUser, Hide: []string{opt.Node.DataDir},
 		})
 		if err != nil {
 			return fmt.Errorf("process driver: %w", err)

@@ -47,6 +47,10 @@ type Echo struct {
 	UDPPort  int
 	// Logger receives per-server errors; nil discards them.
 	Logger *slog.Logger
+	// Bound, if not nil, is called once every port is bound and before
+	// anything is served; an error from it ends Serve. Main drops root
+	// privileges there: ports below 1024 are bound first.
+	Bound func() error
 
 	health atomic.Int32
 }
@@ -89,6 +93,11 @@ func (e *Echo) Serve(ctx context.Context, ready func()) error {
 		return bindError(err)
 	}
 	defer udp.Close()
+	if e.Bound != nil {
+		if err := e.Bound(); err != nil {
+			return err
+		}
+	}
 
 	srv := &http.Server{
 		Handler:           e.handler(),

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -15,16 +16,24 @@ import (
 // readiness or the error that prevented it on the EnvReadyFD descriptor when
 // one is set. Output goes to stdout and stderr.
 func Main(ctx context.Context, kind string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
-	var readyFile *os.File
+	readyFD := -1
 	if fd := getenv(EnvReadyFD); fd != "" {
-		var n int
-		if _, err := fmt.Sscan(fd, &n); err != nil || n < 3 {
+		if _, err := fmt.Sscan(fd, &readyFD); err != nil || readyFD < 3 {
 			return fmt.Errorf("workload: %s=%q is not a descriptor number", EnvReadyFD, fd)
 		}
+	}
+	// Confinement sets no_new_privs on this thread, and the customData
+	// script is started from it: keep this goroutine on it.
+	runtime.LockOSThread()
+	// Before the ready descriptor is marked close-on-exec: a re-execution
+	// (ConfineUserNS) keeps it.
+	drop, cerr := confine(getenv, environ)
+	var readyFile *os.File
+	if readyFD >= 0 {
 		// Keep it out of the script's processes: the driver waits for
 		// the line, and a copy held open elsewhere would hide our exit.
-		syscall.CloseOnExec(n)
-		readyFile = os.NewFile(uintptr(n), "ready")
+		syscall.CloseOnExec(readyFD)
+		readyFile = os.NewFile(uintptr(readyFD), "ready")
 		defer readyFile.Close()
 	}
 	ready := func() {
@@ -34,14 +43,19 @@ func Main(ctx context.Context, kind string, getenv func(string) string, environ 
 			readyFile = nil
 		}
 	}
-	err := run(ctx, kind, getenv, environ, stdout, stderr, ready)
+	err := cerr
+	if err == nil {
+		err = run(ctx, kind, getenv, environ, stdout, stderr, ready, drop)
+	}
 	if err != nil && readyFile != nil {
 		readyFile.WriteString(err.Error() + "\n") //nolint:errcheck // the driver may be gone
 	}
 	return err
 }
 
-func run(ctx context.Context, kind string, getenv func(string) string, environ []string, stdout, stderr io.Writer, ready func()) error {
+// run serves the workload; drop switches to the instance user (see
+// confine): after the echo image bound its ports, before the script runs.
+func run(ctx context.Context, kind string, getenv func(string) string, environ []string, stdout, stderr io.Writer, ready func(), drop func() error) error {
 	k, err := ParseKind(kind)
 	if err != nil {
 		return err
@@ -52,9 +66,12 @@ func run(ctx context.Context, kind string, getenv func(string) string, environ [
 	}
 	switch k {
 	case KindEcho:
-		e := &Echo{Config: cfg, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+		e := &Echo{Config: cfg, Logger: slog.New(slog.NewTextHandler(stderr, nil)), Bound: drop}
 		return e.Serve(ctx, ready)
 	default:
+		if err := drop(); err != nil {
+			return err
+		}
 		s := &Script{Config: cfg, Environ: environ, Stdout: stdout, Stderr: stderr}
 		return s.Serve(ctx, ready)
 	}

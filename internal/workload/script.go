@@ -23,7 +23,8 @@ type Script struct {
 	Config Config
 	// Environ is the base environment of the script (os.Environ() in
 	// production). EnvCustomData and EnvReadyFD are removed from it and the
-	// NIMBUS_INSTANCE_* / NIMBUS_*_IP variables set from Config.
+	// NIMBUS_INSTANCE_* / NIMBUS_*_IP variables set from Config, and
+	// HOME to Config.Dir when it is set.
 	Environ []string
 	// Stdout and Stderr receive the script's output; Stderr also gets one
 	// line with the script's exit status. Nil discards.
@@ -41,7 +42,10 @@ func (s *Script) Serve(ctx context.Context, ready func()) error {
 	cmd := exec.CommandContext(ctx, Shell, "-c", string(src), "customdata")
 	cmd.Env = s.environ()
 	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
-	cmd.Dir = "/"
+	cmd.Dir = s.Config.Dir
+	if cmd.Dir == "" {
+		cmd.Dir = "/"
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -73,6 +77,10 @@ func (s *Script) environ() []string {
 	drop := map[string]bool{
 		EnvCustomData: true, EnvReadyFD: true,
 		EnvInstanceName: true, EnvInstanceID: true, EnvPrivateIP: true, EnvBindIP: true,
+		EnvConfine: true,
+	}
+	if s.Config.Dir != "" {
+		drop["HOME"] = true
 	}
 	var env []string
 	for _, kv := range s.Environ {
@@ -80,6 +88,9 @@ func (s *Script) environ() []string {
 		if !drop[k] {
 			env = append(env, kv)
 		}
+	}
+	if s.Config.Dir != "" {
+		env = append(env, "HOME="+s.Config.Dir)
 	}
 	return append(env,
 		EnvInstanceName+"="+s.Config.Name,

@@ -53,6 +53,34 @@ const (
 	// writing. Drivers use it to make Start return only once the instance
 	// is up.
 	EnvReadyFD = "NIMBUS_READY_FD"
+	// EnvDir is the instance's own directory (owned by the instance's
+	// uid, outside nimbus's data directory): the workload's working
+	// directory and the script's HOME. Empty means "/".
+	EnvDir = "NIMBUS_INSTANCE_DIR"
+	// EnvConfine tells the workload how the driver confined it; see
+	// Confine. Empty means not at all (the workload runs as started).
+	EnvConfine = "NIMBUS_CONFINE"
+	// EnvUser is the identity ("uid:gid") a workload started as root
+	// with EnvConfine=root switches to before it serves or runs customer
+	// code.
+	EnvUser = "NIMBUS_INSTANCE_USER"
+	// EnvHide lists absolute paths, separated by ":", that a confined
+	// workload covers with an empty read-only tmpfs in its mount
+	// namespace (nimbus's data directory).
+	EnvHide = "NIMBUS_CONFINE_HIDE"
+)
+
+// Values of EnvConfine.
+const (
+	// ConfineRoot: the driver started the workload as root, as PID 1 of
+	// new pid and mount namespaces. It mounts its own /proc, hides the
+	// other instances' directories, then switches to EnvUser.
+	ConfineRoot = "root"
+	// ConfineUserNS: the driver (not root) started the workload in new
+	// user, pid and mount namespaces with CAP_SYS_ADMIN of its user
+	// namespace only (ambient). It mounts its own /proc, then re-executes
+	// itself without any capability, as nimbus's own uid.
+	ConfineUserNS = "userns"
 )
 
 // ReadyOK is the line a workload writes to its ready descriptor once it is up.
@@ -126,6 +154,8 @@ type Config struct {
 	BindIP netip.Addr
 	// CustomData is the base64 script of the script image.
 	CustomData string
+	// Dir is the instance's own directory (EnvDir); "" means "/".
+	Dir string
 }
 
 // ConfigFromEnv reads a Config from the Env* variables through getenv
@@ -135,6 +165,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Name:       getenv(EnvInstanceName),
 		InstanceID: getenv(EnvInstanceID),
 		CustomData: getenv(EnvCustomData),
+		Dir:        getenv(EnvDir),
 	}
 	bind := getenv(EnvBindIP)
 	if bind == "" {

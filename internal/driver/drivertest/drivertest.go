@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,23 @@ func ScriptSpec(n int, src string) driver.InstanceSpec {
 	return s
 }
 
+// SharedDir returns a new directory that instances and the test can both
+// read and write (mode 0777 under os.TempDir(), removed when the test
+// ends): instances run as an unprivileged user, which cannot reach a
+// t.TempDir() of a root test.
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nimbus-drivertest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // LowPortsSkipReason returns why this process may not bind ports 22 and 80,
 // or "" if it may.
 func LowPortsSkipReason() string {
@@ -124,6 +142,7 @@ func Run(t *testing.T, h Harness) {
 		{"KilledWorkloadExits", testKilledWorkloadExits},
 		{"KilledGroupLeavesNoChildren", testKilledGroupLeavesNoChildren},
 		{"DestroyLeavesNoProcess", testDestroyLeavesNoProcess},
+		{"Confined", testConfined},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, s) })
@@ -357,7 +376,7 @@ func testStopThenStart(t *testing.T, s *suite) {
 
 func testStopKillsAfterGrace(t *testing.T, s *suite) {
 	d, _ := s.open(t)
-	mark := filepath.Join(t.TempDir(), "trapped")
+	mark := filepath.Join(SharedDir(t), "trapped")
 	spec := ScriptSpec(5, fmt.Sprintf("trap '' TERM\ntouch %s\nwhile :; do sleep 1; done\n", mark))
 	st := s.start(t, d, spec)
 	poll.Until(t, 10*time.Second, "the script to ignore SIGTERM", func() error {
@@ -424,7 +443,7 @@ func testUnknownImage(t *testing.T, s *suite) {
 
 func testScriptEnvironment(t *testing.T, s *suite) {
 	d, _ := s.open(t)
-	out := filepath.Join(t.TempDir(), "env")
+	out := filepath.Join(SharedDir(t), "env")
 	spec := ScriptSpec(8, fmt.Sprintf("echo \"$NIMBUS_INSTANCE_NAME $NIMBUS_INSTANCE_ID $NIMBUS_PRIVATE_IP $NIMBUS_BIND_IP\" > %s.tmp && mv %s.tmp %s\n", out, out, out))
 	st := s.start(t, d, spec)
 	want := fmt.Sprintf("%s %s %s %s\n", spec.Name, spec.InstanceID, spec.PrivateIP, st.ProviderIP)
@@ -572,6 +591,118 @@ func testDestroyLeavesNoProcess(t *testing.T, s *suite) {
 			t.Errorf("process %d survived Destroy", pid)
 		}
 	}
+}
+
+// confineScript is the customData of the Confined case: it reports, one
+// "key=value" line each, who it runs as and what it can reach. %[1]s is the
+// report file, %[2]s a 0700 root-owned directory, %[3]s the driver's state
+// directory, %[4]s a root-owned file in the host's /tmp, %[5]s a path in
+// /etc.
+const confineScript = `r=%[1]s
+{
+echo "uid=$(id -u)"
+echo "gid=$(id -g)"
+echo "groups=$(id -G)"
+if ls %[2]s >/dev/null 2>&1 || cat %[2]s/key >/dev/null 2>&1; then echo secret=readable; else echo secret=denied; fi
+if ls %[3]s/* >/dev/null 2>&1; then echo state=readable; else echo state=denied; fi
+if (echo pwned >> %[4]s) 2>/dev/null; then echo hostfile=writable; else echo hostfile=denied; fi
+if (echo pwned > %[5]s) 2>/dev/null; then echo etc=writable; else echo etc=denied; fi
+echo "procs=$(ls /proc | grep -E '^[0-9]+$' | tr '\n' ' ')"
+echo "init=$(tr '\0' ' ' < /proc/1/cmdline)"
+echo "home=$HOME"
+echo "pwd=$(pwd)"
+if touch ./written 2>/dev/null; then echo homedir=writable; else echo homedir=denied; fi
+} > $r.tmp
+mv $r.tmp $r
+`
+
+// testConfined runs a customData script that tries to reach what an
+// instance must not: it does not run as root (nor do the driver's
+// processes of the instance), cannot read a 0700 root-owned directory or
+// the driver's state, cannot write /etc or a root-owned file of the host's
+// /tmp, sees only its own processes, and has its own writable directory.
+func testConfined(t *testing.T, s *suite) {
+	if os.Geteuid() != 0 {
+		t.Skip("confinement to another user is checked as root (not root, instances run as nimbus's own user)")
+	}
+	d, stateDir := s.open(t)
+	secret, err := os.MkdirTemp("", "nimbus-drivertest-secret-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(secret) })
+	if err := os.WriteFile(filepath.Join(secret, "key"), []byte("secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hostFile := filepath.Join(os.TempDir(), fmt.Sprintf("nimbus-drivertest-hostfile-%d", os.Getpid()))
+	if err := os.WriteFile(hostFile, []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(hostFile) })
+	etcFile := fmt.Sprintf("/etc/nimbus-drivertest-%d", os.Getpid())
+	t.Cleanup(func() { os.Remove(etcFile) })
+	report := filepath.Join(SharedDir(t), "report")
+
+	spec := ScriptSpec(15, fmt.Sprintf(confineScript, report, secret, stateDir, hostFile, etcFile))
+	st := s.start(t, d, spec)
+	var got map[string]string
+	eventually(t, 10*time.Second, "the script's report", func() bool {
+		b, err := os.ReadFile(report)
+		if err != nil {
+			return false
+		}
+		got = map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			got[k] = strings.TrimSpace(v)
+		}
+		return true
+	})
+	t.Logf("instance report: %v", got)
+
+	if st.UID <= 0 || st.GID <= 0 {
+		t.Errorf("Status reports uid %d gid %d; want the unprivileged instance user", st.UID, st.GID)
+	}
+	if got["uid"] == "0" || got["uid"] != strconv.Itoa(st.UID) || got["gid"] != strconv.Itoa(st.GID) || got["groups"] != strconv.Itoa(st.GID) {
+		t.Errorf("script runs as uid %s gid %s groups %q; want the reported %d:%d and no other group", got["uid"], got["gid"], got["groups"], st.UID, st.GID)
+	}
+	for _, pid := range GroupMembers(st.PID) {
+		if uids := procUIDs(pid); len(uids) == 0 || slices.Contains(uids, "0") {
+			t.Errorf("process %d of the instance has uids %v; want no root", pid, uids)
+		}
+	}
+	for key, want := range map[string]string{"secret": "denied", "state": "denied", "hostfile": "denied", "etc": "denied", "homedir": "writable"} {
+		if got[key] != want {
+			t.Errorf("%s = %q; want %q", key, got[key], want)
+		}
+	}
+	if b, _ := os.ReadFile(hostFile); string(b) != "host\n" {
+		t.Errorf("host file now holds %q", b)
+	}
+	if _, err := os.Stat(etcFile); err == nil {
+		t.Errorf("the instance created %s", etcFile)
+	}
+	procs := strings.Fields(got["procs"])
+	if len(procs) == 0 || len(procs) > 10 || procs[0] != "1" || !strings.Contains(got["init"], "workload script") {
+		t.Errorf("the instance sees processes %v with PID 1 %q; want only its own, the workload as PID 1", procs, got["init"])
+	}
+	if got["home"] == "" || got["home"] == "/" || got["pwd"] != got["home"] {
+		t.Errorf("HOME %q, working directory %q; want the instance's own directory", got["home"], got["pwd"])
+	}
+}
+
+// procUIDs returns the real, effective, saved and filesystem uids of pid.
+func procUIDs(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			return strings.Fields(rest)
+		}
+	}
+	return nil
 }
 
 // GroupMembers lists the live (not zombie) processes of process group pgid

@@ -14,7 +14,6 @@ import (
 	"nimbus/internal/driver/netns"
 	"nimbus/internal/hostnet"
 	"nimbus/internal/hostnet/hostnettest"
-	"nimbus/internal/workload"
 )
 
 func nsInode(t *testing.T, path string) uint64 {
@@ -32,7 +31,7 @@ func TestNamespaceLifecycle(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	open := func() *netns.Driver {
-		d, err := netns.New(ctx, netns.Options{Net: env.Net, StateDir: dir, Env: map[string]string{workload.ReexecEnv: "1"}})
+		d, err := netns.New(ctx, options(env, dir))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +109,7 @@ func TestRestartWithNewAddress(t *testing.T) {
 	hostnettest.RequireRoot(t)
 	env := hostnettest.New(t)
 	ctx := context.Background()
-	d, err := netns.New(ctx, netns.Options{Net: env.Net, StateDir: t.TempDir(), Env: map[string]string{workload.ReexecEnv: "1"}})
+	d, err := netns.New(ctx, options(env, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

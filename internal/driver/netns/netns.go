@@ -6,6 +6,12 @@
 // entered the instance's namespace, so it inherits the namespace and binds
 // ordinary ports on its CA. The provider IP is the CA itself.
 //
+// The workload is confined as the process driver confines it (its own
+// mount and pid namespaces, the instance user, never root); since it binds
+// ports below 1024 unprivileged, each instance namespace sets
+// net.ipv4.ip_unprivileged_port_start to 0, which grants nothing outside
+// that namespace.
+//
 // Records, logs and re-adoption are the process driver's (its state
 // directory is this driver's). A namespace's name is derived from the
 // state directory and the instance key, so a restarted nimbus finds the
@@ -59,8 +65,10 @@ type Options struct {
 	// Env is extra environment for every workload (tests set
 	// workload.ReexecEnv).
 	Env map[string]string
-	// Process tunes the underlying process driver (stop and ready
-	// timeouts); its StateDir, Command, Env, Pool and Logger are set here.
+	// Process tunes the underlying process driver: stop and ready
+	// timeouts, and the confinement of workloads (User, InstancesDir,
+	// Hide: see process.Options). Its StateDir, Command, Env, Pool and
+	// Logger are set here.
 	Process process.Options
 	// Logger receives lifecycle events; nil discards them.
 	Logger *slog.Logger
@@ -136,6 +144,10 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	}
 	return d, nil
 }
+
+// unprivilegedPortStart is the sysctl of the lowest port an unprivileged
+// process may bind.
+const unprivilegedPortStart = "net/ipv4/ip_unprivileged_port_start"
 
 func shortHash(s string) string {
 	h := fnv.New32a()
@@ -214,6 +226,13 @@ func (d *Driver) ensureNetwork(ctx context.Context, spec driver.InstanceSpec) (*
 		return nil, err
 	}
 	if err := d.plug(ctx, ns, spec); err != nil {
+		ns.Close()
+		return nil, err
+	}
+	// The workload runs unprivileged and binds ports 22 and 80 on its
+	// CA: allow every port in this namespace only (the sysctl is per
+	// network namespace; the host's stays as it is).
+	if err := ns.Sysctl(unprivilegedPortStart, "0"); err != nil {
 		ns.Close()
 		return nil, err
 	}

@@ -10,9 +10,13 @@ import (
 // notification and process identity. newOS returns the one for this OS or
 // an error wrapping driver.ErrNotSupported.
 type osOps interface {
-	// spawn starts argv as the leader of a new process group, with files
-	// as its descriptors 0, 1, 2, 3...
-	spawn(argv, env []string, dir string, files []*os.File) (*proc, error)
+	// spawn starts argv as the leader of a new process group, confined
+	// by iso, with files as its descriptors 0, 1, 2, 3...
+	spawn(argv, env []string, dir string, iso isolation, files []*os.File) (*proc, error)
+	// probe reports whether a process can be started confined by iso
+	// (user namespaces may be disabled or restricted for unprivileged
+	// users).
+	probe(iso isolation) error
 	// adopt returns a handle on pid if it is still the process that started
 	// at ticks, else an error wrapping errGone.
 	adopt(pid int, ticks uint64) (*proc, error)

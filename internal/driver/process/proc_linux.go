@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"nimbus/internal/driver"
 )
 
 // linuxOS runs process groups with pidfds (Linux 5.3+) and identifies
@@ -31,18 +33,15 @@ func newOS() (osOps, error) {
 
 // spawn starts argv as the leader of a new process group with files as its
 // descriptors 0, 1, 2, 3..., and returns a handle on it.
-func (linuxOS) spawn(argv, env []string, dir string, files []*os.File) (*proc, error) {
+func (linuxOS) spawn(argv, env []string, dir string, iso isolation, files []*os.File) (*proc, error) {
 	fds := make([]uintptr, len(files))
 	for i, f := range files {
 		fds[i] = f.Fd()
 	}
 	pidfd := -1
-	attr := &syscall.ProcAttr{
-		Dir:   dir,
-		Env:   env,
-		Files: fds,
-		Sys:   &syscall.SysProcAttr{Setpgid: true, PidFD: &pidfd},
-	}
+	sys := iso.sysProcAttr()
+	sys.Setpgid, sys.PidFD = true, &pidfd
+	attr := &syscall.ProcAttr{Dir: dir, Env: env, Files: fds, Sys: sys}
 	pid, err := syscall.ForkExec(argv[0], argv, attr)
 	runtime.KeepAlive(files)
 	if err != nil {
@@ -267,4 +266,61 @@ func startTicks(pid int) (uint64, error) {
 		return 0, fmt.Errorf("process: start time of %d: %w", pid, err)
 	}
 	return st.ticks, nil
+}
+
+// isolation is how spawn confines a workload: the namespaces it is born in
+// and, for a user namespace, the id maps and the ambient capabilities it
+// execs with. The zero value confines nothing.
+type isolation struct {
+	cloneflags     uintptr
+	uidMap, gidMap []syscall.SysProcIDMap
+	ambient        []uintptr
+}
+
+// rootIsolation: new mount, pid and IPC namespaces; the workload starts
+// as root and switches to the instance user itself (workload.ConfineRoot).
+func rootIsolation() isolation {
+	return isolation{cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC}
+}
+
+// userNSIsolation: new user, mount, pid and IPC namespaces mapping u to
+// itself, with CAP_SYS_ADMIN of the new user namespace (to mount its
+// /proc) as an ambient capability the workload then sheds
+// (workload.ConfineUserNS).
+func userNSIsolation(u driver.User) isolation {
+	return isolation{
+		cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC,
+		uidMap:     []syscall.SysProcIDMap{{ContainerID: u.UID, HostID: u.UID, Size: 1}},
+		gidMap:     []syscall.SysProcIDMap{{ContainerID: u.GID, HostID: u.GID, Size: 1}},
+		ambient:    []uintptr{unix.CAP_SYS_ADMIN},
+	}
+}
+
+func (iso isolation) sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Cloneflags:  iso.cloneflags,
+		UidMappings: iso.uidMap,
+		GidMappings: iso.gidMap,
+		AmbientCaps: iso.ambient,
+		// An unprivileged process may map its gid only after denying
+		// setgroups in the new namespace.
+		GidMappingsEnableSetgroups: false,
+	}
+}
+
+// probe starts `/bin/sh -c "exit 0"` confined by iso and waits for it.
+func (linuxOS) probe(iso isolation) error {
+	attr := &syscall.ProcAttr{Dir: "/", Sys: iso.sysProcAttr()}
+	pid, err := syscall.ForkExec("/bin/sh", []string{"/bin/sh", "-c", "exit 0"}, attr)
+	if err != nil {
+		return err
+	}
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+		return err
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		return fmt.Errorf("probe process ended with status %v", ws)
+	}
+	return nil
 }

@@ -87,6 +87,23 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Logger receives instance lifecycle events; nil discards them.
 	Logger *slog.Logger
+	// User is the host identity workloads run as when nimbus runs as
+	// root: its uid and gid, no supplementary groups. The zero value
+	// means driver.DefaultUser (nobody, 65534:65534). When nimbus is not
+	// root, workloads necessarily run as nimbus's own user and User is
+	// ignored.
+	User driver.User
+	// InstancesDir is the parent of the instances' own directories (one
+	// per instance, owned by the instance user, its working directory and
+	// HOME; kept by Stop, removed by Destroy). It must lie outside Hide
+	// and StateDir; it is created (mode 0711, owned by nimbus) if missing
+	// and refused if it is a symlink or owned by another user. Empty means
+	// <os.TempDir()>/nimbus-instances-<hash of StateDir>.
+	InstancesDir string
+	// Hide lists directories a workload must not see, such as nimbus's
+	// data directory: each instance's mount namespace covers them (and
+	// always StateDir) with an empty read-only tmpfs.
+	Hide []string
 }
 
 // Driver runs instances as process groups. It is safe for concurrent use.
@@ -96,6 +113,7 @@ type Driver struct {
 	os   osOps
 	lock *os.File
 	boot string // the machine's boot id, see record.BootID
+	conf confinement
 
 	mu     sync.Mutex // guards everything below and every instance's rec and run
 	insts  map[string]*instance
@@ -167,6 +185,12 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	d.boot = ops.bootID()
 	if d.opts.StateDir, err = filepath.Abs(d.opts.StateDir); err != nil {
 		return nil, fmt.Errorf("process: state dir: %w", err)
+	}
+	if d.conf, err = d.confinement(ops); err != nil {
+		return nil, err
+	}
+	if d.conf.mode == "" {
+		d.log.Warn("instances are not confined: they run as nimbus's user and see its processes", "reason", d.conf.why)
 	}
 	for _, sub := range []string{instancesDir, logsDir} {
 		if err := os.MkdirAll(filepath.Join(opts.StateDir, sub), 0o755); err != nil {
@@ -462,14 +486,19 @@ func (d *Driver) spawn(r *record, spec driver.InstanceSpec, kind workload.Kind) 
 	}
 	defer readyW.Close()
 
+	home, err := d.instanceDir(spec.Key)
+	if err != nil {
+		return nil, nil, err
+	}
 	argv := append(slices.Clone(d.opts.Command), "workload", string(kind))
-	p, err := d.os.spawn(argv, d.environ(spec, r.ProviderIP), "/", []*os.File{devnull, logf, logf, readyW})
+	p, err := d.os.spawn(argv, d.environ(spec, r.ProviderIP, home), home, d.conf.iso, []*os.File{devnull, logf, logf, readyW})
 	if err != nil {
 		readyR.Close()
 		return nil, nil, err
 	}
 	r.Spec, r.Kind = spec, kind
 	r.State, r.PID, r.StartTicks, r.BootID = driver.StateRunning, p.pid, p.ticks, d.boot
+	r.User = &d.conf.user
 	r.StartedAt = time.Now().UTC().Truncate(time.Millisecond)
 	r.ExitCode, r.Message = 0, ""
 	if err := d.save(r); err != nil {
@@ -482,7 +511,7 @@ func (d *Driver) spawn(r *record, spec driver.InstanceSpec, kind workload.Kind) 
 	return p, readyR, nil
 }
 
-func (d *Driver) environ(spec driver.InstanceSpec, pa netip.Addr) []string {
+func (d *Driver) environ(spec driver.InstanceSpec, pa netip.Addr, home string) []string {
 	path := os.Getenv("PATH")
 	if path == "" {
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -496,6 +525,15 @@ func (d *Driver) environ(spec driver.InstanceSpec, pa netip.Addr) []string {
 	env[workload.EnvBindIP] = pa.String()
 	env[workload.EnvReadyFD] = "3"
 	env[envOwner] = d.opts.StateDir
+	env[workload.EnvDir] = home
+	for _, k := range []string{workload.EnvConfine, workload.EnvUser, workload.EnvHide} {
+		delete(env, k)
+	}
+	if d.conf.mode != "" {
+		env[workload.EnvConfine] = d.conf.mode
+		env[workload.EnvUser] = d.conf.user.String()
+		env[workload.EnvHide] = strings.Join(d.conf.hide, ":")
+	}
 	delete(env, workload.EnvCustomData)
 	if spec.CustomData != "" {
 		env[workload.EnvCustomData] = spec.CustomData
@@ -663,6 +701,9 @@ func (d *Driver) Destroy(ctx context.Context, key string) error {
 	if err := d.forget(key); err != nil {
 		return err
 	}
+	if err := os.RemoveAll(filepath.Join(d.conf.instancesDir, fileID(key))); err != nil {
+		return fmt.Errorf("process: remove instance directory %s: %w", key, err)
+	}
 	if inst.rec != nil {
 		d.pool.release(inst.rec.ProviderIP, key)
 	}
@@ -760,6 +801,9 @@ func (d *Driver) Close(ctx context.Context, stopAll bool) error {
 		run.p.pidfd.Close()
 	}
 	d.wg.Wait()
+	if stopAll {
+		os.Remove(d.conf.instancesDir) // best effort: only when no instance kept its directory
+	}
 	errs = append(errs, d.lock.Close())
 	return errors.Join(errs...)
 }

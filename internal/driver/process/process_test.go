@@ -38,7 +38,32 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		driverHelper(dir)
 	}
-	os.Exit(m.Run())
+	if dir := os.Getenv(unprivHelperEnv); dir != "" {
+		unprivilegedHelper(dir)
+	}
+	code := m.Run()
+	removeInstancesDirs()
+	os.Exit(code)
+}
+
+// instancesDirs are the InstancesDir of every driver the tests opened.
+var instancesDirs sync.Map
+
+// testInstancesDir is the instances directory of the test driver over
+// stateDir: under os.TempDir() (the instance user must reach it, and a
+// t.TempDir() of root is 0700), the same for every driver over stateDir
+// (restarts), removed when the tests end.
+func testInstancesDir(stateDir string) string {
+	dir := filepath.Join(os.TempDir(), "nimbus-test-instances-"+fileID(stateDir)[:12])
+	instancesDirs.Store(dir, true)
+	return dir
+}
+
+func removeInstancesDirs() {
+	instancesDirs.Range(func(k, _ any) bool {
+		os.RemoveAll(k.(string))
+		return true
+	})
 }
 
 // helperEnv makes this test binary play a nimbus that starts instances and
@@ -142,14 +167,109 @@ func TestRestartAfterNimbusKilled(t *testing.T) {
 	}
 }
 
+// unprivHelperEnv makes this test binary play a nimbus that is not root:
+// it starts one script instance with a driver over the state directory
+// <dir>/state, waits for the script's report in <dir>/report, prints it
+// and destroys the instance (see TestUnprivilegedNimbusConfined).
+const unprivHelperEnv = "NIMBUS_TEST_UNPRIVILEGED_HELPER"
+
+func unprivilegedHelper(dir string) {
+	fail := func(err error) { fmt.Println("error:", err); os.Exit(1) }
+	opts := testOptions(filepath.Join(dir, "state"), "127.101.9.0/24")
+	opts.InstancesDir = filepath.Join(dir, "instances")
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		fail(err)
+	}
+	report := filepath.Join(dir, "report")
+	spec := drivertest.ScriptSpec(1, fmt.Sprintf("{ echo uid=$(id -u); echo procs=$(ls /proc | grep -cE '^[0-9]+$'); "+
+		"echo init=$(tr '\\0' ' ' < /proc/1/cmdline); "+
+		"if ls %s/* >/dev/null 2>&1; then echo state=readable; else echo state=denied; fi; "+
+		"echo caps=$(grep CapEff /proc/self/status | tr -d '\\t'); } > %s.tmp && mv %s.tmp %s\n",
+		opts.StateDir, report, report, report))
+	st, err := d.Start(context.Background(), spec)
+	if err != nil {
+		fail(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(report); err == nil {
+			fmt.Printf("status uid=%d confine=%s\n%s", st.UID, d.conf.mode, b)
+			break
+		}
+		if time.Now().After(deadline) {
+			fail(errors.New("no report from the script"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := d.Destroy(context.Background(), spec.Key); err != nil {
+		fail(err)
+	}
+	d.Close(context.Background(), true)
+	os.Exit(0)
+}
+
+// TestUnprivilegedNimbusConfined runs the driver as uid 65534 (a nimbus
+// that is not root): its instances run as that uid, in a user namespace
+// of their own without capabilities, and see only their own processes and
+// not the state directory. It needs root to become 65534.
+func TestUnprivilegedNimbusConfined(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the driver as another, unprivileged user")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := drivertest.SharedDir(t)
+	bin := filepath.Join(dir, "process.test")
+	src, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), unprivHelperEnv+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("unprivileged nimbus:\n%s", out)
+	if err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, f := range strings.Fields(line) {
+			if k, v, ok := strings.Cut(f, "="); ok {
+				got[k] = v
+			}
+		}
+	}
+	if got["confine"] != "userns" {
+		t.Skipf("this kernel gives no user namespace to an unprivileged user (confine=%q); nothing more to check", got["confine"])
+	}
+	n, _ := strconv.Atoi(got["procs"])
+	want := map[string]string{"uid": "65534", "state": "denied", "caps": "CapEff:0000000000000000"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q; want %q", k, got[k], v)
+		}
+	}
+	if n == 0 || n > 10 || !strings.Contains(string(out), "workload script") {
+		t.Errorf("the instance sees %d processes, PID 1 %q; want only its own", n, got["init"])
+	}
+}
+
 // testOptions are the options of a driver over dir whose workloads are this
 // test binary.
 func testOptions(dir string, pool string) Options {
 	return Options{
-		StateDir:    dir,
-		Env:         map[string]string{workload.ReexecEnv: "1"},
-		Pool:        netip.MustParsePrefix(pool),
-		StopTimeout: 2 * time.Second,
+		StateDir:     dir,
+		InstancesDir: testInstancesDir(dir),
+		Env:          map[string]string{workload.ReexecEnv: "1"},
+		Pool:         netip.MustParsePrefix(pool),
+		StopTimeout:  2 * time.Second,
 	}
 }
 
@@ -257,8 +377,7 @@ func TestStartFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A copy of this binary that user nobody may run, for the unprivileged case.
-	bin := filepath.Join(t.TempDir(), "workload.test")
-	os.Chmod(filepath.Dir(bin), 0o755)
+	bin := filepath.Join(drivertest.SharedDir(t), "workload.test")
 	src, err := os.ReadFile(exe)
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +398,9 @@ func TestStartFailures(t *testing.T) {
 		{name: "not executable", command: []string{"/nonexistent/nimbus"},
 			want: []string{"exec /nonexistent/nimbus"}},
 		{name: "unprivileged low port", skip: !unpriv,
-			command: []string{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin},
+			// Unconfined (env drops NIMBUS_CONFINE): the workload itself
+			// runs without privilege, as under a nimbus that is not root.
+			command: []string{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-u", workload.EnvConfine, bin},
 			want:    []string{"permission denied", "setcap cap_net_bind_service=+ep", "ip_unprivileged_port_start=0"},
 			is:      []error{workload.ErrPrivilegedPort, driver.ErrNotSupported}},
 	}

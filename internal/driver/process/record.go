@@ -37,10 +37,13 @@ type record struct {
 	StartedAt time.Time `json:"startedAt"`
 	ExitCode  int       `json:"exitCode"`
 	Message   string    `json:"message,omitempty"`
+	// User is the host identity the workload runs as; nil in records of
+	// a nimbus that did not record it.
+	User *driver.User `json:"user,omitempty"`
 }
 
 func (r *record) status() driver.Status {
-	return driver.Status{
+	st := driver.Status{
 		Key:        r.Key,
 		State:      r.State,
 		ProviderIP: r.ProviderIP,
@@ -49,7 +52,13 @@ func (r *record) status() driver.Status {
 		StartedAt:  r.StartedAt,
 		ExitCode:   r.ExitCode,
 		Message:    r.Message,
+		UID:        -1,
+		GID:        -1,
 	}
+	if r.User != nil {
+		st.UID, st.GID = r.User.UID, r.User.GID
+	}
+	return st
 }
 
 // fileID names an instance's files: keys contain slashes and may be long.
