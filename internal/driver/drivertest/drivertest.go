@@ -646,17 +646,17 @@ func testConfined(t *testing.T, s *suite) {
 	spec := ScriptSpec(15, fmt.Sprintf(confineScript, report, secret, stateDir, hostFile, etcFile))
 	st := s.start(t, d, spec)
 	var got map[string]string
-	eventually(t, 10*time.Second, "the script's report", func() bool {
+	poll.Until(t, 10*time.Second, "the script's report", func() error {
 		b, err := os.ReadFile(report)
 		if err != nil {
-			return false
+			return err
 		}
 		got = map[string]string{}
 		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 			k, v, _ := strings.Cut(line, "=")
 			got[k] = strings.TrimSpace(v)
 		}
-		return true
+		return nil
 	})
 	t.Logf("instance report: %v", got)
 
