@@ -2,6 +2,8 @@ package resource
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,9 +13,12 @@ import (
 // test fixtures to f.
 func seedBodies(f *testing.F, files ...string) {
 	for _, name := range files {
-		raw, err := os.ReadFile(filepath.Join("../arm/testdata/arm-examples", name))
+		raw, err := os.ReadFile(filepath.Join("../rp/network/testdata/arm-examples", name))
+		if errors.Is(err, fs.ErrNotExist) {
+			raw, err = os.ReadFile(filepath.Join("../rp/compute/testdata/arm-examples", name))
+		}
 		if err != nil {
-			continue
+			f.Fatalf("seed %s: %v", name, err)
 		}
 		var ex struct {
 			Parameters map[string]json.RawMessage `json:"parameters"`

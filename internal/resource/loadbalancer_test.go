@@ -117,9 +117,9 @@ func TestNormalizeLoadBalancerDefaults(t *testing.T) {
 // whole pipeline and compares the read-only back-references with the
 // example response.
 func TestConformanceLoadBalancerCreate(t *testing.T) {
-	raw, err := os.ReadFile("../arm/testdata/arm-examples/LoadBalancerCreate.json")
+	raw, err := os.ReadFile("../rp/network/testdata/arm-examples/LoadBalancerCreate.json")
 	if err != nil {
-		t.Skipf("conformance examples not available: %v", err)
+		t.Fatalf("spec example (in the repository): %v", err)
 	}
 	var ex struct {
 		Parameters struct {

@@ -63,9 +63,9 @@ func TestNormalizeScaleSetDefaults(t *testing.T) {
 }
 
 func TestConformanceScaleSetCreate(t *testing.T) {
-	raw, err := os.ReadFile("../arm/testdata/arm-examples/VirtualMachineScaleSet_Create_WithAzureLoadBalancer.json")
+	raw, err := os.ReadFile("../rp/compute/testdata/arm-examples/VirtualMachineScaleSet_Create_WithAzureLoadBalancer.json")
 	if err != nil {
-		t.Skipf("conformance examples not available: %v", err)
+		t.Fatalf("spec example (in the repository): %v", err)
 	}
 	var ex struct {
 		Parameters struct {
@@ -80,7 +80,7 @@ func TestConformanceScaleSetCreate(t *testing.T) {
 		"myResourceGroup", "rg1",
 		"{existing-virtual-network-name}", "vn1", "{existing-subnet-name}", "default",
 		"{existing-load-balancer-name}", "lb1", "{existing-backend-address-pool-name}", "be",
-		"{existing-nat-pool-name}", "np1").Replace(string(ex.Parameters.Parameters))
+		"{existing-nat-pool-name}", "np1", "{vmss-name}", "vmss1").Replace(string(ex.Parameters.Parameters))
 	v, err := DecodeScaleSet([]byte(body))
 	if err != nil {
 		t.Fatal(err)
