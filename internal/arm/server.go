@@ -77,6 +77,8 @@ type Server struct {
 	allVersions Versions
 	// Ops manages long-running operation records.
 	Ops *Ops
+	// signIns rate-limits failed service-principal sign-ins (oauth.go).
+	signIns signInLimiter
 	// writeMu serialises mutating requests on this node so multi-key
 	// validations (references, allocations) see a stable store; the store's
 	// expected revisions still guard against writers elsewhere.
