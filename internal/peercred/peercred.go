@@ -174,33 +174,60 @@ func truncate(s string) string {
 	return s
 }
 
-// Tables are the socket tables Lookup reads, IPv4 and IPv6.
-var Tables = []string{"/proc/net/tcp", "/proc/net/tcp6"}
+// NetDirs are the directories whose tcp and tcp6 socket tables Lookup
+// reads, in order: the calling thread's network namespace, then the
+// process's (its main thread's). The tables show the sockets of one
+// namespace only, and a Go program's threads need not share one: a
+// goroutine locked to its thread may move it to another, and when that
+// thread is the main thread it stays there. FindPeer's check that our own
+// end of the connection is in the table picks the namespace it lives in.
+var NetDirs = []string{"/proc/thread-self/net", "/proc/self/net"}
 
 // Lookup returns the uid of the user owning the peer of an accepted TCP
 // connection whose local (our) and remote (peer) addresses are given, by
-// reading Tables. It fails if a table cannot be read or parsed (a missing
-// tcp6 table, on a kernel without IPv6, is skipped) and with ErrNotFound if
-// FindPeer finds no owner.
+// reading the tcp and tcp6 tables of NetDirs until FindPeer finds the
+// peer. It fails with ErrNotFound if no table holds the connection, or with
+// the error of reading or parsing one (a missing tcp6 table, on a kernel
+// without IPv6, is skipped).
 func Lookup(local, remote netip.AddrPort) (uint32, error) {
+	var firstErr error
+	for _, dir := range NetDirs {
+		entries, err := readTables(dir)
+		if err == nil {
+			var uid uint32
+			if uid, err = FindPeer(entries, local, remote); err == nil {
+				return uid, nil
+			}
+		}
+		if firstErr == nil || (errors.Is(err, ErrNotFound) && !errors.Is(firstErr, ErrNotFound)) {
+			firstErr = err
+		}
+	}
+	if firstErr == nil {
+		firstErr = fmt.Errorf("%w (no socket tables to read)", ErrNotFound)
+	}
+	return 0, firstErr
+}
+
+// readTables reads and parses dir/tcp and dir/tcp6.
+func readTables(dir string) ([]Entry, error) {
 	var all []Entry
-	read := 0
-	for _, p := range Tables {
+	for _, name := range []string{"tcp", "tcp6"} {
+		p := dir + "/" + name
 		b, err := os.ReadFile(p)
-		if errors.Is(err, os.ErrNotExist) && read > 0 {
+		if errors.Is(err, os.ErrNotExist) && name == "tcp6" {
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("peercred: read socket table: %w", err)
+			return nil, fmt.Errorf("peercred: read socket table: %w", err)
 		}
-		read++
 		es, err := ParseTable(b)
 		if err != nil {
-			return 0, fmt.Errorf("%w (%s)", err, p)
+			return nil, fmt.Errorf("%w (%s)", err, p)
 		}
 		all = append(all, es...)
 	}
-	return FindPeer(all, local, remote)
+	return all, nil
 }
 
 // FindPeer returns the uid of the socket in entries whose local address is

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -171,6 +172,73 @@ func TestLookupOwnConnection(t *testing.T) {
 			// A connection nobody has is not found.
 			if _, err := Lookup(netip.AddrPortFrom(l.Addr(), l.Port()+1), r); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("unknown tuple: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+// TestLookupFromThreadInAnotherNamespace: a lookup made on a thread that
+// has moved to another network namespace (as the netns driver's threads
+// do) still finds the connection, in the process's namespace.
+func TestLookupFromThreadInAnotherNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to unshare a network namespace")
+	}
+	s := accept(t, "tcp4", "127.0.0.1:0")
+	l, r := addrs(s)
+	type result struct {
+		uid uint32
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the runtime discards the thread when the goroutine ends.
+		runtime.LockOSThread()
+		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
+			done <- result{err: err}
+			return
+		}
+		if own, err := readTables("/proc/thread-self/net"); err != nil || len(own) != 0 {
+			done <- result{err: fmt.Errorf("new namespace has %d sockets (%v), want none", len(own), err)}
+			return
+		}
+		uid, err := Lookup(l, r)
+		done <- result{uid, err}
+	}()
+	res := <-done
+	if res.err != nil || res.uid != uint32(os.Geteuid()) {
+		t.Fatalf("Lookup from another namespace = %d, %v; want %d", res.uid, res.err, os.Geteuid())
+	}
+}
+
+// TestLookupTriesEveryNamespace: when the first directory's tables are
+// another namespace's (here: empty, as when the main thread was left in a
+// namespace of its own) or unreadable, Lookup goes on to the next.
+func TestLookupTriesEveryNamespace(t *testing.T) {
+	s := accept(t, "tcp4", "127.0.0.1:0")
+	l, r := addrs(s)
+	empty := t.TempDir()
+	if err := os.WriteFile(empty+"/tcp", []byte(header), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer func(d []string) { NetDirs = d }(NetDirs)
+	for _, tc := range []struct {
+		name string
+		dirs []string
+		ok   bool
+	}{
+		{"empty namespace first", []string{empty, "/proc/thread-self/net"}, true},
+		{"missing directory first", []string{t.TempDir() + "/none", "/proc/thread-self/net"}, true},
+		{"only the empty namespace", []string{empty}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			NetDirs = tc.dirs
+			uid, err := Lookup(l, r)
+			if tc.ok && (err != nil || uid != uint32(os.Geteuid())) {
+				t.Fatalf("Lookup = %d, %v; want %d", uid, err, os.Geteuid())
+			}
+			if !tc.ok && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Lookup = %d, %v; want ErrNotFound", uid, err)
 			}
 		})
 	}
