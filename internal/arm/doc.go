@@ -5,8 +5,9 @@
 // # Request flow
 //
 // Server.ServeHTTP collapses "//", serves /metadata/endpoints, the
-// managed-identity endpoint /msi/token (loopback peers only) and the
-// service-principal sign-in endpoints (oauth.go) without a token, verifies the bearer token (401 AuthenticationFailed /
+// managed-identity endpoint /msi/token (loopback peers owned by root or
+// Config.TrustedUIDs, msi.go) and the rate-limited service-principal
+// sign-in endpoints (oauth.go) without a token, verifies the bearer token (401 AuthenticationFailed /
 // InvalidAuthenticationToken), matches the route case-insensitively (the
 // most literal pattern wins; 404 InvalidResourceType/NotFound, 405), checks
 // api-version (400 MissingApiVersionParameter, NoRegisteredProviderFound or

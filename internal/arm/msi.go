@@ -3,12 +3,18 @@ package arm
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"nimbus/internal/auth"
+	"nimbus/internal/peercred"
 )
 
 // MSITokenTTL is the lifetime of tokens from the managed-identity endpoint.
@@ -30,7 +36,7 @@ type msiError struct {
 }
 
 // serveMSI is the managed-identity endpoint at /msi/token, answering only
-// loopback peers. It speaks az 2.45's VM-extension protocol (POST, form
+// loopback peers owned by a trusted local user (see msiPeerAllowed). It speaks az 2.45's VM-extension protocol (POST, form
 // resource=…, header Metadata: true), azidentity's App Service protocol
 // (GET ?api-version=2019-08-01&resource=…, header X-Identity-Header = the
 // identity secret) and IMDS-style GET with Metadata: true.
@@ -42,6 +48,10 @@ func (s *Server) serveMSI(w http.ResponseWriter, hr *http.Request) {
 	}
 	if !isLoopback(hr) {
 		fail(http.StatusForbidden, "access_denied", "the managed identity endpoint answers loopback clients only")
+		return
+	}
+	if err := s.msiPeerAllowed(hr); err != nil {
+		fail(http.StatusForbidden, "access_denied", err.Error())
 		return
 	}
 	if hr.Method != http.MethodGet && hr.Method != http.MethodPost {
@@ -84,6 +94,39 @@ func (s *Server) serveMSI(w http.ResponseWriter, hr *http.Request) {
 		ExpiresOn: strconv.FormatInt(exp.Unix(), 10), ExpiresIn: strconv.Itoa(int(exp.Sub(now).Seconds())),
 		NotBefore: strconv.FormatInt(now.Add(-5*time.Minute).Unix(), 10),
 	})
+}
+
+// msiPeerAllowed returns nil if the loopback peer of hr belongs to root or
+// to one of Config.TrustedUIDs, by finding the peer's socket in the
+// kernel's socket table (package peercred), and otherwise an error saying
+// why it is refused: another user, or a user that cannot be determined
+// (the check fails closed).
+func (s *Server) msiPeerAllowed(hr *http.Request) error {
+	uid, err := peerUID(hr)
+	if err != nil {
+		return fmt.Errorf("the managed identity endpoint could not determine which local user is calling, so it refuses: %w", err)
+	}
+	if uid == 0 || slices.Contains(s.cfg.TrustedUIDs, uid) {
+		return nil
+	}
+	return fmt.Errorf("local user %d may not use the managed identity endpoint: it serves only root and the owner of nimbus's data directory", uid)
+}
+
+// peerUID returns the uid owning the client end of hr's TCP connection.
+func peerUID(hr *http.Request) (uint32, error) {
+	la, ok := hr.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return 0, errors.New("the connection's local address is unknown")
+	}
+	ta, ok := la.(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("the connection is not TCP (%s)", la.Network())
+	}
+	remote, err := netip.ParseAddrPort(hr.RemoteAddr)
+	if err != nil {
+		return 0, fmt.Errorf("peer address %q: %w", hr.RemoteAddr, err)
+	}
+	return peercred.Lookup(ta.AddrPort(), remote)
 }
 
 // metadataAuth is the authentication block of the cloud metadata.

@@ -50,6 +50,10 @@ type Config struct {
 	// Runtime is the running system (controllers, prober); nil serves the
 	// API from the store alone. See Runtime.
 	Runtime Runtime
+	// TrustedUIDs are the local users (besides root, always trusted) whose
+	// loopback connections get managed-identity tokens: node sets the
+	// owner of the data directory. Empty: root only.
+	TrustedUIDs []uint32
 }
 
 // DefaultPublicPool is the public address pool used when Config.PublicPool is zero.
@@ -73,6 +77,8 @@ type Server struct {
 	allVersions Versions
 	// Ops manages long-running operation records.
 	Ops *Ops
+	// signIns rate-limits failed service-principal sign-ins (oauth.go).
+	signIns signInLimiter
 	// writeMu serialises mutating requests on this node so multi-key
 	// validations (references, allocations) see a stable store; the store's
 	// expected revisions still guard against writers elsewhere.

@@ -22,18 +22,42 @@ import (
 // CAFile is the name of the CA certificate in the data directory.
 const CAFile = "ca.pem"
 
+// ServerCipherSuites are the TLS 1.2 cipher suites the server accepts: ECDHE
+// key exchange with an AEAD cipher (AES-GCM, ChaCha20-Poly1305) only, no CBC
+// or SHA-1 MAC. TLS 1.3's suites are all AEAD and not configurable.
+var ServerCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// ServerTLSConfig returns the server's TLS configuration for cert: TLS 1.2
+// with ServerCipherSuites, or TLS 1.3. The caller owns the result.
+func ServerTLSConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: slices.Clone(ServerCipherSuites),
+	}
+}
+
 // ServerTLS returns the server certificate for hosts (IP addresses or DNS
 // names), creating the CA on first use and (re)issuing the server certificate
-// when it is missing, expires within 30 days, or lacks one of hosts in its
-// SANs. 127.0.0.1, ::1 and localhost are always included.
+// when it is missing, expires within 30 days, or does not name exactly
+// hosts in its SANs (one missing, or one more, as a certificate issued for
+// other hosts would). 127.0.0.1, ::1 and localhost are always included.
 func ServerTLS(dir string, hosts []string) (tls.Certificate, error) {
 	caCert, caKey, err := loadOrCreateCA(dir)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
 	want := append([]string{"127.0.0.1", "::1", "localhost"}, hosts...)
+	ips, names := sans(want)
 	certPath, keyPath := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
-	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && covers(c.Leaf, want) && c.Leaf.CheckSignatureFrom(caCert) == nil {
+	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && namesExactly(c.Leaf, ips, names) && c.Leaf.CheckSignatureFrom(caCert) == nil {
 		return c, nil
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -47,15 +71,8 @@ func ServerTLS(dir string, hosts []string) (tls.Certificate, error) {
 		NotAfter:     time.Now().AddDate(2, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range want {
-		if ip := net.ParseIP(h); ip != nil {
-			if !slices.ContainsFunc(tmpl.IPAddresses, ip.Equal) {
-				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-			}
-		} else if h != "" && !slices.Contains(tmpl.DNSNames, h) {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
+		IPAddresses:  ips,
+		DNSNames:     names,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
@@ -84,16 +101,47 @@ func CertPool(dir string) (*x509.CertPool, error) {
 	return p, nil
 }
 
-func covers(c *x509.Certificate, hosts []string) bool {
+// sans splits hosts into the IP addresses and DNS names a certificate for
+// them holds, without duplicates or empty names.
+func sans(hosts []string) ([]net.IP, []string) {
+	var ips []net.IP
+	var names []string
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			if !slices.ContainsFunc(ips, ip.Equal) {
+				ips = append(ips, ip)
+			}
+		} else if h != "" && !slices.Contains(names, h) {
+			names = append(names, h)
+		}
+	}
+	return ips, names
+}
+
+// namesExactly reports whether c is valid for 30 more days and its SANs
+// are exactly ips and names (in any order).
+func namesExactly(c *x509.Certificate, ips []net.IP, names []string) bool {
 	if c == nil || time.Until(c.NotAfter) < 30*24*time.Hour {
 		return false
 	}
-	for _, h := range hosts {
-		if h != "" && c.VerifyHostname(h) != nil {
-			return false
+	sameIPs := func(a, b []net.IP) bool {
+		for _, ip := range a {
+			if !slices.ContainsFunc(b, ip.Equal) {
+				return false
+			}
 		}
+		return true
 	}
-	return true
+	sameNames := func(a, b []string) bool {
+		for _, n := range a {
+			if !slices.Contains(b, n) {
+				return false
+			}
+		}
+		return true
+	}
+	return sameIPs(c.IPAddresses, ips) && sameIPs(ips, c.IPAddresses) &&
+		sameNames(c.DNSNames, names) && sameNames(names, c.DNSNames)
 }
 
 func serial() *big.Int {

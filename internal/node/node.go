@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -139,6 +140,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	owner, err := dataDirOwner(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	host, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("node: listen address %q: %w", cfg.Listen, err)
@@ -174,15 +179,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		closeStore()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n, err := start(ctx, cfg, log, st, id, iss, cert, host, closeStore)
+	n, err := start(ctx, cfg, log, st, id, iss, cert, host, owner, closeStore)
 	if err != nil {
 		closeStore()
 	}
 	return n, err
 }
 
-func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id auth.Identity, iss *auth.Issuer, cert tls.Certificate, host string, closeStore func()) (*Node, error) {
-	srv, err := arm.New(arm.Config{Store: st, Tokens: iss, Identity: id, PublicPool: cfg.PublicPool, Logger: log, Runtime: cfg.Runtime})
+func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id auth.Identity, iss *auth.Issuer, cert tls.Certificate, host string, owner uint32, closeStore func()) (*Node, error) {
+	srv, err := arm.New(arm.Config{Store: st, Tokens: iss, Identity: id, PublicPool: cfg.PublicPool, Logger: log, Runtime: cfg.Runtime,
+		TrustedUIDs: []uint32{owner}})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -230,7 +236,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	}
 	hs := &http.Server{
 		Handler:           srv,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLSConfig:         auth.ServerTLSConfig(cert),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -273,26 +279,28 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 }
 
 // certHosts returns the names the server certificate must cover besides
-// loopback: the listen host, or, when listening on all addresses, the
-// machine's host name and interface addresses.
+// loopback (docs/operations.md, TLS): the listen host when it is a specific
+// address or name, nothing more when listening on all addresses (clients
+// beyond loopback are expected to use a --listen address they can name).
 func certHosts(host string) []string {
-	if ip, err := netip.ParseAddr(host); host != "" && (err != nil || !ip.IsUnspecified()) {
-		return []string{host}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		return nil
 	}
-	var out []string
-	if h, err := os.Hostname(); err == nil && h != "" {
-		out = append(out, h)
-	}
-	addrs, err := net.InterfaceAddrs()
+	return []string{host}
+}
+
+// dataDirOwner returns the uid owning dir: the local user, besides root,
+// whom the managed-identity endpoint serves (arm.Config.TrustedUIDs).
+func dataDirOwner(dir string) (uint32, error) {
+	fi, err := os.Stat(dir)
 	if err != nil {
-		return out
+		return 0, err
 	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() {
-			out = append(out, p.Addr().String())
-		}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, fmt.Errorf("owner of data directory %s: unknown on this system", dir)
 	}
-	return out
+	return st.Uid, nil
 }
 
 func absDir(d string) string {

@@ -3,10 +3,12 @@ package node_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -75,17 +77,16 @@ func TestStartWritesEndpointAndKeepsIdentity(t *testing.T) {
 			if st := get(t, dir, e.Endpoint+"/subscriptions?api-version=2016-06-01", tok); st != http.StatusOK {
 				t.Fatalf("with token: %d", st)
 			}
-			if h, err := os.Hostname(); err == nil && tc.listen == "0.0.0.0:0" {
-				pool, err := auth.CertPool(dir)
-				if err != nil {
-					t.Fatal(err)
+			if tc.listen == "0.0.0.0:0" {
+				// docs/operations.md (TLS): listening on all addresses, the
+				// certificate names only the loopback names.
+				leaf := serverCert(t, n.Addr.String())
+				if !slices.Equal(leaf.DNSNames, []string{"localhost"}) || len(leaf.IPAddresses) != 2 {
+					t.Fatalf("certificate for 0.0.0.0 names %v %v, want localhost, 127.0.0.1, ::1 only", leaf.DNSNames, leaf.IPAddresses)
 				}
-				loop := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.Addr.(*net.TCPAddr).Port))
-				conn, err := tls.Dial("tcp", loop, &tls.Config{RootCAs: pool, ServerName: h})
-				if err != nil {
-					t.Fatalf("certificate does not cover host name %q when listening on all addresses: %v", h, err)
+				if e.Endpoint != "https://127.0.0.1:"+strconv.Itoa(n.Addr.(*net.TCPAddr).Port) {
+					t.Fatalf("endpoint %s", e.Endpoint)
 				}
-				conn.Close()
 			}
 			if err := n.Stop(); err != nil {
 				t.Fatal(err)
@@ -129,5 +130,95 @@ func TestServerCertificateNames(t *testing.T) {
 	}
 	if _, err := tls.Dial("tcp", n.Addr.String(), &tls.Config{RootCAs: pool, ServerName: "example.com"}); err == nil {
 		t.Fatal("certificate valid for example.com")
+	}
+}
+
+// serverCert returns the certificate the server at addr presents.
+func serverCert(t *testing.T, addr string) *x509.Certificate {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0]
+}
+
+// TestServerCertificateReissuedForNewNames: a certificate issued for a
+// listen host names it; started again for loopback only, the node reissues
+// it without that name (an old certificate listing more names is replaced).
+func TestServerCertificateReissuedForNewNames(t *testing.T) {
+	dir := t.TempDir()
+	n, err := node.Start(context.Background(), node.Config{DataDir: dir, Listen: "localhost:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.ServerTLS(dir, []string{"127.0.0.2", "nimbus.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	n, err = node.Start(context.Background(), node.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	leaf := serverCert(t, n.Addr.String())
+	if !slices.Equal(leaf.DNSNames, []string{"localhost"}) || len(leaf.IPAddresses) != 2 {
+		t.Fatalf("certificate names %v %v, want localhost, 127.0.0.1, ::1 only", leaf.DNSNames, leaf.IPAddresses)
+	}
+}
+
+// TestTLSCipherSuites: TLS 1.2 clients get only ECDHE with AES-GCM or
+// ChaCha20-Poly1305; a client offering only CBC (with SHA-1 or SHA-256
+// MACs) fails the handshake; TLS 1.3 works.
+func TestTLSCipherSuites(t *testing.T) {
+	dir := t.TempDir()
+	n, err := node.Start(context.Background(), node.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	pool, err := auth.CertPool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		version uint16
+		suite   uint16
+		ok      bool
+	}{
+		{"tls1.2 aes-128-gcm", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true},
+		{"tls1.2 aes-256-gcm", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, true},
+		{"tls1.2 chacha20-poly1305", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, true},
+		{"tls1.2 aes-128-cbc-sha", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
+		{"tls1.2 aes-256-cbc-sha", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, false},
+		{"tls1.2 aes-128-cbc-sha256", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, false},
+		{"tls1.1", tls.VersionTLS11, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
+		{"tls1.3", tls.VersionTLS13, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tc.version, MaxVersion: tc.version}
+			if tc.suite != 0 {
+				cfg.CipherSuites = []uint16{tc.suite}
+			}
+			conn, err := tls.Dial("tcp", n.Addr.String(), cfg)
+			if !tc.ok {
+				if err == nil {
+					conn.Close()
+					t.Fatalf("handshake with only %s succeeded", tls.CipherSuiteName(tc.suite))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("handshake: %v", err)
+			}
+			defer conn.Close()
+			if cs := conn.ConnectionState(); cs.Version != tc.version || (tc.suite != 0 && cs.CipherSuite != tc.suite) {
+				t.Fatalf("negotiated %x %s", cs.Version, tls.CipherSuiteName(cs.CipherSuite))
+			}
+		})
 	}
 }

@@ -114,7 +114,7 @@ func formatValue(v any, spec string) (string, error) {
 	}
 	switch letter {
 	case 'D', 'd':
-		s := strconv.FormatInt(absInt(n), 10)
+		s := strconv.FormatUint(magnitude(n), 10)
 		if prec > len(s) {
 			s = strings.Repeat("0", prec-len(s)) + s
 		}
@@ -176,13 +176,6 @@ func formatFloat(f float64, spec string) (string, error) {
 	return toText(f), nil
 }
 
-func absInt(n int64) int64 {
-	if n < 0 {
-		return -n
-	}
-	return n
-}
-
 func isZeroPattern(spec string) bool {
 	if spec == "" {
 		return false
@@ -197,7 +190,7 @@ func isZeroPattern(spec string) bool {
 
 func zeroPattern(n int64, spec string) string {
 	zeros := strings.Count(spec, "0")
-	s := strconv.FormatInt(absInt(n), 10)
+	s := strconv.FormatUint(magnitude(n), 10)
 	if zeros > len(s) {
 		s = strings.Repeat("0", zeros-len(s)) + s
 	}

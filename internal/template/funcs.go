@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -67,21 +68,11 @@ func init() {
 		"null":            {min: 0, max: 0, fn: func(*evaluator, *site, []any) (any, error) { return nil, nil }},
 
 		// Numbers.
-		"add": {min: 2, max: 2, fn: arith("add", func(a, b int64) (int64, error) { return a + b, nil })},
-		"sub": {min: 2, max: 2, fn: arith("sub", func(a, b int64) (int64, error) { return a - b, nil })},
-		"mul": {min: 2, max: 2, fn: arith("mul", func(a, b int64) (int64, error) { return a * b, nil })},
-		"div": {min: 2, max: 2, fn: arith("div", func(a, b int64) (int64, error) {
-			if b == 0 {
-				return 0, errf("The template language function 'div' cannot divide by zero.")
-			}
-			return a / b, nil
-		})},
-		"mod": {min: 2, max: 2, fn: arith("mod", func(a, b int64) (int64, error) {
-			if b == 0 {
-				return 0, errf("The template language function 'mod' cannot divide by zero.")
-			}
-			return a % b, nil
-		})},
+		"add":   {min: 2, max: 2, fn: arith("add", func(a, b int64) (int64, error) { return addInt("add", a, b) })},
+		"sub":   {min: 2, max: 2, fn: arith("sub", func(a, b int64) (int64, error) { return subInt("sub", a, b) })},
+		"mul":   {min: 2, max: 2, fn: arith("mul", func(a, b int64) (int64, error) { return mulInt("mul", a, b) })},
+		"div":   {min: 2, max: 2, fn: arith("div", divInt)},
+		"mod":   {min: 2, max: 2, fn: arith("mod", modInt)},
 		"min":   {min: 1, max: -1, fn: minMax("min", func(a, b int64) bool { return a < b })},
 		"max":   {min: 1, max: -1, fn: minMax("max", func(a, b int64) bool { return a > b })},
 		"range": {min: 2, max: 2, fn: fnRange},
@@ -199,11 +190,11 @@ func fnCopyIndex(_ *evaluator, s *site, a []any) (any, error) {
 	for i := len(s.loops) - 1; i >= 0; i-- {
 		f := s.loops[i]
 		if (name == "" && f.resource) || (name != "" && strings.EqualFold(f.name, name)) {
-			return int64(f.index) + offset, nil
+			return addInt("copyIndex", int64(f.index), offset)
 		}
 	}
 	if name == "" && len(s.loops) > 0 {
-		return int64(s.loops[len(s.loops)-1].index) + offset, nil
+		return addInt("copyIndex", int64(s.loops[len(s.loops)-1].index), offset)
 	}
 	if name != "" {
 		return nil, errf("The template function 'copyIndex' refers to the copy loop '%s', which is not in scope here.", name)
@@ -627,8 +618,8 @@ func asInt(v any) (int64, error) {
 	case int64:
 		return x, nil
 	case float64:
-		if x == float64(int64(x)) {
-			return int64(x), nil
+		if n, ok := floatToInt(x); ok && float64(n) == x {
+			return n, nil
 		}
 	}
 	return 0, fmt.Errorf("must be an Integer, got %s", typeName(v))
@@ -690,6 +681,11 @@ func fnRange(_ *evaluator, _ *site, a []any) (any, error) {
 	if count < 0 || count > 10000 {
 		return nil, errf("The template language function 'range' needs a count between 0 and 10000, got %d.", count)
 	}
+	if count > 0 {
+		if _, err := addInt("range", start, count-1); err != nil {
+			return nil, errOverflow("range", "the last element "+itoa(start)+" + "+itoa(count-1))
+		}
+	}
 	out := make([]any, count)
 	for i := range out {
 		out[i] = start + int64(i)
@@ -702,9 +698,16 @@ func fnInt(_ *evaluator, _ *site, a []any) (any, error) {
 	case int64:
 		return x, nil
 	case float64:
-		return int64(x), nil
+		n, ok := floatToInt(x)
+		if !ok {
+			return nil, errOverflow("int", strconv.FormatFloat(x, 'g', -1, 64))
+		}
+		return n, nil
 	case string:
 		i, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return nil, errOverflow("int", "'"+x+"'")
+		}
 		if err != nil {
 			return nil, errf("The template language function 'int' cannot convert '%s' to an Integer.", x)
 		}
@@ -934,7 +937,7 @@ func fnSubstring(_ *evaluator, _ *site, a []any) (any, error) {
 	if start < 0 || start > int64(len(r)) {
 		return nil, errf("The index parameter cannot be less than zero or greater than the length of the string: start index %d, length %d.", start, len(r))
 	}
-	if length < 0 || start+length > int64(len(r)) {
+	if length < 0 || length > int64(len(r))-start {
 		return nil, errf("The length parameter cannot be less than zero or run past the end of the string: start index %d, length %d, string length %d.", start, length, len(r))
 	}
 	return string(r[start : start+length]), nil

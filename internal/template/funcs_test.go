@@ -3,6 +3,7 @@ package template
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,19 @@ func TestFunctions(t *testing.T) {
 		{"[max(createArray(3, 9, 2))]", int64(9)},
 		{"[range(5, 3)]", []any{int64(5), int64(6), int64(7)}},
 		{"[int('42')]", int64(42)},
+		// The edges of the Integer range are reachable, not beyond (TestIntegerOverflow).
+		{"[add(9223372036854775806, 1)]", int64(math.MaxInt64)},
+		{"[sub(-9223372036854775807, 1)]", int64(math.MinInt64)},
+		{"[add(-9223372036854775808, 9223372036854775807)]", int64(-1)},
+		{"[mul(-3037000499, 3037000499)]", int64(-3037000499 * 3037000499)},
+		{"[mul(-1, 9223372036854775807)]", int64(-math.MaxInt64)},
+		{"[div(-9223372036854775808, 1)]", int64(math.MinInt64)},
+		{"[mod(-9223372036854775808, -1)]", int64(0)},
+		{"[range(9223372036854775806, 2)]", []any{int64(math.MaxInt64 - 1), int64(math.MaxInt64)}},
+		{"[range(9223372036854775807, 0)]", []any{}},
+		{"[int(float('-9223372036854775808'))]", int64(math.MinInt64)},
+		{"[int('-9223372036854775808')]", int64(math.MinInt64)},
+		{"[format('{0:D}|{0:000}', -9223372036854775808)]", "-9223372036854775808|-9223372036854775808"},
 		{"[float('1.5')]", 1.5},
 		// Strings.
 		{"[concat('a', 'b', 1)]", "ab1"},
@@ -263,6 +277,7 @@ func TestFunctionErrors(t *testing.T) {
 		{"[add(1)]", "must have 2 argument(s), got 1"},
 		{"[add('1', 2)]", "'add' expects Integer arguments"},
 		{"[div(1, 0)]", "cannot divide by zero"},
+		{"[substring('abc', 1, 9223372036854775807)]", "The length parameter"},
 		{"[mod(1, 0)]", "cannot divide by zero"},
 		{"[not('x')]", "expects Boolean arguments"},
 		{"[if('x', 1, 2)]", "expects a Boolean condition"},
@@ -322,6 +337,41 @@ func TestFunctionErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestIntegerOverflow: integer functions refuse results outside the 64-bit
+// Integer range instead of wrapping, naming the expression.
+func TestIntegerOverflow(t *testing.T) {
+	ev := testEvaluator(t)
+	for _, tc := range []struct{ expr, want string }{
+		{"[add(9223372036854775807, 1)]", "'add' overflows: 9223372036854775807 + 1"},
+		{"[add(-9223372036854775808, -1)]", "'add' overflows: -9223372036854775808 + -1"},
+		{"[sub(-9223372036854775808, 1)]", "'sub' overflows: -9223372036854775808 - 1"},
+		{"[sub(9223372036854775807, -1)]", "'sub' overflows: 9223372036854775807 - -1"},
+		{"[sub(0, -9223372036854775808)]", "'sub' overflows"},
+		{"[mul(3037000500, 3037000500)]", "'mul' overflows: 3037000500 * 3037000500"},
+		{"[mul(-1, -9223372036854775808)]", "'mul' overflows"},
+		{"[mul(-9223372036854775808, -1)]", "'mul' overflows"},
+		{"[mul(4611686018427387904, 2)]", "'mul' overflows"},
+		{"[mul(-4611686018427387905, 2)]", "'mul' overflows"},
+		{"[div(-9223372036854775808, -1)]", "'div' overflows: -9223372036854775808 / -1"},
+		{"[range(9223372036854775807, 2)]", "'range' overflows: the last element 9223372036854775807 + 1"},
+		{"[int('9223372036854775808')]", "'int' overflows: '9223372036854775808'"},
+		{"[int(float('1e19'))]", "'int' overflows: 1e+19"},
+		{"[int(float('-9.3e18'))]", "'int' overflows"},
+		{"[add(add(9223372036854775800, 7), 1)]", "'add' overflows"},
+	} {
+		t.Run(tc.expr, func(t *testing.T) {
+			got, err := ev.evalString(&site{ctx: context.Background(), section: "resources"}, tc.expr)
+			if err == nil {
+				t.Fatalf("got %#v, want an overflow error", got)
+			}
+			want := "The language expression '" + tc.expr + "' is not valid: The template language function "
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "outside the Integer range") {
+				t.Fatalf("error %q, want %q… containing %q", err, want, tc.want)
 			}
 		})
 	}

@@ -154,6 +154,18 @@ func TestValidateErrors(t *testing.T) {
 			want:   "The language expression 'concat('a', ' is not valid",
 		},
 		{
+			name:   "integer overflow",
+			tmpl:   `{"resources": [{"type": "Microsoft.Network/loadBalancers", "apiVersion": "2018-11-01", "name": "lb1", "tags": {"t": "[string(add(9223372036854775807, 1))]"}}]}`,
+			target: "resources[0].tags.t",
+			want:   "The language expression '[string(add(9223372036854775807, 1))]' is not valid: The template language function 'add' overflows: 9223372036854775807 + 1 is outside the Integer range",
+		},
+		{
+			name:   "copyIndex offset overflow",
+			tmpl:   `{"resources": [{"type": "Microsoft.Network/loadBalancers", "apiVersion": "2018-11-01", "name": "[concat('lb', copyIndex(9223372036854775807))]", "copy": {"name": "c", "count": 2}}]}`,
+			target: "resources[0].name",
+			want:   "'copyIndex' overflows: 1 + 9223372036854775807",
+		},
+		{
 			name:   "evaluation failure",
 			tmpl:   `{"resources": [{"type": "Microsoft.Network/loadBalancers", "apiVersion": "2018-11-01", "name": "lb1", "sku": {"name": "[parameters('sku')]"}}]}`,
 			target: "resources[0].sku.name",

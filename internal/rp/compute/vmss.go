@@ -52,6 +52,7 @@ func (m vmssModel) Prepare(ctx context.Context, tx *arm.Tx, obj, old arm.Object)
 	if err := resource.NormalizeScaleSet(v, prev, v.ID, v.Name); err != nil {
 		return err
 	}
+	keepCustomData(v, prev)
 	v.Properties.ProvisioningState = resource.Succeeded
 	if prev == nil {
 		v.Properties.UniqueID = resource.NewGUID()
@@ -143,10 +144,33 @@ func (m vmssModel) Release(_ context.Context, tx *arm.Tx, obj arm.Object) error 
 	return nil
 }
 
-// Render removes write-only values.
+// Render removes write-only values: adminPassword and customData, which
+// Azure stores and gives the instances but never returns (in GET, list or
+// PUT answers alike).
 func (vmssModel) Render(_ context.Context, _ arm.Reader, obj arm.Object) error {
-	obj.(*resource.VirtualMachineScaleSet).ScrubSecrets()
+	v := obj.(*resource.VirtualMachineScaleSet)
+	v.ScrubSecrets()
+	if vp := v.Properties.VirtualMachineProfile; vp != nil && vp.OSProfile != nil {
+		vp.OSProfile.CustomData = ""
+	}
 	return nil
+}
+
+// keepCustomData gives an update whose osProfile leaves customData out the
+// stored one. Clients that GET, change and PUT a scale set (az vmss update,
+// the SDKs' read-modify-write) never see customData (Render), so its absence
+// means "unchanged", not "remove": otherwise the update would change the
+// model and the instances would be reimaged without their script. A new
+// value replaces it.
+func keepCustomData(v, prev *resource.VirtualMachineScaleSet) {
+	if prev == nil || prev.Properties.VirtualMachineProfile == nil || prev.Properties.VirtualMachineProfile.OSProfile == nil {
+		return
+	}
+	vp := v.Properties.VirtualMachineProfile
+	if vp == nil || vp.OSProfile == nil || vp.OSProfile.CustomData != "" {
+		return
+	}
+	vp.OSProfile.CustomData = prev.Properties.VirtualMachineProfile.OSProfile.CustomData
 }
 
 // Merge applies a PATCH body (VirtualMachineScaleSetUpdate) as a JSON merge
