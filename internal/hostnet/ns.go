@@ -165,11 +165,27 @@ func EnsureNamespace(name string) (ns *Namespace, created bool, err error) {
 	target := filepath.Join(NetnsDir, name)
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		// The thread moves into the new namespace. It goes back to the
+		// original one before it is unlocked; if that fails it stays locked
+		// and dies with the goroutine. (Were it the main thread, which can
+		// never die, the process's /proc/self/net would show the new
+		// namespace for good.)
+		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
+		if err != nil {
+			errc <- fmt.Errorf("hostnet: open current namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("hostnet: unshare: %w", err)
 			return
 		}
+		defer func() {
+			if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			}
+		}()
 		f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 		if err != nil {
 			errc <- fmt.Errorf("hostnet: create %s: %w", target, err)
