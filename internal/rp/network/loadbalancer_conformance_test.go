@@ -2,8 +2,10 @@ package network_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"nimbus/internal/arm/armtest"
 	"nimbus/internal/poll"
@@ -15,8 +17,13 @@ import (
 	"time"
 )
 
-// lbExamplesDir holds the Azure spec examples (a copy of shared/conformance).
-const lbExamplesDir = "testdata/arm-examples"
+// lbExamplesDir holds the Azure spec examples of this provider (a copy of
+// shared/conformance); the scale-set ones the scenario needs are the
+// compute provider's (computeExamplesDir).
+const (
+	lbExamplesDir      = "testdata/arm-examples"
+	computeExamplesDir = "../compute/testdata/arm-examples"
+)
 
 // lbExample is one spec example: its request parameters and responses.
 type lbExample struct {
@@ -31,6 +38,9 @@ type lbExample struct {
 func loadExample(e *armtest.Env, t *testing.T, name string) lbExample {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(lbExamplesDir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		raw, err = os.ReadFile(filepath.Join(computeExamplesDir, name))
+	}
 	if err != nil {
 		t.Fatalf("spec example %s: %v", name, err) // the examples live in the repository
 	}
