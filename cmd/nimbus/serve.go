@@ -91,6 +91,9 @@ GET /nimbus/info.`,
 			if s.MetricsAddr != "" {
 				fmt.Fprintf(out, "  metrics: http://%s/metrics\n", s.MetricsAddr)
 			}
+			if s.MetricsErr != "" {
+				fmt.Fprintf(out, "  warning: %s\n", s.MetricsErr)
+			}
 			err = s.Node.Wait()
 			if stopErr := s.Stop(); err == nil {
 				err = stopErr

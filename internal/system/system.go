@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"nimbus/internal/arm"
@@ -101,8 +102,11 @@ type System struct {
 	LB      *lbctl.Controller
 	VMSS    *vmssctl.Controller
 	Metrics *metrics.Metrics
-	// MetricsAddr is where /metrics is served ("" when off).
+	// MetricsAddr is where /metrics is served ("" when off or not served).
 	MetricsAddr string
+	// MetricsErr says why /metrics is not served although it was asked
+	// for (its port was taken); "" otherwise.
+	MetricsErr string
 
 	hostNet      *hostnet.Net
 	providerPool netip.Prefix
@@ -210,7 +214,7 @@ func Start(ctx context.Context, opt Options) (*System, error) {
 	}
 	s.Node = n
 	s.closers = append(s.closers, n.Stop)
-	if err := s.serveMetrics(opt.MetricsListen); err != nil {
+	if err := s.serveMetrics(opt.MetricsListen, log); err != nil {
 		return nil, err
 	}
 	log.Info("nimbus started", "driver", mode.Driver, "dataplane", mode.Dataplane, "reason", mode.Reason,
@@ -334,7 +338,7 @@ func (s *System) onApplied(_ int64, cfg dataplane.Config) {
 }
 
 // serveMetrics serves /metrics on a loopback-only plain HTTP listener.
-func (s *System) serveMetrics(addr string) error {
+func (s *System) serveMetrics(addr string, log *slog.Logger) error {
 	if addr == "off" {
 		return nil
 	}
@@ -349,6 +353,14 @@ func (s *System) serveMetrics(addr string) error {
 		return fmt.Errorf("metrics listen %q: metrics are served without authentication and only on loopback", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		// Metrics are a side service: a busy port must not take the API
+		// down with it. Say so where the user looks: the log, serve's
+		// banner and GET /nimbus/info.
+		s.MetricsErr = fmt.Sprintf("metrics not served: %s is in use by another program; choose another with --metrics-listen ADDR (or off)", addr)
+		log.Warn("metrics not served", "listen", addr, "err", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("metrics listen: %w", err)
 	}
@@ -402,6 +414,8 @@ func (r *sysRuntime) BackendHealth(probeID, backendID string) (up, known bool, r
 type Info struct {
 	Mode        Mode   `json:"mode"`
 	MetricsAddr string `json:"metricsAddress,omitempty"`
+	// MetricsErr says why metrics are not served although asked for.
+	MetricsErr string `json:"metricsError,omitempty"`
 	// AddressPlan says where instances and frontends are reachable from the
 	// host in this mode.
 	AddressPlan map[string]string `json:"addressPlan"`
@@ -421,7 +435,7 @@ func (r *sysRuntime) Info() any {
 		plan["instances"] = "each instance is a network namespace with its real private IP on a bridge per subnet inside nimbus's namespace"
 		plan["internalFrontends"] = "private frontends are addresses inside nimbus's namespace"
 	}
-	return Info{Mode: r.s.Mode, MetricsAddr: r.s.MetricsAddr, AddressPlan: plan}
+	return Info{Mode: r.s.Mode, MetricsAddr: r.s.MetricsAddr, MetricsErr: r.s.MetricsErr, AddressPlan: plan}
 }
 
 // publicPool is the effective public pool (the API's default when zero).
