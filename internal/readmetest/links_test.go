@@ -14,6 +14,8 @@ var (
 	// codePath is a repository path written as code: `docs/guide.md`,
 	// `internal/arm/apiversions.go`, `bench/run.sh`.
 	codePath = regexp.MustCompile("`((?:docs|internal|cmd|bench|scripts)/[A-Za-z0-9_./-]+)`")
+	// fence is a fenced code block, whose text is code, not Markdown.
+	fence = regexp.MustCompile("(?ms)^```.*?^```")
 	// heading is a Markdown heading line.
 	heading = regexp.MustCompile(`(?m)^#{1,6}\s+(.+?)\s*$`)
 )
@@ -35,7 +37,7 @@ func TestDocLinks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		text := string(b)
+		text := fence.ReplaceAllString(string(b), "")
 		name, _ := filepath.Rel(root, doc)
 		for _, m := range mdLink.FindAllStringSubmatch(text, -1) {
 			target := m[1]
