@@ -146,7 +146,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		w.say("Press Ctrl-C to stop.")
 		<-ctx.Done()
 	}
-	cleanupErr := w.cleanup()
+	cleanupErr := w.cleanup(err == nil)
 	if err == nil {
 		err = cleanupErr
 	}
@@ -159,8 +159,9 @@ func (w *walker) step(n int, format string, args ...any) {
 	w.say("\n[%2ds] %d. %s", int(time.Since(w.start).Seconds()), n, fmt.Sprintf(format, args...))
 }
 
-// cleanup deletes the demo's resources (instances stop) and nimbus.
-func (w *walker) cleanup() error {
+// cleanup deletes the demo's resources (instances stop) and nimbus. It
+// says "Done" only after a walk that succeeded (ok).
+func (w *walker) cleanup(ok bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	w.say("\nCleaning up: deleting resource group %q (its scale set's instances stop) and stopping nimbus ...", rg)
@@ -171,8 +172,11 @@ func (w *walker) cleanup() error {
 	if stopErr := w.sys.Stop(); err == nil {
 		err = stopErr
 	}
-	if err == nil {
+	switch {
+	case err == nil && ok:
 		w.say("Done in %.1f s.", time.Since(w.start).Seconds())
+	case err == nil:
+		w.say("Cleaned up after the failure (%.1f s).", time.Since(w.start).Seconds())
 	}
 	return err
 }
@@ -254,7 +258,7 @@ func (w *walker) walk(ctx context.Context) error {
 		[]string{lbID + "/inboundNatPools/ssh", lbID + "/inboundNatPools/admin"}, 3)
 	done := w.progress("  waiting for the instances")
 	_, err = w.put(ctx, vmssID, apiComp, vmss)
-	done()
+	done(err)
 	if err != nil {
 		return err
 	}
@@ -306,12 +310,12 @@ func (w *walker) walk(ctx context.Context) error {
 			break
 		}
 		if time.Since(t0) > 12*time.Second {
-			done()
+			done(errors.New("timed out"))
 			return fmt.Errorf("%s still gets traffic %s after it turned unhealthy", w.res.SickName, time.Since(t0).Round(time.Millisecond))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	done()
+	done(nil)
 	w.res.SickOutAfter = time.Since(t0)
 	w.say("  out of rotation after %.1f s (Azure: within the probe interval; an HTTP non-200 marks down at once)", w.res.SickOutAfter.Seconds())
 	w.res.SpreadSick = spread(w.vip+":80", 300)
@@ -377,7 +381,7 @@ func (w *walker) walk(ctx context.Context) error {
 	v["sku"].(map[string]any)["capacity"] = 5
 	done = w.progress("  waiting for 2 more instances")
 	_, err = w.put(ctx, vmssID, apiComp, v)
-	done()
+	done(err)
 	if err != nil {
 		return err
 	}
@@ -419,7 +423,10 @@ func (w *walker) upgradeAll(ctx context.Context, vmssID string) error {
 }
 
 // progress prints dots while a wait lasts; call the returned func to end.
-func (w *walker) progress(msg string) func() {
+// progress prints msg and a dot every half second until the returned
+// function is called with the step's outcome: " ok", or " failed" (the
+// error itself is reported once, by the caller).
+func (w *walker) progress(msg string) func(err error) {
 	fmt.Fprint(w.out, msg)
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -436,9 +443,13 @@ func (w *walker) progress(msg string) func() {
 			}
 		}
 	}()
-	return func() {
+	return func(err error) {
 		close(stop)
 		<-done
+		if err != nil {
+			fmt.Fprintln(w.out, " failed")
+			return
+		}
 		fmt.Fprintln(w.out, " ok")
 	}
 }

@@ -111,3 +111,15 @@ func TestDemo(t *testing.T) {
 		})
 	}
 }
+
+// TestProgressSaysFailed: a step that fails ends its progress line with
+// "failed", never "ok" (the error itself is printed once, by the caller).
+func TestProgressSaysFailed(t *testing.T) {
+	var b strings.Builder
+	w := &walker{out: &b}
+	w.progress("  step one")(nil)
+	w.progress("  step two")(errors.New("boom"))
+	if got, want := b.String(), "  step one ok\n  step two failed\n"; got != want {
+		t.Fatalf("progress printed %q, want %q", got, want)
+	}
+}
