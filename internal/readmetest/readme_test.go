@@ -17,16 +17,20 @@ import (
 
 // quickstart returns the shell commands between the quickstart markers of
 // README.md, without the code fence.
-func quickstart(t *testing.T, readme string) string {
+func quickstart(t *testing.T, readme string) string { return block(t, readme, "quickstart") }
+
+// block returns the shell commands between the <!-- name:begin --> and
+// <!-- name:end --> markers of README.md, without the code fence.
+func block(t *testing.T, readme, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(readme)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(b)
-	begin, end := strings.Index(s, "<!-- quickstart:begin -->"), strings.Index(s, "<!-- quickstart:end -->")
+	begin, end := strings.Index(s, "<!-- "+name+":begin -->"), strings.Index(s, "<!-- "+name+":end -->")
 	if begin < 0 || end < begin {
-		t.Fatal("README.md has no quickstart block")
+		t.Fatalf("README.md has no %s block", name)
 	}
 	block := s[begin:end]
 	block = block[strings.Index(block, "```sh")+len("```sh") : strings.LastIndex(block, "```")]
