@@ -2,10 +2,11 @@ package arm_test
 
 import (
 	"encoding/json"
-	"nimbus/internal/arm/armtest"
 	"os"
 	"strings"
 	"testing"
+
+	"nimbus/internal/arm/armtest"
 )
 
 func TestAZCLI(t *testing.T) {

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
-	"nimbus/internal/arm/armtest"
 	"strings"
 	"testing"
+
+	"nimbus/internal/arm/armtest"
 )
 
 // FuzzServeHTTP sends arbitrary methods, paths and bodies through the whole

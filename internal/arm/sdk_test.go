@@ -2,13 +2,14 @@ package arm_test
 
 import (
 	"net/http"
-	"nimbus/internal/arm/armtest"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+
+	"nimbus/internal/arm/armtest"
 )
 
 // Address plan: public pool 127.77.0.0/16 (the default; first address

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"nimbus/internal/arm/armtest"
-	"nimbus/internal/poll"
 	"os"
 	"strings"
 	"testing"
@@ -16,6 +14,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+
+	"nimbus/internal/arm/armtest"
+	"nimbus/internal/poll"
 )
 
 // Address plan: the node listens on 127.0.0.1:0; public IPs come from the

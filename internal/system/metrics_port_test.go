@@ -4,9 +4,10 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-	"nimbus/internal/auth"
 	"strings"
 	"testing"
+
+	"nimbus/internal/auth"
 )
 
 // TestBusyMetricsPort: with the metrics port held by another program,

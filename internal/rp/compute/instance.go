@@ -24,14 +24,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"nimbus/internal/arm"
-	"nimbus/internal/rp/network"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"nimbus/internal/arm"
 	"nimbus/internal/resource"
+	"nimbus/internal/rp/network"
 	"nimbus/internal/store"
 )
 

@@ -1,9 +1,10 @@
 package compute
 
 import (
-	"nimbus/internal/arm"
 	"slices"
 	"testing"
+
+	"nimbus/internal/arm"
 )
 
 // FuzzInstanceIDs checks the instanceIds body parser of the instance

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"nimbus/internal/arm/armtest"
 	"os"
 	"runtime"
 	"slices"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nimbus/internal/arm/armtest"
 )
 
 // Address plan: one virtual network 198.18.0.0/15 with subnet

@@ -2,11 +2,12 @@ package network_test
 
 import (
 	"encoding/json"
-	"nimbus/internal/arm/armtest"
 	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7"
+
+	"nimbus/internal/arm/armtest"
 )
 
 // TestAZLoadBalancerAndScaleSet drives the LB and scale-set endpoints with

@@ -7,14 +7,15 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"nimbus/internal/arm/armtest"
-	"nimbus/internal/poll"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"nimbus/internal/arm/armtest"
+	"nimbus/internal/poll"
 )
 
 // lbExamplesDir holds the Azure spec examples of this provider (a copy of

@@ -3,13 +3,14 @@ package network_test
 import (
 	"encoding/json"
 	"net/http"
-	"nimbus/internal/arm/armtest"
 	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v7"
+
+	"nimbus/internal/arm/armtest"
 )
 
 // Address plan: virtual network vn1 198.18.0.0/16, subnet default

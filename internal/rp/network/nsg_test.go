@@ -3,9 +3,10 @@ package network_test
 import (
 	"encoding/json"
 	"net/http"
-	"nimbus/internal/arm/armtest"
 	"strings"
 	"testing"
+
+	"nimbus/internal/arm/armtest"
 )
 
 func TestNetworkSecurityGroup(t *testing.T) {

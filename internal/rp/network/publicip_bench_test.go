@@ -3,9 +3,10 @@ package network_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"nimbus/internal/arm/armtest"
 	"strings"
 	"testing"
+
+	"nimbus/internal/arm/armtest"
 )
 
 // BenchmarkPublicIP measures the server side of GET and PUT (update) of a

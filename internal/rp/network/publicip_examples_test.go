@@ -2,12 +2,13 @@ package network_test
 
 import (
 	"encoding/json"
-	"nimbus/internal/arm/armtest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
+
+	"nimbus/internal/arm/armtest"
 )
 
 // leafPaths returns the dotted paths of every leaf of a decoded JSON value

@@ -3,11 +3,12 @@ package network_test
 import (
 	"net/http"
 	"net/netip"
-	"nimbus/internal/arm/armtest"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v7"
+
+	"nimbus/internal/arm/armtest"
 )
 
 func TestSDKPublicIPAddresses(t *testing.T) {
