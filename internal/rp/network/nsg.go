@@ -71,5 +71,7 @@ func (nsgModel) Render(ctx context.Context, rd arm.Reader, obj arm.Object) error
 
 // registerNsg registers the routes of nsg.go.
 func registerNsg(s *server) {
-	s.RegisterKind(&arm.Kind{Type: resource.NetworkSecurityGroupType, Versions: Versions, Model: nsgModel{s}, CheckName: networkName})
+	s.RegisterKind(&arm.Kind{Type: resource.NetworkSecurityGroupType, Versions: Versions, Model: nsgModel{s}, CheckName: networkName,
+		Children: []string{"securityRules", "defaultSecurityRules"}})
+	registerNSGRules(s)
 }
