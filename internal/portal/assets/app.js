@@ -502,6 +502,18 @@ function record(lb, health) {
   hist.push({ t: now, health });
 }
 
+// memberHealth sums a backend's states over the rules that use its pool:
+// Up when every rule sees it up, Down when one sees it down.
+function memberHealth(hh, rules) {
+  const st = rules.map((r) => hh.states[r.name] || 'Unknown');
+  const down = rules.filter((r, i) => st[i] === 'Down');
+  const state = !rules.length ? 'Unknown' : down.length ? 'Down' : st.every((x) => x === 'Up') ? 'Up' : 'Unknown';
+  const cell = stateCell(state);
+  cell.title = rules.map((r) => `${r.name}: ${hh.states[r.name] || 'Unknown'}${hh.reasons[r.name] ? ' (' + hh.reasons[r.name] + ')' : ''}`).join('\n');
+  if (down.length) cell.append(h('span', { class: 'hint', text: ` on ${down.map((r) => r.name).join(', ')}` }));
+  return cell;
+}
+
 function poolTables(lb, health) {
   const rulesOf = (pool) => (lbp(lb).loadBalancingRules || []).filter((r) => r.properties.backendAddressPool && sameId(r.properties.backendAddressPool.id, pool.id)
     || (r.properties.backendAddressPools || []).some((x) => sameId(x.id, pool.id)));
@@ -509,11 +521,11 @@ function poolTables(lb, health) {
     const rules = rulesOf(pool);
     const members = (pool.properties.backendIPConfigurations || []).map((m) => m.id);
     return h('section', { 'aria-label': `Backend pool ${pool.name}` }, h('h2', { text: `${pool.name} (${members.length} members)` }),
-      table(['Instance', 'IP address', 'Network interface IP configuration'].concat(rules.map((r) => `Health (${r.name})`)),
+      h('p', { class: 'hint', text: rules.length ? `Health from the rules ${rules.map((r) => r.name).join(', ')}.` : 'No load balancing rule uses this pool: health is unknown.' }),
+      table(['Instance', 'IP address', 'Network interface IP configuration', 'Health'],
         members.map((id) => {
           const hh = health[id.toLowerCase()] || { states: {}, reasons: {} };
-          return [instanceLabel(id), hh.ip || '', h('span', { class: 'mono', text: id.split('/').slice(-4).join('/') })]
-            .concat(rules.map((r) => { const c = stateCell(hh.states[r.name] || 'Unknown'); c.title = hh.reasons[r.name] || ''; return c; }));
+          return [instanceLabel(id), hh.ip || '', h('span', { class: 'mono', text: id.split('/').slice(-4).join('/') }), memberHealth(hh, rules)];
         }), 'No members.'));
   });
 }
