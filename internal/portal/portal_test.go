@@ -165,7 +165,11 @@ func TestProxy(t *testing.T) {
 	}
 	withAll := func(r *http.Request) { r.AddCookie(c); r.Header.Set(portal.CSRFHeader, csrf) }
 	t.Run("forwards with bearer", func(t *testing.T) {
-		w := req(http.MethodPut, func(r *http.Request) { withAll(r); r.Header.Set("Origin", "https://127.0.0.1:8443"); r.Header.Set("Sec-Fetch-Site", "same-origin") })
+		w := req(http.MethodPut, func(r *http.Request) {
+			withAll(r)
+			r.Header.Set("Origin", "https://127.0.0.1:8443")
+			r.Header.Set("Sec-Fetch-Site", "same-origin")
+		})
 		if w.Code != http.StatusOK || api.got == nil {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
@@ -193,7 +197,10 @@ func TestProxy(t *testing.T) {
 		{"no cookie", func(r *http.Request) { r.Header.Set(portal.CSRFHeader, csrf) }, http.StatusUnauthorized},
 		{"no csrf header", func(r *http.Request) { r.AddCookie(c) }, http.StatusForbidden},
 		{"wrong csrf header", func(r *http.Request) { r.AddCookie(c); r.Header.Set(portal.CSRFHeader, csrf+"x") }, http.StatusForbidden},
-		{"form post", func(r *http.Request) { r.AddCookie(c); r.Header.Set("Content-Type", "application/x-www-form-urlencoded") }, http.StatusForbidden},
+		{"form post", func(r *http.Request) {
+			r.AddCookie(c)
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}, http.StatusForbidden},
 		{"cross origin", func(r *http.Request) { withAll(r); r.Header.Set("Origin", "https://attacker.example") }, http.StatusForbidden},
 		{"plain http origin", func(r *http.Request) { withAll(r); r.Header.Set("Origin", "http://127.0.0.1:8443") }, http.StatusForbidden},
 		{"cross site", func(r *http.Request) { withAll(r); r.Header.Set("Sec-Fetch-Site", "cross-site") }, http.StatusForbidden},
