@@ -135,7 +135,7 @@ function notify(title, text) {
       msg.textContent = t;
       el.classList.add(ok ? 'ok' : 'bad');
       el.prepend(h('button', { class: 'close', type: 'button', 'aria-label': 'Dismiss notification', text: '×', onclick: () => el.remove() }));
-      if (ok) setTimeout(() => el.remove(), 6000);
+      setTimeout(() => el.remove(), ok ? 5000 : 15000);
     },
   };
 }
@@ -476,17 +476,29 @@ VIEWS['microsoft.network/loadbalancers:frontends'] = async (lb) => {
   }), 'No frontend IP configurations.');
 };
 
-// poolHealth asks every rule on the LB for its backends' health: a map of
-// ipconfig id (lower case) → {ip, states: {ruleName: state}}.
+// poolHealth asks the rules' health action for their backends' health: a
+// map of ipconfig id (lower case) → {ip, states: {ruleName: state}}. A
+// rule's answer depends only on its pools and its probe, so rules sharing
+// both are asked once.
 async function poolHealth(lb) {
   const out = {};
-  await Promise.all((lbp(lb).loadBalancingRules || []).map(async (r) => {
-    const res = await call('POST', withVer(`${r.id}/health`, V.net), {});
+  const groups = new Map();
+  for (const r of lbp(lb).loadBalancingRules || []) {
+    const p = r.properties;
+    const pools = [p.backendAddressPool].concat(p.backendAddressPools || []).filter(Boolean).map((x) => x.id.toLowerCase()).sort();
+    const key = pools.join(',') + '|' + (p.probe ? p.probe.id.toLowerCase() : '');
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(r);
+  }
+  await Promise.all([...groups.values()].map(async (rules) => {
+    const res = await call('POST', withVer(`${rules[0].id}/health`, V.net), {});
     for (const b of (res.data.loadBalancerBackendAddresses || [])) {
       const k = (b.networkInterfaceIPConfigurationId || b.ipAddress).toLowerCase();
       out[k] = out[k] || { ip: b.ipAddress, states: {}, reasons: {} };
-      out[k].states[r.name] = b.state;
-      out[k].reasons[r.name] = b.reason;
+      for (const r of rules) {
+        out[k].states[r.name] = b.state;
+        out[k].reasons[r.name] = b.reason;
+      }
     }
   }));
   return out;
