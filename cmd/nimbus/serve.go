@@ -11,6 +11,7 @@ import (
 
 	"nimbus/internal/driver"
 	"nimbus/internal/node"
+	"nimbus/internal/portal"
 	"nimbus/internal/system"
 )
 
@@ -93,6 +94,11 @@ GET /nimbus/info.`,
 			}
 			if s.MetricsErr != "" {
 				fmt.Fprintf(out, "  warning: %s\n", s.MetricsErr)
+			}
+			if link, err := portal.NewSignInLink(dataDir, e.Endpoint); err == nil {
+				fmt.Fprintf(out, "  portal: %s\n    (one-time sign-in link, valid 5 minutes; nimbus portal prints a new one)\n", link)
+			} else {
+				fmt.Fprintf(out, "  portal: %s%s (sign-in link: %v)\n", e.Endpoint, portal.Prefix, err)
 			}
 			err = s.Node.Wait()
 			if stopErr := s.Stop(); err == nil {

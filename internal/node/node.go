@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"nimbus/internal/arm"
 	"nimbus/internal/auth"
 	"nimbus/internal/deployments"
+	"nimbus/internal/portal"
 	"nimbus/internal/rp/compute"
 	"nimbus/internal/rp/network"
 	"nimbus/internal/store"
@@ -102,6 +104,8 @@ type Node struct {
 	Identity auth.Identity
 	// Endpoint describes how to connect (also written to endpoint.json).
 	Endpoint Endpoint
+	// Portal is the web portal, served under portal.Prefix on the same listener.
+	Portal *portal.Portal
 	// Addr is the address the HTTPS listener is bound to.
 	Addr net.Addr
 	// Logger is the node's logger.
@@ -204,7 +208,13 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{Server: srv, Store: st, Issuer: iss, Identity: id, Addr: ln.Addr(), Logger: log, done: make(chan struct{})}
+	pt, err := portal.New(portal.Config{API: srv, Tokens: iss, DataDir: cfg.DataDir,
+		SubscriptionID: id.SubscriptionID, TenantID: id.TenantID, Logger: log})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{Server: srv, Store: st, Issuer: iss, Identity: id, Portal: pt, Addr: ln.Addr(), Logger: log, done: make(chan struct{})}
 	port := ln.Addr().(*net.TCPAddr).Port
 	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
@@ -235,7 +245,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           withPortal(pt, srv),
 		TLSConfig:         auth.ServerTLSConfig(cert),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
@@ -276,6 +286,18 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	}()
 	log.Info("nimbus listening", slog.String("endpoint", base), slog.String("dataDir", cfg.DataDir))
 	return n, nil
+}
+
+// withPortal serves the portal's paths (portal.Prefix, and /portal itself)
+// and hands everything else to the ARM handler untouched.
+func withPortal(pt, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/portal" || strings.HasPrefix(p, portal.Prefix) {
+			pt.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // certHosts returns the names the server certificate must cover besides
