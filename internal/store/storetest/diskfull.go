@@ -220,4 +220,3 @@ func Fill(t testing.TB, dir string) (remove func()) {
 	_ = os.Remove(filepath.Join(dir, "probe"))
 	return remove
 }
-
