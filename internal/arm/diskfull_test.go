@@ -35,7 +35,7 @@ func TestAsARMErrorStorage(t *testing.T) {
 		{"no reserve", &store.UnavailableError{Op: "reserve", Err: syscall.ENOSPC}, 507, "InsufficientStorage", "disk is full"},
 		{"read-only", commit(&fs.PathError{Op: "write", Path: "/d/nimbus.db", Err: syscall.EROFS}), 503, "StorageUnavailable", "(read-only file system)"},
 		{"I/O error", commit(&fs.PathError{Op: "sync", Path: "/d/nimbus.db", Err: syscall.EIO}), 503, "StorageUnavailable", "(input/output error)"},
-		{"cannot reopen", &store.UnavailableError{Op: "open", Err: errors.New("timeout")}, 503, "StorageUnavailable", "(an open error)"},
+		{"cannot reopen", &store.UnavailableError{Op: "open", Err: errors.New("timeout")}, 503, "StorageUnavailable", "(open failed)"},
 		{"other", errors.New("boom"), 500, "InternalServerError", "internal error"},
 	}
 	for _, tc := range tests {
@@ -60,7 +60,9 @@ func TestDiskFullNode(t *testing.T) {
 	dir := storetest.Tmpfs(t, 48<<20)
 	n := armtest.Start(t, dir)
 	n.Group("rg")
-	pip := func(i int) string { return n.RGPath("rg", fmt.Sprintf("Microsoft.Network/publicIPAddresses/p%03d", i)) + pipAPI }
+	pip := func(i int) string {
+		return n.RGPath("rg", fmt.Sprintf("Microsoft.Network/publicIPAddresses/p%03d", i)) + pipAPI
+	}
 	tags := map[string]string{}
 	for i := range 10 {
 		tags[fmt.Sprintf("pad%d", i)] = strings.Repeat("x", 250)

@@ -79,7 +79,7 @@ func storageCause(ue *store.UnavailableError) string {
 	if errors.As(ue, &errno) {
 		return errno.Error()
 	}
-	return "a " + ue.Op + " error"
+	return ue.Op + " failed"
 }
 
 // writeError writes err as an ARM error response, logging unexpected (5xx) errors.
