@@ -18,7 +18,7 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 func newServeCmd() *cobra.Command {
 	var (
 		dataDir, listen, pool, drv, dp, metricsListen string
-		providerPool, netnsName, uplink               string
+		providerPool, internalPool, netnsName, uplink string
 		probeInterval, repairGrace                    time.Duration
 	)
 	cmd := &cobra.Command{
@@ -57,6 +57,13 @@ GET /nimbus/info.`,
 					return fmt.Errorf("--provider-pool %q: want a loopback prefix such as 127.100.0.0/16", providerPool)
 				}
 				opt.ProviderPool = pp.Masked()
+			}
+			if internalPool != "" {
+				ip, err := netip.ParsePrefix(internalPool)
+				if err != nil || !ip.Addr().Is4() || !ip.Addr().IsLoopback() || ip.Bits() != 16 {
+					return fmt.Errorf("--internal-pool %q: want a loopback /16 such as %s", internalPool, system.DefaultInternalPool)
+				}
+				opt.InternalPool = ip.Masked()
 			}
 			opt.HostNet.Name = netnsName
 			if uplink != "" {
@@ -97,6 +104,7 @@ GET /nimbus/info.`,
 	f.StringVar(&drv, "driver", system.Auto, "instance driver: auto, process or netns")
 	f.StringVar(&dp, "dataplane", system.Auto, "data plane: auto, proxy or nft")
 	f.StringVar(&providerPool, "provider-pool", "", "process driver: loopback range instances' private IPs are mapped to (default 127.100.0.0/16); two nimbus on one host need different ones")
+	f.StringVar(&internalPool, "internal-pool", "", "proxy data plane: loopback /16 private frontends listen in, a.b.c.d on its first two bytes + c.d (default 127.103.0.0/16); two nimbus on one host need different ones")
 	f.StringVar(&netnsName, "netns-name", "", "netns driver: name of nimbus's network namespace and prefix of its veth (default nimbus0)")
 	f.StringVar(&uplink, "netns-uplink", "", "netns driver: the /30 between the host and nimbus's namespace (default 198.19.255.252/30)")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
