@@ -6,10 +6,17 @@ package system
 // sockets they bind are on loopback inside those ranges.
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"nimbus/internal/node"
@@ -218,5 +225,86 @@ func TestTwoSystemsSideBySide(t *testing.T) {
 	}
 	if a.Node.Endpoint.Endpoint == b.Node.Endpoint.Endpoint {
 		t.Fatalf("both serve at %s", a.Node.Endpoint.Endpoint)
+	}
+}
+
+// helperBindEnv makes the test binary a helper process that binds a TCP
+// listener on the address it names, prints its address and waits for
+// stdin to close (see TestHelperBind).
+const helperBindEnv = "NIMBUS_TEST_HELPER_BIND"
+
+// TestHelperBind is not a test: it is the helper process of
+// TestStartCountsOwnInstancesOnly.
+func TestHelperBind(t *testing.T) {
+	addr := os.Getenv(helperBindEnv)
+	if addr == "" {
+		t.Skip("helper process only")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// bindInOtherProcess starts a helper process that listens on addr with
+// extra environment env, and returns the address it bound. The process
+// ends at cleanup.
+func bindInOtherProcess(t *testing.T, addr string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperBind$")
+	cmd.Env = append(os.Environ(), append(env, helperBindEnv+"="+addr)...)
+	// A group of its own, as instances have: the process driver ends the
+	// group of a tagged process it has no record of.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.HasPrefix(line, "error") {
+		t.Fatalf("helper: %q %v", line, err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// TestStartCountsOwnInstancesOnly: a socket in the provider pool held by a
+// process tagged as this nimbus's instance (one left running by the
+// previous start) does not stop a start; the same socket held by another
+// process does.
+func TestStartCountsOwnInstancesOnly(t *testing.T) {
+	opt := poolOptions(t, "127.105.5.0/24", "127.105.6.0/24", "127.106.0.0/16")
+	stateDir, err := filepath.Abs(filepath.Join(opt.Node.DataDir, "instances"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindInOtherProcess(t, "127.105.6.9:0", processOwnerEnv+"="+stateDir)
+	s, err := Start(context.Background(), opt)
+	if err != nil {
+		t.Fatalf("start beside its own instance: %v", err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	other := bindInOtherProcess(t, "127.105.6.10:0", processOwnerEnv+"=/elsewhere/instances")
+	_, err = Start(context.Background(), opt)
+	if want := "address pool --provider-pool 127.105.6.0/24 is in use on this host: " + other + " (tcp) is bound by another process"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("start beside another nimbus's instance: %v; want an error containing %q", err, want)
 	}
 }
