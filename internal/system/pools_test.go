@@ -308,3 +308,25 @@ func TestStartCountsOwnInstancesOnly(t *testing.T) {
 		t.Fatalf("start beside another nimbus's instance: %v; want an error containing %q", err, want)
 	}
 }
+
+// TestAddressPools: the pools each mode takes, defaults resolved.
+func TestAddressPools(t *testing.T) {
+	str := func(ps []addrPool) string {
+		var b strings.Builder
+		for _, p := range ps {
+			fmt.Fprintf(&b, "%s %s own=%q; ", p.flag, p.prefix, p.ownLink)
+		}
+		return b.String()
+	}
+	proc := addressPools(Mode{Driver: Process, Dataplane: Proxy}, Options{Node: node.Config{DataDir: "/d"}})
+	if got, want := str(proc), `--public-pool 127.77.0.0/16 own=""; --provider-pool 127.100.0.0/16 own=""; --internal-pool 127.103.0.0/16 own=""; `; got != want {
+		t.Errorf("process + proxy defaults:\n got  %s\n want %s", got, want)
+	}
+	if proc[1].ownEnv != processOwnerEnv+"=/d/instances" {
+		t.Errorf("provider pool owner %q", proc[1].ownEnv)
+	}
+	kern := addressPools(Mode{Driver: Netns, Dataplane: NFT}, Options{Node: node.Config{PublicPool: DefaultKernelPublicPool}})
+	if got, want := str(kern), `--public-pool 198.18.64.0/18 own="nimbus0-host"; --netns-uplink 198.19.255.252/30 own="nimbus0-host"; `; got != want {
+		t.Errorf("netns + nft defaults:\n got  %s\n want %s", got, want)
+	}
+}
