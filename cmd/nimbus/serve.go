@@ -20,7 +20,8 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 func newServeCmd() *cobra.Command {
 	var (
 		dataDir, listen, pool, drv, dp, metricsListen string
-		providerPool, netnsName, uplink, instanceUser string
+		providerPool, internalPool, netnsName, uplink string
+		instanceUser                                  string
 		probeInterval, repairGrace                    time.Duration
 	)
 	cmd := &cobra.Command{
@@ -66,6 +67,13 @@ GET /nimbus/info.`,
 					return fmt.Errorf("--instance-user: %w", err)
 				}
 				opt.InstanceUser = u
+			}
+			if internalPool != "" {
+				ip, err := netip.ParsePrefix(internalPool)
+				if err != nil || !ip.Addr().Is4() || !ip.Addr().IsLoopback() || ip.Bits() != 16 {
+					return fmt.Errorf("--internal-pool %q: want a loopback /16 such as %s", internalPool, system.DefaultInternalPool)
+				}
+				opt.InternalPool = ip.Masked()
 			}
 			opt.HostNet.Name = netnsName
 			if uplink != "" {
@@ -114,6 +122,7 @@ GET /nimbus/info.`,
 	f.StringVar(&drv, "driver", system.Auto, "instance driver: auto, process or netns")
 	f.StringVar(&dp, "dataplane", system.Auto, "data plane: auto, proxy or nft")
 	f.StringVar(&providerPool, "provider-pool", "", "process driver: loopback range instances' private IPs are mapped to (default 127.100.0.0/16); two nimbus on one host need different ones")
+	f.StringVar(&internalPool, "internal-pool", "", "proxy data plane: loopback /16 private frontends listen in, a.b.c.d on its first two bytes + c.d (default 127.103.0.0/16); two nimbus on one host need different ones")
 	f.StringVar(&netnsName, "netns-name", "", "netns driver: name of nimbus's network namespace and prefix of its veth (default nimbus0)")
 	f.StringVar(&uplink, "netns-uplink", "", "netns driver: the /30 between the host and nimbus's namespace (default 198.19.255.252/30)")
 	f.StringVar(&instanceUser, "instance-user", "", "host user instances (echo, script, customData) run as when nimbus runs as root: NAME or UID, optionally :GROUP or :GID; never root (default nobody, 65534:65534). Not as root, instances run as nimbus's own user")

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 )
 
 // ErrNotFound is returned (wrapped) by Get, and by Put/Delete with an expected
@@ -20,6 +22,56 @@ var ErrCompacted = errors.New("store: revision compacted")
 
 // ErrClosed is returned by every call on a closed Store.
 var ErrClosed = errors.New("store: closed")
+
+// ErrNoSpace is matched (errors.Is) by the *UnavailableError of a write that
+// failed because the backend's disk is full or its quota is used up
+// (ENOSPC, EDQUOT). Reads keep working; writes succeed again once space is
+// freed, without a restart.
+var ErrNoSpace = errors.New("store: no space left on device")
+
+// UnavailableError is returned (wrapped) by a call the backend could not
+// carry out because its storage failed: a full disk or quota (then it also
+// matches ErrNoSpace), a read-only file system, an I/O error, or a database
+// file that could not be reopened after one of these. Op names the step
+// that failed ("commit", "reserve", "open"); Err is the cause as the OS or
+// the backend's engine gave it.
+//
+// A failed write left nothing half written and, unless the failure came
+// after the commit itself was written (a failed fsync), had no effect: the
+// backend reports what it finds on disk afterwards to its watchers. No
+// acknowledged write is lost.
+type UnavailableError struct {
+	Op  string
+	Err error
+}
+
+// Error names the failed step and its cause.
+func (e *UnavailableError) Error() string {
+	return "store: storage unavailable: " + e.Op + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrNoSpace and the cause is a full disk or
+// an exhausted quota.
+func (e *UnavailableError) Is(target error) bool {
+	return target == ErrNoSpace && NoSpace(e.Err)
+}
+
+// NoSpace reports whether err is, or says it is, ENOSPC or EDQUOT. The text
+// is checked as well because storage engines sometimes format an OS error
+// with %s (bbolt does when it grows its file), which drops the errno.
+func NoSpace(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, syscall.ENOSPC.Error()) || strings.Contains(msg, syscall.EDQUOT.Error())
+}
 
 // ConflictError is returned when an expected revision does not match. Current
 // is the key's revision at the time of the check (0 if the key is absent).
@@ -85,6 +137,14 @@ type Op struct {
 // Durability: a call that returns nil has its effect fsynced to stable storage;
 // after a crash (kill -9) and restart every acknowledged write is present and
 // no partial transaction is visible.
+//
+// Storage failures: a write the backend cannot make durable (full disk,
+// quota, read-only file system, I/O error) fails with a
+// *store.UnavailableError, matching ErrNoSpace for a full disk or quota, and
+// leaves nothing half written. Reads keep working meanwhile; deletes should
+// still succeed on a full disk (the bolt backend keeps a reserve for them);
+// writes succeed again once the cause is gone, without a restart.
+// storetest.RunDiskFull checks this on a real full file system.
 //
 // Watch contract: Watch(ctx, prefix, fromRev) delivers, in revision order,
 // every change to keys under prefix with revision > fromRev (fromRev 0 means

@@ -67,6 +67,10 @@ func startSystem(t testing.TB, dir string) *System { return startSystemMode(t, d
 // 1,000-instance benchmark needs room).
 var providerPool = netip.MustParsePrefix("127.80.0.0/22")
 
+// internalPoolForTests is where these tests' private frontends listen, off
+// the default so that other packages' nimbus can run side by side.
+var internalPoolForTests = netip.MustParsePrefix("127.104.0.0/16")
+
 // startSystemMode starts nimbus with the process driver and proxy, or the
 // netns driver and nft (kernel), with address pools and a namespace of its
 // own: other test packages run nimbus side by side.
@@ -81,6 +85,7 @@ func startSystemMode(t testing.TB, dir, driver string, tweak ...func(*Options)) 
 		Node: node.Config{DataDir: dir, Listen: "127.0.0.1:0", PublicPool: pool,
 			Logger: testLogger()},
 		ProviderPool:  providerPool,
+		InternalPool:  internalPoolForTests,
 		HostNet:       hostnet.Options{Name: "nbsys", Uplink: netip.MustParsePrefix("198.19.253.0/30")},
 		Driver:        driver,
 		Dataplane:     dp,

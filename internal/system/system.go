@@ -71,6 +71,11 @@ type Options struct {
 	// addresses (default 127.100.0.0/16). Two nimbus processes on one host
 	// need different ranges (and different public pools).
 	ProviderPool netip.Prefix
+	// InternalPool is the loopback /16 where, with the userspace data
+	// plane, private frontends listen: a.b.c.d on the pool's first two
+	// bytes followed by c.d (default DefaultInternalPool, 127.103.0.0/16).
+	// Two nimbus processes on one host need different ones.
+	InternalPool netip.Prefix
 	// HostNet names nimbus's network namespace and its uplink on the kernel
 	// path (default "nimbus0", 198.19.255.252/30); PublicRanges is set from
 	// the public pool. Two nimbus processes on one host need different ones.
@@ -110,6 +115,7 @@ type System struct {
 
 	hostNet      *hostnet.Net
 	providerPool netip.Prefix
+	internalPool netip.Prefix
 	closers      []func() error
 	once         sync.Once
 }
@@ -189,10 +195,21 @@ func Start(ctx context.Context, opt Options) (*System, error) {
 	if mode.Driver == Netns && !opt.Node.PublicPool.IsValid() {
 		opt.Node.PublicPool = DefaultKernelPublicPool
 	}
+	if p := opt.InternalPool; p.IsValid() && (!p.Addr().Is4() || !p.Addr().IsLoopback() || p.Bits() != 16) {
+		return nil, fmt.Errorf("--internal-pool %s: want a loopback /16 such as %s", p, DefaultInternalPool)
+	}
+	host, err := readHost()
+	if err != nil {
+		return nil, fmt.Errorf("address pools: %w", err)
+	}
+	if err := checkPools(addressPools(mode, opt), host); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(opt.Node.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	s := &System{Mode: mode, Metrics: metrics.New(), providerPool: opt.ProviderPool}
+	s := &System{Mode: mode, Metrics: metrics.New(), providerPool: opt.ProviderPool,
+		internalPool: internalPool(opt.InternalPool).Masked()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -322,10 +339,11 @@ func (s *System) listenIP(a netip.Addr) netip.Addr {
 	if s.Mode.Dataplane != Proxy || a.IsLoopback() {
 		return a
 	}
-	// Private frontends are mapped 1:1 into 127.103.0.0/16 by their last two
-	// bytes; the mapping is stable and shown by the info endpoint.
-	b := a.As4()
-	return netip.AddrFrom4([4]byte{127, 103, b[2], b[3]})
+	// Private frontends are mapped 1:1 into the internal pool (a /16) by
+	// their last two bytes; the mapping is stable and shown by the info
+	// endpoint.
+	b, p := a.As4(), s.internalPool.Addr().As4()
+	return netip.AddrFrom4([4]byte{p[0], p[1], b[2], b[3]})
 }
 
 // onApplied keeps the availability and SNAT metrics in step on the kernel
@@ -430,7 +448,8 @@ func (r *sysRuntime) Info() any {
 			pool = process.DefaultPool
 		}
 		plan["instances"] = "each private IP (CA) is mapped 1:1 to a loopback provider address (PA) in " + pool.String() + "; the instance view shows both"
-		plan["internalFrontends"] = "a private frontend a.b.c.d listens on 127.103.c.d"
+		p := r.s.internalPool.Addr().As4()
+		plan["internalFrontends"] = fmt.Sprintf("a private frontend a.b.c.d listens on %d.%d.c.d", p[0], p[1])
 	case Netns:
 		plan["instances"] = "each instance is a network namespace with its real private IP on a bridge per subnet inside nimbus's namespace"
 		plan["internalFrontends"] = "private frontends are addresses inside nimbus's namespace"

@@ -20,6 +20,25 @@
 //
 // Writers are serialised (bbolt allows one read-write transaction at a time);
 // readers run concurrently with them.
+//
+// Storage failures: a commit that fails (full disk, quota, read-only file
+// system, I/O error) returns a *store.UnavailableError (matching
+// store.ErrNoSpace for ENOSPC and EDQUOT) and leaves the database as the last
+// successful commit left it: bbolt writes a commit's pages to free space and
+// its meta page last, so a failed commit is invisible. The store then
+// reopens its bbolt handle, so no in-memory state of the failed commit
+// survives, and reads keep working throughout. If the meta page did reach
+// the file (only a failed fsync can do that), the reopened store sees the
+// write and reports it to watchers like any other.
+//
+// Reserve: so that deletes work on a full disk, the store keeps a reserve
+// file of WithReserve bytes (DefaultReserve) beside the database,
+// "<path>.reserve". When a write that deletes a key, or creates none, fails
+// for lack of space, the store removes the reserve and tries once more in
+// the space it freed. A write that creates keys and deletes none first
+// re-creates a missing reserve, and fails with store.ErrNoSpace, writing
+// nothing, while it cannot: creating things needs the reserve's worth of
+// free disk, so writes resume by themselves once that much is freed.
 package bolt
 
 import (
@@ -28,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -49,6 +69,13 @@ const DefaultWatchBuffer = 1024
 // otherwise.
 const DefaultLockTimeout = 10 * time.Second
 
+// DefaultReserve is the size in bytes of the reserve file kept beside the
+// database when WithReserve is not given (see the package doc).
+const DefaultReserve = 4 << 20
+
+// ReserveSuffix is appended to the database path to name the reserve file.
+const ReserveSuffix = ".reserve"
+
 // replayChunk is how many revisions a replaying watcher reads per read
 // transaction; short transactions keep bbolt free to remap for writers.
 const replayChunk = 256
@@ -58,15 +85,18 @@ var _ store.Store = (*Store)(nil)
 // Store is the bbolt-backed store.Store. It is safe for concurrent use. The
 // zero value is not usable; call Open.
 type Store struct {
-	db   *bbolt.DB
+	path string
 	cfg  config
 	log  *slog.Logger
 	done chan struct{} // closed by Close; ends every watcher goroutine
 
-	life   sync.RWMutex // held shared by every call, exclusively by Close
-	closed bool
+	life    sync.RWMutex // held shared by every call, exclusively by Close and reopen
+	closed  bool
+	db      *bbolt.DB // nil while the file cannot be reopened; openErr says why
+	openErr error
 
-	wmu sync.Mutex // serialises commit + publish so watchers see revision order
+	wmu         sync.Mutex // serialises commit + publish so watchers see revision order
+	reserveHeld bool       // the reserve file is in place (under wmu)
 
 	hubMu    sync.Mutex
 	rev      int64 // last committed and published revision
@@ -78,6 +108,7 @@ type config struct {
 	history     int64
 	watchBuffer int
 	lockTimeout time.Duration
+	reserve     int64
 	logger      *slog.Logger
 }
 
@@ -103,6 +134,12 @@ func WithLockTimeout(d time.Duration) Option {
 	return func(c *config) { c.lockTimeout = d }
 }
 
+// WithReserve sets the size in bytes of the reserve file that lets deletes
+// proceed on a full disk (see the package doc); 0 keeps no reserve.
+func WithReserve(n int64) Option {
+	return func(c *config) { c.reserve = n }
+}
+
 // WithLogger sets the logger. Nil (the default) discards logs.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
@@ -116,6 +153,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		history:     DefaultHistory,
 		watchBuffer: DefaultWatchBuffer,
 		lockTimeout: DefaultLockTimeout,
+		reserve:     DefaultReserve,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -125,6 +163,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if cfg.watchBuffer < 1 {
 		return nil, fmt.Errorf("bolt open: watch buffer %d must be at least 1", cfg.watchBuffer)
+	}
+	if cfg.reserve < 0 {
+		return nil, fmt.Errorf("bolt open: reserve %d must not be negative", cfg.reserve)
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
@@ -142,35 +183,69 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt open %s: %w", path, err)
 	}
-	var rev, compacted int64
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketKV, bucketLog} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		var err error
-		if rev, err = readU64(meta.Get(metaRev)); err != nil {
-			return fmt.Errorf("read revision: %w", err)
-		}
-		if compacted, err = trim(tx, rev-cfg.history); err != nil {
-			return err
-		}
-		return nil
-	})
+	rev, compacted, err := prepare(db, cfg.history)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("bolt open %s: %w", path, err), db.Close())
+		err = fmt.Errorf("bolt open %s: %w", path, err)
+		if store.NoSpace(err) {
+			err = &store.UnavailableError{Op: "open", Err: err}
+		}
+		return nil, errors.Join(err, db.Close())
 	}
 	cfg.logger.Info("store opened", "path", path, "revision", rev, "compacted", compacted)
-	return &Store{
+	s := &Store{
+		path:     path,
 		db:       db,
 		cfg:      cfg,
 		log:      cfg.logger,
 		done:     make(chan struct{}),
 		rev:      rev,
 		watchers: make(map[*watcher]struct{}),
-	}, nil
+	}
+	if cfg.reserve > 0 {
+		if err := s.makeReserve(); err != nil {
+			s.log.Warn("store reserve not made: creating keys needs free disk first", "path", s.reservePath(), "err", err)
+		}
+	}
+	return s, nil
+}
+
+// prepare creates the buckets and trims the change log to history
+// revisions if either is needed, and returns the revision and compaction
+// point. A database that needs neither is not written to, so a store opens
+// on a full disk.
+func prepare(db *bbolt.DB, history int64) (rev, compacted int64, err error) {
+	ready := false
+	err = db.View(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || tx.Bucket(bucketKV) == nil || tx.Bucket(bucketLog) == nil {
+			return nil
+		}
+		if rev, err = readU64(meta.Get(metaRev)); err != nil {
+			return fmt.Errorf("read revision: %w", err)
+		}
+		if compacted, err = readU64(meta.Get(metaCompacted)); err != nil {
+			return fmt.Errorf("read compacted: %w", err)
+		}
+		ready = rev-history <= compacted
+		return nil
+	})
+	if err != nil || ready {
+		return rev, compacted, err
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketKV, bucketLog} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		var err error
+		if rev, err = readU64(tx.Bucket(bucketMeta).Get(metaRev)); err != nil {
+			return fmt.Errorf("read revision: %w", err)
+		}
+		compacted, err = trim(tx, rev-history)
+		return err
+	})
+	return rev, compacted, err
 }
 
 // trim removes change-log entries at revisions <= upTo that are still there
@@ -198,17 +273,28 @@ func trim(tx *bbolt.Tx, upTo int64) (int64, error) {
 }
 
 // enter takes the shared lifecycle lock; the caller must call s.life.RUnlock
-// when enter returns nil.
+// when enter returns nil. If the database could not be reopened after a
+// storage failure, enter tries once more first.
 func (s *Store) enter(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.life.RLock()
-	if s.closed {
+	for retried := false; ; retried = true {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.life.RLock()
+		if s.closed {
+			s.life.RUnlock()
+			return store.ErrClosed
+		}
+		if s.db != nil {
+			return nil
+		}
+		err := s.openErr
 		s.life.RUnlock()
-		return store.ErrClosed
+		if retried {
+			return &store.UnavailableError{Op: "open", Err: err}
+		}
+		s.reopen()
 	}
-	return nil
 }
 
 // Get returns the value at key, or an error wrapping store.ErrNotFound.
@@ -343,10 +429,8 @@ func (s *Store) Compact(ctx context.Context, rev int64) error {
 	if err := s.enter(ctx); err != nil {
 		return fmt.Errorf("bolt compact: %w", err)
 	}
-	defer s.life.RUnlock()
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		cur, err := readU64(tx.Bucket(bucketMeta).Get(metaRev))
 		if err != nil {
 			return err
@@ -357,6 +441,11 @@ func (s *Store) Compact(ctx context.Context, rev int64) error {
 		_, err = trim(tx, rev)
 		return err
 	})
+	s.wmu.Unlock()
+	s.life.RUnlock()
+	if commitFailed(err) {
+		s.reopen()
+	}
 	if err != nil {
 		return fmt.Errorf("bolt compact %d: %w", rev, err)
 	}
@@ -382,37 +471,220 @@ func (s *Store) Close() error {
 	s.hubMu.Unlock()
 	close(s.done)
 	s.wg.Wait()
+	if s.db == nil {
+		return nil
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt close: %w", err)
 	}
 	return nil
 }
 
-// write commits ops in one transaction, then publishes their events.
+// errNeedReserve aborts, before anything is written, a transaction that
+// creates keys while the reserve is missing.
+var errNeedReserve = errors.New("reserve missing")
+
+// write commits ops in one transaction, then publishes their events. A
+// commit that fails for lack of space is tried once more after the reserve
+// is released, if the write may use it (see the package doc).
 func (s *Store) write(ctx context.Context, ops []store.Op) (int64, error) {
 	if err := validate(ops); err != nil {
 		return 0, err
 	}
+	for released := false; ; released = true {
+		rev, grows, err := s.tryWrite(ctx, ops)
+		if !commitFailed(err) {
+			return rev, err
+		}
+		s.reopen()
+		if released || grows || !errors.Is(err, store.ErrNoSpace) || !s.releaseReserve() {
+			return 0, err
+		}
+	}
+}
+
+// tryWrite makes one attempt at committing ops. grows reports whether ops
+// create keys and delete none.
+func (s *Store) tryWrite(ctx context.Context, ops []store.Op) (rev int64, grows bool, err error) {
 	if err := s.enter(ctx); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer s.life.RUnlock()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	for {
+		var events []store.Event
+		err = s.update(func(tx *bbolt.Tx) error {
+			var err error
+			if rev, events, grows, err = apply(tx, ops, s.cfg.history); err != nil {
+				return err
+			}
+			if grows && s.cfg.reserve > 0 && !s.reserveHeld {
+				return errNeedReserve
+			}
+			return nil
+		})
+		if errors.Is(err, errNeedReserve) {
+			if err := s.makeReserve(); err != nil {
+				return 0, grows, &store.UnavailableError{Op: "reserve", Err: err}
+			}
+			continue
+		}
+		if err != nil {
+			return 0, grows, err
+		}
+		s.publish(rev, events)
+		return rev, grows, nil
+	}
+}
+
+// update runs fn in a read-write transaction. An error of the commit
+// itself, after fn succeeded, is a storage failure: it is returned as a
+// *store.UnavailableError with Op "commit".
+func (s *Store) update(fn func(tx *bbolt.Tx) error) error {
+	fnDone := false
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		fnDone = true
+		return nil
+	})
+	if err != nil && fnDone {
+		return &store.UnavailableError{Op: "commit", Err: err}
+	}
+	return err
+}
+
+// commitFailed reports whether err is a failed commit (see update).
+func commitFailed(err error) bool {
+	var ue *store.UnavailableError
+	return errors.As(err, &ue) && ue.Op == "commit"
+}
+
+// reopen closes and reopens the bbolt handle after a failed commit, so that
+// nothing of the failed transaction stays in memory, and reports to
+// watchers any revision that reached the file anyway. If the file cannot be
+// opened, later calls try again (see enter) and fail with a
+// *store.UnavailableError until it can.
+func (s *Store) reopen() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			s.log.Warn("store close before reopen failed", "path", s.path, "err", err)
+		}
+		s.db = nil
+	}
+	db, err := bbolt.Open(s.path, 0o600, &bbolt.Options{Timeout: s.cfg.lockTimeout})
+	if err != nil {
+		s.openErr = err
+		s.log.Error("store reopen failed", "path", s.path, "err", err)
+		return
+	}
+	s.db, s.openErr = db, nil
+	if err := s.catchUp(); err != nil {
+		s.log.Error("store reopened: reading the revisions past the last acknowledged one failed", "path", s.path, "err", err)
+	}
+}
+
+// catchUp publishes the revisions on disk past the last published one: a
+// commit whose fsync failed after its meta page was written. Called with
+// s.life held exclusively, so no writer runs.
+func (s *Store) catchUp() error {
 	var (
 		rev    int64
 		events []store.Event
 	)
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		rev, events, err = apply(tx, ops, s.cfg.history)
-		return err
+		if rev, err = readU64(tx.Bucket(bucketMeta).Get(metaRev)); err != nil || rev <= s.rev {
+			return err
+		}
+		c := tx.Bucket(bucketLog).Cursor()
+		for k, v := c.Seek(u64(s.rev + 1)); k != nil; k, v = c.Next() {
+			r, err := readU64(k)
+			if err != nil {
+				return err
+			}
+			if events, err = decodeEvents(r, v, "", events); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	if err != nil {
-		return 0, err
+	if err != nil || rev <= s.rev {
+		return err
 	}
+	s.log.Warn("store reopened: a failed commit reached the disk", "path", s.path, "revision", rev)
 	s.publish(rev, events)
-	return rev, nil
+	return nil
+}
+
+// reservePath is the reserve file's path.
+func (s *Store) reservePath() string { return s.path + ReserveSuffix }
+
+// makeReserve writes the reserve file in full and syncs it, or removes what
+// it wrote. The caller holds s.wmu (or owns s alone, in Open).
+func (s *Store) makeReserve() error {
+	p := s.reservePath()
+	if fi, err := os.Stat(p); err == nil && fi.Size() >= s.cfg.reserve {
+		s.reserveHeld = true
+		return nil
+	}
+	err := writeZeros(p, s.cfg.reserve)
+	if err != nil {
+		return errors.Join(fmt.Errorf("make reserve %s: %w", p, err), removeIfExists(p))
+	}
+	if s.reserveHeld = true; s.rev > 0 {
+		s.log.Info("store reserve restored", "path", p, "bytes", s.cfg.reserve)
+	}
+	return nil
+}
+
+// releaseReserve removes the reserve file so that a delete can use its
+// space; false if there was none to remove.
+func (s *Store) releaseReserve() bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if !s.reserveHeld {
+		return false
+	}
+	s.reserveHeld = false
+	if err := removeIfExists(s.reservePath()); err != nil {
+		s.log.Error("store reserve not released", "path", s.reservePath(), "err", err)
+		return false
+	}
+	s.log.Warn("store disk full: reserve released for a delete; creating keys needs free disk again",
+		"path", s.reservePath(), "bytes", s.cfg.reserve)
+	return true
+}
+
+// writeZeros creates (or truncates) path and writes n zero bytes to it,
+// synced, so that the blocks are really allocated.
+func writeZeros(path string, n int64) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	for left := n; left > 0 && err == nil; left -= int64(len(buf)) {
+		_, err = f.Write(buf[:min(left, int64(len(buf)))])
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 func validate(ops []store.Op) error {
@@ -433,13 +705,15 @@ func validate(ops []store.Op) error {
 }
 
 // apply checks and applies ops inside tx at the next revision, appends the
-// change-log entry, and trims the log to history revisions.
-func apply(tx *bbolt.Tx, ops []store.Op, history int64) (int64, []store.Event, error) {
+// change-log entry, and trims the log to history revisions. grows reports
+// whether ops create keys and delete none.
+func apply(tx *bbolt.Tx, ops []store.Op, history int64) (_ int64, _ []store.Event, grows bool, _ error) {
 	meta, kv := tx.Bucket(bucketMeta), tx.Bucket(bucketKV)
 	cur, err := readU64(meta.Get(metaRev))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
+	var created, deleted bool
 	rev := cur + 1
 	events := make([]store.Event, 0, len(ops))
 	var record []byte
@@ -449,40 +723,42 @@ func apply(tx *bbolt.Tx, ops []store.Op, history int64) (int64, []store.Event, e
 		var old store.KV
 		if raw != nil {
 			if old, err = decodeKV(key, raw); err != nil {
-				return 0, nil, err
+				return 0, nil, false, err
 			}
 		}
 		if err := check(op, raw != nil, old.Revision); err != nil {
-			return 0, nil, err
+			return 0, nil, false, err
 		}
 		ev := store.Event{Type: store.EventPut, KV: store.KV{Key: op.Key, Revision: rev, CreateRevision: rev}}
 		if raw != nil {
 			ev.KV.CreateRevision = old.CreateRevision
 		}
+		created = created || raw == nil
+		deleted = deleted || op.Delete
 		if op.Delete {
 			ev.Type, ev.KV.Value = store.EventDelete, old.Value
 			if err := kv.Delete(key); err != nil {
-				return 0, nil, err
+				return 0, nil, false, err
 			}
 		} else {
 			ev.KV.Value = append([]byte{}, op.Value...)
 			if err := kv.Put(key, encodeKV(rev, ev.KV.CreateRevision, ev.KV.Value)); err != nil {
-				return 0, nil, err
+				return 0, nil, false, err
 			}
 		}
 		events = append(events, ev)
 		record = appendEvent(record, ev)
 	}
 	if err := tx.Bucket(bucketLog).Put(u64(rev), record); err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
 	if err := meta.Put(metaRev, u64(rev)); err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
 	if _, err := trim(tx, rev-history); err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
-	return rev, events, nil
+	return rev, events, created && !deleted, nil
 }
 
 // check applies the expected-revision rules of store.Store to one op.

@@ -277,3 +277,9 @@ func TestWatchBufferOverflow(t *testing.T) {
 		t.Errorf("slow watcher open after ErrCompacted")
 	}
 }
+
+func TestDiskFull(t *testing.T) {
+	storetest.RunDiskFull(t, func(t *testing.T, dir string) store.Store {
+		return openAt(t, filepath.Join(dir, "nimbus.db"))
+	})
+}

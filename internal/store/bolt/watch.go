@@ -112,6 +112,9 @@ func (s *Store) readLog(prefix string, next, to int64) ([]store.Event, int64, er
 	if s.closed {
 		return nil, 0, store.ErrClosed
 	}
+	if s.db == nil {
+		return nil, 0, &store.UnavailableError{Op: "open", Err: s.openErr}
+	}
 	var (
 		events []store.Event
 		last   = next - 1
