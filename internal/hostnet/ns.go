@@ -72,13 +72,27 @@ func (ns *Namespace) Do(fn func() error) error {
 func doInNamespace(f *os.File, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		// Never unlocked: the runtime terminates this thread when the
-		// goroutine returns, so a thread left in another namespace cannot leak.
+		// The thread goes back to its own namespace before it is unlocked;
+		// if it cannot, it stays locked and the runtime discards it when
+		// the goroutine returns. (It must not stay elsewhere: were it the
+		// main thread, which never exits, /proc/self/net would show the
+		// other namespace for good.)
 		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
+		if err != nil {
+			errc <- fmt.Errorf("hostnet: open current namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("hostnet: setns: %w", err)
 			return
 		}
+		defer func() {
+			if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			}
+		}()
 		errc <- fn()
 	}()
 	return <-errc

@@ -80,8 +80,9 @@ func Available() error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		// The thread stays locked and dies with the goroutine.
-		if err := lockInFreshNamespace(); err != nil {
+		leave, err := enterFreshNamespace()
+		defer leave()
+		if err != nil {
 			errc <- &UnavailableError{Reason: "cannot create a network namespace", Err: err}
 			return
 		}

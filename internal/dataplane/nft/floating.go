@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sort"
 
@@ -162,10 +163,27 @@ func (e *Engine) adoptRoutes() {
 	}
 }
 
-// lockInFreshNamespace locks the calling goroutine's thread and moves it
-// into a new, empty network namespace. The caller must never unlock: the
-// thread is discarded when the goroutine exits.
-func lockInFreshNamespace() error {
+// enterFreshNamespace locks the calling goroutine's thread and moves it
+// into a new, empty network namespace. leave, which the caller defers, puts
+// the thread back into its namespace and unlocks it; if that fails the
+// thread stays locked and is discarded when the goroutine exits. (A thread
+// never returned would be the main one at times, which cannot exit: the
+// process's /proc/self/net would then show the empty namespace for good.)
+func enterFreshNamespace() (leave func(), err error) {
 	runtime.LockOSThread()
-	return unix.Unshare(unix.CLONE_NEWNET)
+	orig, err := os.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
+	if err != nil {
+		return func() {}, err
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		orig.Close()
+		runtime.UnlockOSThread() // still in its own namespace
+		return func() {}, err
+	}
+	return func() {
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		orig.Close()
+	}, nil
 }
