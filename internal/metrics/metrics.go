@@ -14,6 +14,15 @@
 //	AllocatedSnatPorts   gauge   FrontendIPAddress, BackendIPAddress, ProtocolType, IsAwaitingRemoval
 //	UsedSnatPorts        gauge   FrontendIPAddress, BackendIPAddress, ProtocolType, IsAwaitingRemoval
 //
+// nimbus's own series, where Azure has no metric, are prefixed nimbus_:
+//
+//	nimbus_refused_flows_total counter FrontendIPAddress, FrontendPort, ProtocolType, Reason
+//
+// It counts new flows (TCP connections, UDP sessions) the userspace engine
+// refused because a budget was reached: Reason is FrontendLimit (the
+// frontend listener's share) or TotalLimit (the engine's total). A refused
+// TCP connection is reset at once; a refused UDP datagram is dropped.
+//
 // Differences from Azure, by design: Azure reports per-minute aggregates;
 // here counters are cumulative (use rate()/increase()) and availability
 // gauges are instantaneous percentages (0 or 100 per series; average them
@@ -59,6 +68,7 @@ type Metrics struct {
 	snatConns *prometheus.CounterVec
 	snatAlloc *prometheus.GaugeVec
 	snatUsed  *prometheus.GaugeVec
+	refused   *prometheus.CounterVec
 }
 
 // New returns Metrics registered in a fresh registry (plus the Go runtime and
@@ -86,8 +96,11 @@ func New() *Metrics {
 			Help: "SNAT ports allocated to a backend on a frontend."}, snat),
 		snatUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "UsedSnatPorts",
 			Help: "SNAT ports in use by a backend on a frontend."}, snat),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nimbus_refused_flows_total",
+			Help: "New flows refused because a data-plane budget was reached (Reason FrontendLimit or TotalLimit)."},
+			[]string{"FrontendIPAddress", "FrontendPort", "ProtocolType", "Reason"}),
 	}
-	m.reg.MustRegister(m.vip, m.dip, m.bytes, m.packets, m.syn, m.snatConns, m.snatAlloc, m.snatUsed,
+	m.reg.MustRegister(m.vip, m.dip, m.bytes, m.packets, m.syn, m.snatConns, m.snatAlloc, m.snatUsed, m.refused,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -111,6 +124,20 @@ type FrontendCounters struct {
 	BytesIn, BytesOut     prometheus.Counter
 	PacketsIn, PacketsOut prometheus.Counter
 	SYN                   prometheus.Counter
+	// Refused is nimbus_refused_flows_total; ip and port are this
+	// frontend's labels.
+	Refused  *prometheus.CounterVec
+	ip, port string
+}
+
+// AddRefused counts one new flow of protocol ("Tcp" or "Udp") refused for
+// reason (FrontendLimit or TotalLimit). A nil or zero *FrontendCounters
+// discards it.
+func (c *FrontendCounters) AddRefused(protocol, reason string) {
+	if c == nil || c.Refused == nil {
+		return
+	}
+	c.Refused.WithLabelValues(c.ip, c.port, protocol, reason).Inc()
 }
 
 // AddBytes counts bytes in each direction and packets as given.
@@ -153,7 +180,8 @@ func (m *Metrics) Frontend(ip netip.Addr, port uint16) *FrontendCounters {
 		PacketsIn:  m.packets.WithLabelValues(a, p, Inbound),
 		PacketsOut: m.packets.WithLabelValues(a, p, Outbound),
 		// SYNs travel inbound only.
-		SYN: m.syn.WithLabelValues(a, p, Inbound),
+		SYN:     m.syn.WithLabelValues(a, p, Inbound),
+		Refused: m.refused, ip: a, port: p,
 	}
 }
 

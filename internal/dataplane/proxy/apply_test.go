@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -121,7 +122,7 @@ func (c *client) echo(msg string) error {
 	return nil
 }
 
-func TestApplyIsAtomic(t *testing.T) {
+func TestApplyIsolatesFailedRules(t *testing.T) {
 	ctx := context.Background()
 	fe := lo(10, 1)
 	b := echoServer(t, netip.AddrPortFrom(lo(11, 1), 0), "b0")
@@ -141,29 +142,44 @@ func TestApplyIsAtomic(t *testing.T) {
 	c := dial(t, netip.AddrPortFrom(fe, pA))
 
 	for _, tc := range []struct {
-		name string
-		cfg  dataplane.Config
-		want string
+		name   string
+		bad    dataplane.Rule
+		reason string
+		want   string
 	}{
-		{"listener cannot open", dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/b", fe, pB, b)}}, "address already in use"},
-		{"two rules on one port", dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/a", fe, pA, b), tcpRule("/rules/c", fe, pA, b)}}, "both use"},
-		{"no frontend address", dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/d", netip.Addr{}, pA, b)}}, "no address"},
+		{"port held by another program", tcpRule("/rules/b", fe, pB, b), dataplane.ReasonPortInUse,
+			fmt.Sprintf("held by pid %d", os.Getpid())},
+		{"two rules on one port", tcpRule("/rules/c", fe, pA, b), dataplane.ReasonInvalid, "both use"},
+		{"no frontend address", tcpRule("/rules/d", netip.Addr{}, pA, b), dataplane.ReasonInvalid, "no address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := e.Apply(ctx, tc.cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Apply error = %v, want %q", err, tc.want)
+			cfg := dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/a", fe, pA, b), tc.bad}}
+			err := e.Apply(ctx, cfg)
+			var ae *dataplane.ApplyError
+			if !errors.As(err, &ae) || len(ae.Rules) != 1 || ae.Rules[0].RuleID != tc.bad.ID ||
+				ae.Rules[0].Reason != tc.reason || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Apply error = %v, want one %s failure of %s containing %q", err, tc.reason, tc.bad.ID, tc.want)
 			}
-			// The old configuration still serves, its flow is intact.
+			// The valid rule is applied, its flow is intact.
 			if err := c.echo("after " + tc.name); err != nil {
-				t.Errorf("established flow broken by a failed Apply: %v", err)
+				t.Errorf("established flow broken by a failed rule: %v", err)
 			}
 			dial(t, netip.AddrPortFrom(fe, pA))
 		})
 	}
+	// Once the holder lets go, applying the same config again opens it.
+	cfg := dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/a", fe, pA, b), tcpRule("/rules/b", fe, pB, b)}}
+	if err := e.Apply(ctx, cfg); err == nil {
+		t.Fatal("Apply with the port still held succeeded")
+	}
+	busy.Close()
+	if err := e.Apply(ctx, cfg); err != nil {
+		t.Fatalf("Apply after the holder closed: %v", err)
+	}
+	dial(t, netip.AddrPortFrom(fe, pB))
 	// Idempotent: the same config twice keeps the flow.
 	for range 2 {
-		if err := e.Apply(ctx, good); err != nil {
+		if err := e.Apply(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}

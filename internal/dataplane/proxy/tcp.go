@@ -28,6 +28,9 @@ type tcpListener struct {
 	key lkey
 	ln  *net.TCPListener
 
+	// active counts this listener's flows against the per-frontend budget.
+	active atomic.Int64
+
 	mu     sync.Mutex
 	closed bool
 	flows  map[*tcpFlow]struct{}
@@ -77,6 +80,17 @@ func (l *tcpListener) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
+		if why := l.e.budget.acquire(&l.active); why != "" {
+			// Over budget: refuse at once with an RST, so the client
+			// fails fast and the descriptor comes straight back.
+			resetConn(c)
+			var counters *metrics.FrontendCounters
+			if r := l.e.state.Load().routes[l.key]; r != nil {
+				counters = r.counters
+			}
+			l.e.budget.refused(l.key, counters, dataplane.TCP, why)
+			continue
+		}
 		l.e.wg.Add(1)
 		go l.handle(c)
 	}
@@ -90,6 +104,7 @@ func resetConn(c *net.TCPConn) {
 
 func (l *tcpListener) handle(c *net.TCPConn) {
 	defer l.e.wg.Done()
+	defer l.e.budget.release(&l.active)
 	r := l.e.state.Load().routes[l.key]
 	if r == nil {
 		resetConn(c)
@@ -260,6 +275,18 @@ func (l *tcpListener) prune(r *route) {
 	for f := range l.flows {
 		if r == nil || r.valid[f.backendID] != f.addr {
 			f.teardown(true)
+		}
+	}
+}
+
+// reap ends the flows idle (no byte either way) for their idle timeout at
+// now (unix nanoseconds).
+func (l *tcpListener) reap(now int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for f := range l.flows {
+		if time.Duration(now-f.last.Load()) >= f.idle {
+			f.teardown(f.reset)
 		}
 	}
 }
