@@ -23,9 +23,15 @@ func portHolder(k lkey) string {
 	if k.proto == dataplane.UDP {
 		base = "udp"
 	}
+	// The calling thread's network namespace: the one the listen failed
+	// in (/proc/net is the main thread's).
+	dir := "/proc/thread-self/net/"
+	if _, err := os.Stat(dir); err != nil {
+		dir = "/proc/net/"
+	}
 	var inodes []string
 	for _, f := range []string{base, base + "6"} {
-		inodes = append(inodes, socketInodes("/proc/net/"+f, k)...)
+		inodes = append(inodes, socketInodes(dir+f, k)...)
 	}
 	if len(inodes) == 0 {
 		return ""
