@@ -19,7 +19,7 @@ func newServeCmd() *cobra.Command {
 	var (
 		dataDir, listen, pool, drv, dp, metricsListen string
 		providerPool, netnsName, uplink               string
-		probeInterval, repairGrace                    time.Duration
+		probeInterval, repairGrace, halfClose         time.Duration
 		maxFlows, maxFlowsPerFrontend, apiMaxConns    int
 	)
 	cmd := &cobra.Command{
@@ -52,7 +52,8 @@ GET /nimbus/info.`,
 			}
 			opt := system.Options{Driver: drv, Dataplane: dp, MetricsListen: metricsListen,
 				ProbeInterval: probeInterval, RepairGrace: repairGrace,
-				MaxFlows: maxFlows, MaxFlowsPerFrontend: maxFlowsPerFrontend, APIMaxConns: apiMaxConns}
+				MaxFlows: maxFlows, MaxFlowsPerFrontend: maxFlowsPerFrontend, APIMaxConns: apiMaxConns,
+				HalfCloseTimeout: halfClose}
 			if providerPool != "" {
 				pp, err := netip.ParsePrefix(providerPool)
 				if err != nil || !pp.Addr().IsLoopback() {
@@ -107,6 +108,7 @@ GET /nimbus/info.`,
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
 	f.IntVar(&maxFlows, "max-flows", 0, "userspace data plane: flows (TCP connections, UDP sessions) carried at once over all frontends; further ones are refused (default: (descriptor limit - 4096) / 2)")
 	f.IntVar(&maxFlowsPerFrontend, "max-flows-per-frontend", 0, "userspace data plane: flows one frontend (address, port, protocol) carries at once (default: a quarter of --max-flows)")
+	f.DurationVar(&halfClose, "half-close-timeout", 0, "userspace data plane: a TCP flow one side closed ends after this long without a byte from the other (default 1m, or the rule's idle timeout if shorter)")
 	f.IntVar(&apiMaxConns, "api-max-conns", system.DefaultAPIMaxConns, "simultaneous ARM API connections; further ones wait (-1: no cap)")
 	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
 	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")

@@ -13,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,4 +233,161 @@ func (e *env) rawGet(ctx context.Context, name string) string {
 		e.t.Fatal(err)
 	}
 	return string(b)
+}
+
+// fdCount is the number of descriptors this process holds.
+func fdCount(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
+}
+
+// refusedTotal sums nimbus_refused_flows_total.
+func refusedTotal(t *testing.T, s *System) float64 {
+	t.Helper()
+	mfs, err := s.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == "nimbus_refused_flows_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+// TestFloodStaysWithinBudget floods one frontend whose backend never
+// accepts (a listener nobody accepts on: the kernel completes the
+// handshakes) up to its budget and beyond: the connections beyond are reset
+// at once and counted, the API and another frontend keep answering
+// meanwhile (the API's p99 is logged), and when the attacker leaves (closes,
+// with FIN) its descriptors come back after the half-close timeout.
+func TestFloodStaysWithinBudget(t *testing.T) {
+	const perFrontend, extra = 300, 100
+	ctx := context.Background()
+	before := fdCount(t)
+	e := newLBEnv(t, func(o *Options) {
+		o.MaxFlows, o.MaxFlowsPerFrontend = 2*perFrontend, perFrontend
+		o.HalfCloseTimeout = 500 * time.Millisecond
+	})
+	sink, err := net.Listen("tcp", "127.0.0.1:0") // never accepts
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	backend := greeter(t, "backend")
+	pipA, ipA := e.publicIP(ctx, "pip-a")
+	pipB, ipB := e.publicIP(ctx, "pip-b")
+	portA, portB := freeTCPPort(t, ipA), freeTCPPort(t, ipB)
+	lbc, _ := armnetwork.NewLoadBalancersClient(e.sub, e.cred, e.opts)
+	for _, lb := range []struct {
+		name, pip string
+		port      int32
+		to        *net.TCPAddr
+	}{{"lb-a", pipA, portA, sink.Addr().(*net.TCPAddr)}, {"lb-b", pipB, portB, backend}} {
+		p, err := lbc.BeginCreateOrUpdate(ctx, e.rg, lb.name, e.lbBody(lb.name, lb.pip, lb.port, lb.to, 4), nil)
+		if err == nil {
+			_, err = p.PollUntilDone(ctx, sdktest.Poll)
+		}
+		if err != nil {
+			t.Fatalf("create %s: %v", lb.name, err)
+		}
+	}
+	addrA, addrB := net.JoinHostPort(ipA, fmt.Sprint(portA)), net.JoinHostPort(ipB, fmt.Sprint(portB))
+	started := fdCount(t)
+
+	// The attacker fills the frontend's budget. Each connection is proxied
+	// (the proxy's dial to the sink succeeds) and then waits forever.
+	var attack []net.Conn
+	defer func() {
+		for _, c := range attack {
+			c.Close()
+		}
+	}()
+	for range perFrontend {
+		c, err := net.DialTimeout("tcp", addrA, 2*time.Second)
+		if err != nil {
+			t.Fatalf("connection within the budget: %v", err)
+		}
+		attack = append(attack, c)
+	}
+	// The proxy has accepted them all once the process holds their
+	// descriptors: the attacker's, the proxy's two per flow.
+	poll.Until(t, 10*time.Second, "the budget's connections proxied", func() error {
+		if n := fdCount(t) - started; n < 3*perFrontend {
+			return fmt.Errorf("%d descriptors more, want %d", n, 3*perFrontend)
+		}
+		return nil
+	})
+
+	// Beyond the budget: refused at once (RST or EOF), never left hanging.
+	refusedBefore := refusedTotal(t, e.sys)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		hanging int
+		slowest time.Duration
+	)
+	for range extra {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			c, err := net.DialTimeout("tcp", addrA, 2*time.Second)
+			if err == nil {
+				_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+				_, err = c.Read(make([]byte, 1))
+				c.Close()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			slowest = max(slowest, time.Since(start))
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				hanging++
+			}
+		}()
+	}
+	// Meanwhile the API and the other frontend answer.
+	var lat []time.Duration
+	for range 50 {
+		start := time.Now()
+		if _, err := lbc.Get(ctx, e.rg, "lb-b", nil); err != nil {
+			t.Fatalf("API during the flood: %v", err)
+		}
+		lat = append(lat, time.Since(start))
+		if got, err := greeting(addrB); err != nil || got != "backend" {
+			t.Fatalf("other frontend during the flood: %q, %v", got, err)
+		}
+	}
+	wg.Wait()
+	if hanging > 0 {
+		t.Errorf("%d of %d connections beyond the budget were left hanging (no RST within 3 s)", hanging, extra)
+	}
+	if got := refusedTotal(t, e.sys) - refusedBefore; got < extra {
+		t.Errorf("nimbus_refused_flows_total rose by %v, want %d", got, extra)
+	}
+	slices.Sort(lat)
+	t.Logf("during the flood: API GET p50 %v p99 %v; slowest refusal %v", lat[len(lat)/2], lat[len(lat)*99/100], slowest)
+
+	// The attacker leaves: its flows end after the half-close timeout
+	// although the backend never answered, and the descriptors come back.
+	for _, c := range attack {
+		c.Close()
+	}
+	attack = nil
+	poll.Until(t, 10*time.Second, "descriptors back after the attacker left", func() error {
+		if n := fdCount(t) - started; n > 10 {
+			return fmt.Errorf("%d descriptors more than before the flood", n)
+		}
+		return nil
+	})
+	t.Logf("descriptors: %d at start, %d with the system up, %d after the flood", before, started, fdCount(t))
 }

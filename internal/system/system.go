@@ -84,6 +84,9 @@ type Options struct {
 	// descriptor limit.
 	MaxFlows            int
 	MaxFlowsPerFrontend int
+	// HalfCloseTimeout is the userspace engine's bound on half-closed TCP
+	// flows (proxy.Options.HalfCloseTimeout; 0 means its default).
+	HalfCloseTimeout time.Duration
 	// APIMaxConns caps the ARM API's simultaneous connections when
 	// Node.MaxConns is 0 (default DefaultAPIMaxConns; negative: no cap).
 	APIMaxConns int
@@ -244,7 +247,7 @@ func (s *System) startDataPath(ctx context.Context, opt Options, log *slog.Logge
 		s.closers = append(s.closers, func() error { return d.Close(context.Background(), false) })
 		total, per := flowBudget(opt)
 		e := proxy.New(proxy.Options{Logger: log.With("dataplane", "proxy"), Metrics: s.Metrics,
-			MaxFlows: total, MaxFlowsPerFrontend: per})
+			MaxFlows: total, MaxFlowsPerFrontend: per, HalfCloseTimeout: opt.HalfCloseTimeout})
 		log.Info("data plane budget", "maxFlows", total, "maxFlowsPerFrontend", per, "fileLimit", fileLimit())
 		s.Engine = e
 		s.closers = append(s.closers, e.Close)

@@ -118,7 +118,7 @@ func (b *budget) refused(k lkey, c *metrics.FrontendCounters, proto dataplane.Pr
 // Apply. Called with e.mu held.
 func (e *Engine) updateReaper() {
 	var tcp []*tcpListener
-	every := 5 * time.Second
+	every := min(5*time.Second, idleTick(e.opts.HalfCloseTimeout))
 	for k, l := range e.listeners {
 		if t, ok := l.(*tcpListener); ok {
 			tcp = append(tcp, t)
@@ -137,9 +137,10 @@ func (e *Engine) updateReaper() {
 }
 
 // reapLoop ends TCP flows that moved no byte in either direction for their
-// idle timeout, whatever their directions are doing: a direction blocked
-// writing to a peer that never reads, or a flow half closed by a client that
-// left while its backend never answers, is closed like any idle flow.
+// idle timeout, whatever their directions are doing (a direction blocked
+// writing to a peer that never reads is closed like any idle flow), and
+// half-closed flows after the half-close timeout: a client that left while
+// its backend never answers does not hold two descriptors for minutes.
 func (e *Engine) reapLoop() {
 	defer e.wg.Done()
 	t := time.NewTimer(time.Duration(e.reapEvery.Load()))

@@ -88,7 +88,16 @@ type Options struct {
 	// RefusedLogInterval is the least time between two "flows refused" log
 	// lines; 0 means 10 s.
 	RefusedLogInterval time.Duration
+	// HalfCloseTimeout bounds a TCP flow one side of which has closed (its
+	// FIN was passed on): it ends when the other direction moved no byte
+	// for min(HalfCloseTimeout, the rule's idle timeout) since the later
+	// of the FIN and the last byte. 0 means DefaultHalfCloseTimeout.
+	HalfCloseTimeout time.Duration
 }
+
+// DefaultHalfCloseTimeout is the default Options.HalfCloseTimeout: Linux's
+// own bound for a closed socket waiting for its peer's FIN (tcp_fin_timeout).
+const DefaultHalfCloseTimeout = 60 * time.Second
 
 // Engine is the userspace engine. It is safe for concurrent use.
 type Engine struct {
@@ -192,6 +201,9 @@ func New(opts Options) *Engine {
 		if opts.MaxFlowsPerFrontend <= 0 {
 			opts.MaxFlowsPerFrontend = min(per, opts.MaxFlows)
 		}
+	}
+	if opts.HalfCloseTimeout <= 0 {
+		opts.HalfCloseTimeout = DefaultHalfCloseTimeout
 	}
 	if opts.RefusedLogInterval <= 0 {
 		opts.RefusedLogInterval = 10 * time.Second

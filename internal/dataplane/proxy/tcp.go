@@ -48,6 +48,7 @@ type tcpFlow struct {
 	counters  *metrics.FrontendCounters
 	last      atomic.Int64 // unix nanoseconds of the last byte either way
 	eofs      atomic.Int32 // directions that reached EOF
+	halfAt    atomic.Int64 // unix nanoseconds of the first EOF (0: none)
 	once      sync.Once
 }
 
@@ -237,6 +238,7 @@ func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 			// finish. The second direction to end needs no shutdown: run
 			// closes both sockets at once, which sends the FIN.
 			if f.eofs.Add(1) == 1 {
+				f.halfAt.Store(time.Now().UnixNano())
 				_ = dst.CloseWrite()
 			}
 			return
@@ -279,13 +281,21 @@ func (l *tcpListener) prune(r *route) {
 	}
 }
 
-// reap ends the flows idle (no byte either way) for their idle timeout at
-// now (unix nanoseconds).
+// reap ends, at now (unix nanoseconds), the flows idle (no byte either way)
+// for their idle timeout, and the half-closed ones idle since the later of
+// their first FIN and their last byte for the half-close timeout (or the
+// idle timeout, if shorter).
 func (l *tcpListener) reap(now int64) {
+	half := l.e.opts.HalfCloseTimeout
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for f := range l.flows {
-		if time.Duration(now-f.last.Load()) >= f.idle {
+		last := f.last.Load()
+		if time.Duration(now-last) >= f.idle {
+			f.teardown(f.reset)
+			continue
+		}
+		if h := f.halfAt.Load(); h != 0 && time.Duration(now-max(last, h)) >= min(half, f.idle) {
 			f.teardown(f.reset)
 		}
 	}
