@@ -36,6 +36,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -117,54 +118,71 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// FrontendCounters are the traffic counters of one frontend IP and port,
-// resolved once so the hot path only does atomic adds. The zero value (from a
-// nil *Metrics) discards everything.
+// FrontendCounters are the traffic counters of one frontend IP and port.
+// Their series are created on the first count, not before: a frontend that
+// carried nothing costs no series (a rule's five series are about 4 KB, more
+// than the rest of an applied rule). After that the hot path only does
+// atomic adds. The zero value (from a nil *Metrics) discards everything.
+// Safe for concurrent use.
 type FrontendCounters struct {
-	BytesIn, BytesOut     prometheus.Counter
-	PacketsIn, PacketsOut prometheus.Counter
-	SYN                   prometheus.Counter
-	// Refused is nimbus_refused_flows_total; ip and port are this
-	// frontend's labels.
-	Refused  *prometheus.CounterVec
+	m        *Metrics
 	ip, port string
+
+	once                  sync.Once
+	bytesIn, bytesOut     prometheus.Counter
+	packetsIn, packetsOut prometheus.Counter
+	syn                   prometheus.Counter
 }
 
-// AddRefused counts one new flow of protocol ("Tcp" or "Udp") refused for
-// reason (FrontendLimit or TotalLimit). A nil or zero *FrontendCounters
-// discards it.
-func (c *FrontendCounters) AddRefused(protocol, reason string) {
-	if c == nil || c.Refused == nil {
-		return
+// counters resolves the series once; false when c discards everything.
+func (c *FrontendCounters) counters() bool {
+	if c == nil || c.m == nil {
+		return false
 	}
-	c.Refused.WithLabelValues(c.ip, c.port, protocol, reason).Inc()
+	c.once.Do(func() {
+		a, p := c.ip, c.port
+		c.bytesIn, c.bytesOut = c.m.bytes.WithLabelValues(a, p, Inbound), c.m.bytes.WithLabelValues(a, p, Outbound)
+		c.packetsIn, c.packetsOut = c.m.packets.WithLabelValues(a, p, Inbound), c.m.packets.WithLabelValues(a, p, Outbound)
+		// SYNs travel inbound only.
+		c.syn = c.m.syn.WithLabelValues(a, p, Inbound)
+	})
+	return true
 }
 
 // AddBytes counts bytes in each direction and packets as given.
 func (c *FrontendCounters) AddBytes(in, out, pktIn, pktOut uint64) {
-	if c == nil || c.BytesIn == nil {
+	if !c.counters() {
 		return
 	}
 	if in > 0 {
-		c.BytesIn.Add(float64(in))
+		c.bytesIn.Add(float64(in))
 	}
 	if out > 0 {
-		c.BytesOut.Add(float64(out))
+		c.bytesOut.Add(float64(out))
 	}
 	if pktIn > 0 {
-		c.PacketsIn.Add(float64(pktIn))
+		c.packetsIn.Add(float64(pktIn))
 	}
 	if pktOut > 0 {
-		c.PacketsOut.Add(float64(pktOut))
+		c.packetsOut.Add(float64(pktOut))
 	}
 }
 
 // AddSYN counts one new TCP connection.
 func (c *FrontendCounters) AddSYN() {
-	if c == nil || c.SYN == nil {
+	if !c.counters() {
 		return
 	}
-	c.SYN.Inc()
+	c.syn.Inc()
+}
+
+// AddRefused counts one new flow of protocol ("Tcp" or "Udp") refused for
+// reason (FrontendLimit or TotalLimit) in nimbus_refused_flows_total.
+func (c *FrontendCounters) AddRefused(protocol, reason string) {
+	if c == nil || c.m == nil {
+		return
+	}
+	c.m.refused.WithLabelValues(c.ip, c.port, protocol, reason).Inc()
 }
 
 // Frontend returns the counters of frontend ip:port. Call it when building
@@ -173,16 +191,7 @@ func (m *Metrics) Frontend(ip netip.Addr, port uint16) *FrontendCounters {
 	if m == nil {
 		return &FrontendCounters{}
 	}
-	a, p := ip.String(), strconv.Itoa(int(port))
-	return &FrontendCounters{
-		BytesIn:    m.bytes.WithLabelValues(a, p, Inbound),
-		BytesOut:   m.bytes.WithLabelValues(a, p, Outbound),
-		PacketsIn:  m.packets.WithLabelValues(a, p, Inbound),
-		PacketsOut: m.packets.WithLabelValues(a, p, Outbound),
-		// SYNs travel inbound only.
-		SYN:     m.syn.WithLabelValues(a, p, Inbound),
-		Refused: m.refused, ip: a, port: p,
-	}
+	return &FrontendCounters{m: m, ip: ip.String(), port: strconv.Itoa(int(port))}
 }
 
 // Vip is one VipAvailability sample.

@@ -31,7 +31,7 @@ import (
 
 // newLBEnv starts a process + proxy nimbus (no instances are created) with
 // SDK clients and a resource group.
-func newLBEnv(t *testing.T, tweak ...func(*Options)) *env {
+func newLBEnv(t testing.TB, tweak ...func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), rg: "rg"}
 	e.sys = startSystemMode(t, e.dir, Process, tweak...)

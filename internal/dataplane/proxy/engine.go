@@ -122,6 +122,7 @@ type Engine struct {
 	// NUL. A table depends only on the IDs and the size, so sharing keeps
 	// every rule's mapping what it would be with a table of its own.
 	tables   map[string]*maglev.Table
+	counters map[lkey]*metrics.FrontendCounters // of the current routes, kept across publishes
 	outbound []dataplane.SNATAllocation
 	// tcp lists the TCP listeners for the idle reaper.
 	tcp atomic.Pointer[[]*tcpListener]
@@ -441,9 +442,14 @@ func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, []dataplane.R
 func (e *Engine) publish() *snapshot {
 	snap := &snapshot{routes: make(map[lkey]*route, len(e.specs))}
 	tables := make(map[string]*maglev.Table, len(e.tables))
+	counters := make(map[lkey]*metrics.FrontendCounters, len(e.specs))
 	for k, s := range e.specs {
-		r := &route{spec: s, valid: map[string]netip.AddrPort{},
-			counters: e.opts.Metrics.Frontend(s.frontend.IP, k.port)}
+		c := e.counters[k]
+		if c == nil {
+			c = e.opts.Metrics.Frontend(s.frontend.IP, k.port)
+		}
+		counters[k] = c
+		r := &route{spec: s, valid: map[string]netip.AddrPort{}, counters: c}
 		port := s.backendPort
 		if port == 0 {
 			port = k.port
@@ -471,7 +477,7 @@ func (e *Engine) publish() *snapshot {
 		r.table = t
 		snap.routes[k] = r
 	}
-	e.tables = tables
+	e.tables, e.counters = tables, counters
 	e.state.Store(snap)
 	if e.opts.Metrics != nil {
 		e.opts.Metrics.SetAvailability(metrics.Availability(e.served, e.health))
