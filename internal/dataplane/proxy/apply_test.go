@@ -434,3 +434,88 @@ func TestBackendPortZeroAndAll(t *testing.T) {
 		t.Errorf("udp reply %q, want udp:hi", reply)
 	}
 }
+
+// TestStuckFlowsAreReaped: flows whose only live direction is blocked
+// writing to a client that never reads (the client half-closed and left its
+// socket unread), and half-closed flows whose backend never answers, end
+// after their idle and half-close timeouts, and their budget comes back.
+func TestStuckFlowsAreReaped(t *testing.T) {
+	ctx := context.Background()
+	fe := lo(10, 3)
+	flood, err := net.Listen("tcp", netip.AddrPortFrom(lo(11, 3), 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.Close()
+	ended := make(chan error, 1)
+	go func() {
+		c, err := flood.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// Write until the proxy stops taking bytes, then until it closes.
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	silent, err := net.Listen("tcp", netip.AddrPortFrom(lo(11, 4), 0).String()) // never accepts
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	e := New(Options{HalfCloseTimeout: 300 * time.Millisecond, MaxFlows: 10, MaxFlowsPerFrontend: 10})
+	defer e.Close()
+	pFlood, pSilent := freePort(t, fe), freePort(t, fe)
+	rFlood := tcpRule("/rules/flood", fe, pFlood, flood.Addr().(*net.TCPAddr).AddrPort())
+	rFlood.IdleTimeout = 400 * time.Millisecond
+	rSilent := tcpRule("/rules/silent", fe, pSilent, silent.Addr().(*net.TCPAddr).AddrPort())
+	rSilent.IdleTimeout = time.Hour
+	if err := e.Apply(ctx, dataplane.Config{Rules: []dataplane.Rule{rFlood, rSilent}}); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := net.Dial("tcp", netip.AddrPortFrom(fe, pFlood).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.(*net.TCPConn).CloseWrite() // FIN, and never read
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a flow blocked writing to a client that never reads was not ended")
+	}
+
+	// Half-closed, backend never answers: gone after the half-close
+	// timeout although the rule's idle timeout is an hour.
+	var conns []net.Conn
+	for range 10 {
+		c, err := net.Dial("tcp", netip.AddrPortFrom(fe, pSilent).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.(*net.TCPConn).CloseWrite()
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("read data from a backend that never answers")
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("a half-closed flow was not ended after the half-close timeout")
+		}
+	}
+	poll.Until(t, 5*time.Second, "the budget given back", func() error {
+		if n := e.budget.active.Load(); n != 0 {
+			return fmt.Errorf("%d flows still counted", n)
+		}
+		return nil
+	})
+}
