@@ -9,13 +9,34 @@
 // tuple (dataplane.FlowHash) into a Maglev table built over the rule's
 // eligible backends (dataplane.Eligible: health, admin state,
 // noHealthyBackendsBehavior). Tables are rebuilt only when the eligible set
-// changes. Bytes are moved with io.Copy between *net.TCPConn, which uses
+// changes; rules with the same eligible backends share one table (a table
+// depends only on the backend IDs and the size, so sharing changes no
+// mapping). Bytes are moved with io.Copy between *net.TCPConn, which uses
 // splice(2) on Linux (zero copy). A flow idle for the rule's IdleTimeout is
 // closed: with TCPReset both sides get an RST, otherwise both get an
 // ordinary FIN. (Azure drops an idle flow silently; a proxy owns two sockets
 // and cannot leave them half-alive, so the client sees EOF.) The idle check
 // runs every IdleTimeout/8 (10 ms to 5 s), so a flow ends between
-// IdleTimeout and IdleTimeout×1.125 after its last byte.
+// IdleTimeout and IdleTimeout×1.125 after its last byte, whatever its
+// directions are doing: a reaper also ends flows whose directions are stuck
+// writing to a peer that never reads. A half-closed flow (one side's FIN
+// passed on) ends after Options.HalfCloseTimeout without a byte, so a
+// client that left while its backend never answers gives its two
+// descriptors back.
+//
+// Budget: the engine carries at most Options.MaxFlows flows (TCP
+// connections and UDP sessions) and Options.MaxFlowsPerFrontend per
+// listener; by default DefaultBudget's share of the descriptor limit, below
+// it, so the process never runs out of descriptors and one flooded frontend
+// leaves room for the others. A new TCP connection beyond a budget is
+// accepted and reset at once, a UDP datagram that would open a session is
+// dropped; both are counted in nimbus_refused_flows_total and logged at most
+// once per Options.RefusedLogInterval.
+//
+// A listener that cannot be opened (port held by another program, address
+// not on the host) fails its rule alone: Apply applies the rest and returns
+// a *dataplane.ApplyError naming the rule, the reason and, on Linux, the
+// process holding the port (from /proc/net and /proc/*/fd, best effort).
 //
 // When a rule has no eligible backend under AllProbedDown, the engine still
 // accepts (the kernel completes the handshake before a userspace proxy sees
