@@ -22,7 +22,8 @@ func newServeCmd() *cobra.Command {
 		dataDir, listen, pool, drv, dp, metricsListen string
 		providerPool, internalPool, netnsName, uplink string
 		instanceUser                                  string
-		probeInterval, repairGrace                    time.Duration
+		probeInterval, repairGrace, halfClose         time.Duration
+		maxFlows, maxFlowsPerFrontend, apiMaxConns    int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -53,7 +54,9 @@ GET /nimbus/info.`,
 				p = p.Masked()
 			}
 			opt := system.Options{Driver: drv, Dataplane: dp, MetricsListen: metricsListen,
-				ProbeInterval: probeInterval, RepairGrace: repairGrace}
+				ProbeInterval: probeInterval, RepairGrace: repairGrace,
+				MaxFlows: maxFlows, MaxFlowsPerFrontend: maxFlowsPerFrontend, APIMaxConns: apiMaxConns,
+				HalfCloseTimeout: halfClose}
 			if providerPool != "" {
 				pp, err := netip.ParsePrefix(providerPool)
 				if err != nil || !pp.Addr().IsLoopback() {
@@ -84,6 +87,9 @@ GET /nimbus/info.`,
 				opt.HostNet.Uplink = up.Masked()
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			if limit, err := system.RaiseFileLimit(); err != nil {
+				log.Warn("file descriptor limit not raised", "limit", limit, "err", err)
+			}
 			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log}
 			s, err := system.Start(cmd.Context(), opt)
 			if err != nil {
@@ -127,6 +133,10 @@ GET /nimbus/info.`,
 	f.StringVar(&uplink, "netns-uplink", "", "netns driver: the /30 between the host and nimbus's namespace (default 198.19.255.252/30)")
 	f.StringVar(&instanceUser, "instance-user", "", "host user instances (echo, script, customData) run as when nimbus runs as root: NAME or UID, optionally :GROUP or :GID; never root (default nobody, 65534:65534). Not as root, instances run as nimbus's own user")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
+	f.IntVar(&maxFlows, "max-flows", 0, "userspace data plane: flows (TCP connections, UDP sessions) carried at once over all frontends; further ones are refused (default: (descriptor limit - 4096) / 2)")
+	f.IntVar(&maxFlowsPerFrontend, "max-flows-per-frontend", 0, "userspace data plane: flows one frontend (address, port, protocol) carries at once (default: a quarter of --max-flows)")
+	f.DurationVar(&halfClose, "half-close-timeout", 0, "userspace data plane: a TCP flow one side closed ends after this long without a byte from the other (default 1m, or the rule's idle timeout if shorter)")
+	f.IntVar(&apiMaxConns, "api-max-conns", system.DefaultAPIMaxConns, "simultaneous ARM API connections; further ones wait (-1: no cap)")
 	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
 	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")
 	return cmd

@@ -112,7 +112,8 @@ type Write struct {
 	// state (nil when absent) that Build may modify and return. It may read
 	// through tx but tx.Op is not set yet.
 	Build func(ctx context.Context, tx *Tx, old Object) (Object, error)
-	// Sync skips the operation record (synchronous answers such as a tags PATCH).
+	// Sync skips the operation record (synchronous answers such as a tags
+	// PATCH); the Model's tx.After and tx.Defer then have no effect.
 	Sync bool
 }
 
@@ -231,6 +232,10 @@ func (s *Server) applyOnce(ctx context.Context, w Write) (*Result, error) {
 	}
 	if _, err := tx.commit(ctx, s.st); err != nil {
 		return nil, err
+	}
+	if w.Sync {
+		// No operation to finish: After and Defer have no effect.
+		return &Result{Object: obj, Created: !exists, Op: tx.op}, nil
 	}
 	s.startAfter(ctx, tx)
 	if len(tx.after) > 0 || tx.deferred {

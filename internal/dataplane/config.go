@@ -7,7 +7,9 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -194,7 +196,10 @@ type Health map[HealthKey]bool
 
 // Engine applies Configs and Health. Apply and SetHealth are atomic (a reader
 // of the data plane sees the old or the new state, never a mix) and
-// idempotent (applying the same value twice changes nothing). Neither drops an
+// idempotent (applying the same value twice changes nothing). A rule that
+// cannot be applied (its port held by another program, its address gone)
+// fails alone: Apply applies everything else and returns an *ApplyError
+// naming the failed rules; applying the Config again retries them. Neither drops an
 // established flow whose rule and backend still exist: a backend that went
 // down keeps its established TCP flows and gets no new ones.
 // Engines are safe for concurrent use.
@@ -202,4 +207,78 @@ type Engine interface {
 	Apply(ctx context.Context, cfg Config) error
 	SetHealth(ctx context.Context, h Health) error
 	Close() error
+}
+
+// Reasons a rule could not be applied (RuleError.Reason).
+const (
+	// ReasonPortInUse: another program holds the frontend port.
+	ReasonPortInUse = "FrontendPortInUse"
+	// ReasonAddressUnavailable: the frontend address is not (or no longer)
+	// an address of the host.
+	ReasonAddressUnavailable = "FrontendAddressUnavailable"
+	// ReasonInvalid: the rule conflicts with another rule or lacks an
+	// address (a compile bug; the API validated what it stored).
+	ReasonInvalid = "FrontendInvalid"
+	// ReasonOther: any other failure to open the frontend.
+	ReasonOther = "FrontendApplyFailed"
+)
+
+// RuleError is one load-balancing or inbound NAT rule an engine could not
+// apply. The rest of the Config was applied without it.
+type RuleError struct {
+	// RuleID is the Rule or NATRule ID.
+	RuleID string
+	// FrontendID is the rule's frontendIPConfiguration id.
+	FrontendID string
+	Protocol   Protocol
+	// Listen is the address and port the engine tried to open (the zero
+	// value when the rule never got that far).
+	Listen netip.AddrPort
+	// Reason is one of the Reason constants: the ARM error code.
+	Reason string
+	// Holder names the program holding the port ("pid 42 (nginx)"), best
+	// effort; "" when unknown.
+	Holder string
+	// Err is the underlying error.
+	Err error
+}
+
+// Error implements error.
+func (e RuleError) Error() string {
+	s := "rule " + e.RuleID + ": " + e.Reason
+	if e.Listen.IsValid() {
+		s += " " + string(e.Protocol) + "/" + e.Listen.String()
+	}
+	if e.Holder != "" {
+		s += " (held by " + e.Holder + ")"
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the underlying error.
+func (e RuleError) Unwrap() error { return e.Err }
+
+// ApplyError is returned by Engine.Apply when some rules could not be
+// applied: every other rule of the Config is in force, and applying the same
+// Config again retries the failed ones. Rules is sorted by RuleID.
+type ApplyError struct {
+	Rules []RuleError
+}
+
+// Error implements error.
+func (e *ApplyError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d rule(s) not applied", len(e.Rules))
+	for i, r := range e.Rules {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Rules)-i)
+			break
+		}
+		b.WriteString("; ")
+		b.WriteString(r.Error())
+	}
+	return b.String()
 }

@@ -14,6 +14,15 @@
 //	AllocatedSnatPorts   gauge   FrontendIPAddress, BackendIPAddress, ProtocolType, IsAwaitingRemoval
 //	UsedSnatPorts        gauge   FrontendIPAddress, BackendIPAddress, ProtocolType, IsAwaitingRemoval
 //
+// nimbus's own series, where Azure has no metric, are prefixed nimbus_:
+//
+//	nimbus_refused_flows_total counter FrontendIPAddress, FrontendPort, ProtocolType, Reason
+//
+// It counts new flows (TCP connections, UDP sessions) the userspace engine
+// refused because a budget was reached: Reason is FrontendLimit (the
+// frontend listener's share) or TotalLimit (the engine's total). A refused
+// TCP connection is reset at once; a refused UDP datagram is dropped.
+//
 // Differences from Azure, by design: Azure reports per-minute aggregates;
 // here counters are cumulative (use rate()/increase()) and availability
 // gauges are instantaneous percentages (0 or 100 per series; average them
@@ -27,6 +36,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -59,6 +69,7 @@ type Metrics struct {
 	snatConns *prometheus.CounterVec
 	snatAlloc *prometheus.GaugeVec
 	snatUsed  *prometheus.GaugeVec
+	refused   *prometheus.CounterVec
 }
 
 // New returns Metrics registered in a fresh registry (plus the Go runtime and
@@ -86,8 +97,11 @@ func New() *Metrics {
 			Help: "SNAT ports allocated to a backend on a frontend."}, snat),
 		snatUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "UsedSnatPorts",
 			Help: "SNAT ports in use by a backend on a frontend."}, snat),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nimbus_refused_flows_total",
+			Help: "New flows refused because a data-plane budget was reached (Reason FrontendLimit or TotalLimit)."},
+			[]string{"FrontendIPAddress", "FrontendPort", "ProtocolType", "Reason"}),
 	}
-	m.reg.MustRegister(m.vip, m.dip, m.bytes, m.packets, m.syn, m.snatConns, m.snatAlloc, m.snatUsed,
+	m.reg.MustRegister(m.vip, m.dip, m.bytes, m.packets, m.syn, m.snatConns, m.snatAlloc, m.snatUsed, m.refused,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -104,40 +118,71 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// FrontendCounters are the traffic counters of one frontend IP and port,
-// resolved once so the hot path only does atomic adds. The zero value (from a
-// nil *Metrics) discards everything.
+// FrontendCounters are the traffic counters of one frontend IP and port.
+// Their series are created on the first count, not before: a frontend that
+// carried nothing costs no series (a rule's five series are about 4 KB, more
+// than the rest of an applied rule). After that the hot path only does
+// atomic adds. The zero value (from a nil *Metrics) discards everything.
+// Safe for concurrent use.
 type FrontendCounters struct {
-	BytesIn, BytesOut     prometheus.Counter
-	PacketsIn, PacketsOut prometheus.Counter
-	SYN                   prometheus.Counter
+	m        *Metrics
+	ip, port string
+
+	once                  sync.Once
+	bytesIn, bytesOut     prometheus.Counter
+	packetsIn, packetsOut prometheus.Counter
+	syn                   prometheus.Counter
+}
+
+// counters resolves the series once; false when c discards everything.
+func (c *FrontendCounters) counters() bool {
+	if c == nil || c.m == nil {
+		return false
+	}
+	c.once.Do(func() {
+		a, p := c.ip, c.port
+		c.bytesIn, c.bytesOut = c.m.bytes.WithLabelValues(a, p, Inbound), c.m.bytes.WithLabelValues(a, p, Outbound)
+		c.packetsIn, c.packetsOut = c.m.packets.WithLabelValues(a, p, Inbound), c.m.packets.WithLabelValues(a, p, Outbound)
+		// SYNs travel inbound only.
+		c.syn = c.m.syn.WithLabelValues(a, p, Inbound)
+	})
+	return true
 }
 
 // AddBytes counts bytes in each direction and packets as given.
 func (c *FrontendCounters) AddBytes(in, out, pktIn, pktOut uint64) {
-	if c == nil || c.BytesIn == nil {
+	if !c.counters() {
 		return
 	}
 	if in > 0 {
-		c.BytesIn.Add(float64(in))
+		c.bytesIn.Add(float64(in))
 	}
 	if out > 0 {
-		c.BytesOut.Add(float64(out))
+		c.bytesOut.Add(float64(out))
 	}
 	if pktIn > 0 {
-		c.PacketsIn.Add(float64(pktIn))
+		c.packetsIn.Add(float64(pktIn))
 	}
 	if pktOut > 0 {
-		c.PacketsOut.Add(float64(pktOut))
+		c.packetsOut.Add(float64(pktOut))
 	}
 }
 
 // AddSYN counts one new TCP connection.
 func (c *FrontendCounters) AddSYN() {
-	if c == nil || c.SYN == nil {
+	if !c.counters() {
 		return
 	}
-	c.SYN.Inc()
+	c.syn.Inc()
+}
+
+// AddRefused counts one new flow of protocol ("Tcp" or "Udp") refused for
+// reason (FrontendLimit or TotalLimit) in nimbus_refused_flows_total.
+func (c *FrontendCounters) AddRefused(protocol, reason string) {
+	if c == nil || c.m == nil {
+		return
+	}
+	c.m.refused.WithLabelValues(c.ip, c.port, protocol, reason).Inc()
 }
 
 // Frontend returns the counters of frontend ip:port. Call it when building
@@ -146,15 +191,7 @@ func (m *Metrics) Frontend(ip netip.Addr, port uint16) *FrontendCounters {
 	if m == nil {
 		return &FrontendCounters{}
 	}
-	a, p := ip.String(), strconv.Itoa(int(port))
-	return &FrontendCounters{
-		BytesIn:    m.bytes.WithLabelValues(a, p, Inbound),
-		BytesOut:   m.bytes.WithLabelValues(a, p, Outbound),
-		PacketsIn:  m.packets.WithLabelValues(a, p, Inbound),
-		PacketsOut: m.packets.WithLabelValues(a, p, Outbound),
-		// SYNs travel inbound only.
-		SYN: m.syn.WithLabelValues(a, p, Inbound),
-	}
+	return &FrontendCounters{m: m, ip: ip.String(), port: strconv.Itoa(int(port))}
 }
 
 // Vip is one VipAvailability sample.

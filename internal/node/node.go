@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
 	"nimbus/internal/arm"
@@ -74,6 +75,11 @@ type Config struct {
 	// Runtime is handed to the ARM server (see arm.Runtime); nil serves
 	// the API from the store alone.
 	Runtime arm.Runtime
+	// MaxConns caps the API's simultaneous connections (netutil.
+	// LimitListener: further ones wait in the listen backlog), so the API
+	// keeps descriptors of its own whatever else the process holds; 0 means
+	// no cap.
+	MaxConns int
 }
 
 // Endpoint is the content of endpoint.json: everything a client needs.
@@ -207,6 +213,9 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
+	}
+	if cfg.MaxConns > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConns)
 	}
 	pt, err := portal.New(portal.Config{API: srv, Tokens: iss, DataDir: cfg.DataDir,
 		SubscriptionID: id.SubscriptionID, TenantID: id.TenantID, Logger: log})

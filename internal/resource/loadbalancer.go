@@ -105,6 +105,23 @@ type FrontendIPConfigP struct {
 	InboundNatPools    []SubResource `json:"inboundNatPools"`
 	OutboundRules      []SubResource `json:"outboundRules"`
 	ProvisioningState  string        `json:"provisioningState,omitempty"`
+
+	// NimbusDataplaneErrors is nimbus's own read-only property (Azure has
+	// no such state): the rules on this frontend the data plane could not
+	// put in force (port held by another program, address gone), rendered
+	// at read time by the network provider and never stored. Nil (absent)
+	// while every rule is in force.
+	NimbusDataplaneErrors []DataplaneError `json:"nimbusDataplaneErrors,omitempty"`
+}
+
+// DataplaneError is one rule the data plane could not put in force: an ARM
+// error code (FrontendPortInUse, FrontendAddressUnavailable, ...), a message
+// naming the port and, where known, the program holding it, and the rule's
+// id as target.
+type DataplaneError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Target  string `json:"target,omitempty"`
 }
 
 // Internal reports whether the frontend is internal (subnet-based).

@@ -5,6 +5,7 @@
 package system
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"nimbus/internal/node"
 	"nimbus/internal/probe"
 	"nimbus/internal/resource"
+	"nimbus/internal/rp/network"
 )
 
 // Mode names accepted by Options.Driver and Options.Dataplane.
@@ -87,6 +89,17 @@ type Options struct {
 	// tests and demos only.
 	ProbeInterval time.Duration
 	RepairGrace   time.Duration
+	// MaxFlows and MaxFlowsPerFrontend are the userspace engine's flow
+	// budget (proxy.Options); 0 means proxy.DefaultBudget for the process's
+	// descriptor limit.
+	MaxFlows            int
+	MaxFlowsPerFrontend int
+	// HalfCloseTimeout is the userspace engine's bound on half-closed TCP
+	// flows (proxy.Options.HalfCloseTimeout; 0 means its default).
+	HalfCloseTimeout time.Duration
+	// APIMaxConns caps the ARM API's simultaneous connections when
+	// Node.MaxConns is 0 (default DefaultAPIMaxConns; negative: no cap).
+	APIMaxConns int
 }
 
 // Mode is the driver and data plane a System runs with.
@@ -222,6 +235,9 @@ func Start(ctx context.Context, opt Options) (*System, error) {
 	}
 	rt := &sysRuntime{s: s}
 	opt.Node.Runtime = rt
+	if opt.Node.MaxConns == 0 && opt.APIMaxConns >= 0 {
+		opt.Node.MaxConns = cmp.Or(opt.APIMaxConns, DefaultAPIMaxConns)
+	}
 	opt.Node.Components = append(opt.Node.Components, func(n *node.Node) (node.Component, error) {
 		return s.controllers(n, opt, log)
 	})
@@ -255,7 +271,10 @@ func (s *System) startDataPath(ctx context.Context, opt Options, log *slog.Logge
 		}
 		s.Driver = d
 		s.closers = append(s.closers, func() error { return d.Close(context.Background(), false) })
-		e := proxy.New(proxy.Options{Logger: log.With("dataplane", "proxy"), Metrics: s.Metrics})
+		total, per := flowBudget(opt)
+		e := proxy.New(proxy.Options{Logger: log.With("dataplane", "proxy"), Metrics: s.Metrics,
+			MaxFlows: total, MaxFlowsPerFrontend: per, HalfCloseTimeout: opt.HalfCloseTimeout})
+		log.Info("data plane budget", "maxFlows", total, "maxFlowsPerFrontend", per, "fileLimit", fileLimit())
 		s.Engine = e
 		s.closers = append(s.closers, e.Close)
 	case Netns:
@@ -417,6 +436,57 @@ func (r *sysRuntime) WaitScaleSet(ctx context.Context, vmssID string) error {
 		return errors.New("scale-set controller not running")
 	}
 	return r.s.VMSS.WaitConverged(ctx, vmssID)
+}
+
+var _ network.DataplaneStatus = (*sysRuntime)(nil)
+
+// WaitLoadBalancer implements network.DataplaneStatus: it waits for the LB
+// controller to apply the store's current revision.
+func (r *sysRuntime) WaitLoadBalancer(ctx context.Context, lbID string) ([]network.FrontendError, error) {
+	if r.s.LB == nil || r.s.Node == nil {
+		return nil, nil
+	}
+	rev, err := r.s.Node.Store.Revision(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wait load balancer: %w", err)
+	}
+	if err := r.s.LB.WaitApplied(ctx, rev); err != nil {
+		return nil, fmt.Errorf("wait load balancer: %w", err)
+	}
+	return r.LoadBalancerErrors(lbID), nil
+}
+
+// LoadBalancerErrors implements network.DataplaneStatus from the LB
+// controller's last apply.
+func (r *sysRuntime) LoadBalancerErrors(lbID string) []network.FrontendError {
+	if r.s.LB == nil {
+		return nil
+	}
+	var out []network.FrontendError
+	for _, f := range r.s.LB.Failures(lbID) {
+		out = append(out, frontendError(f, r.s.LB.Resync()))
+	}
+	return out
+}
+
+// frontendError is the API's view of a rule the engine could not apply.
+func frontendError(f dataplane.RuleError, retry time.Duration) network.FrontendError {
+	var msg string
+	switch f.Reason {
+	case dataplane.ReasonPortInUse:
+		msg = fmt.Sprintf("Frontend port %d/%s on %s of rule '%s' is in use by another program", f.Listen.Port(),
+			f.Protocol, f.Listen.Addr(), f.RuleID)
+		if f.Holder != "" {
+			msg += " (" + f.Holder + ")"
+		}
+	case dataplane.ReasonAddressUnavailable:
+		msg = fmt.Sprintf("Frontend address %s of rule '%s' is not an address of this host", f.Listen.Addr(), f.RuleID)
+	default:
+		msg = fmt.Sprintf("Rule '%s' could not be applied: %v", f.RuleID, f.Err)
+	}
+	msg += fmt.Sprintf(". nimbus retries every %s; the rule comes up when the frontend is free.", retry)
+	return network.FrontendError{Frontend: f.FrontendID,
+		DataplaneError: resource.DataplaneError{Code: f.Reason, Message: msg, Target: f.RuleID}}
 }
 
 // BackendHealth implements arm.Runtime from the prober's state of the target.

@@ -310,13 +310,20 @@ func compileSNAT(cfg *dataplane.Config, lb *resource.LoadBalancer, fes map[strin
 			}
 		}
 	}
+	// The pools of each of lb's rules, by normalized rule id: looked up
+	// once per rule (a search per rule made compiling O(rules²)).
+	rulePools := make(map[string][]string, len(lb.Properties.LoadBalancingRules))
+	for _, r := range lb.Properties.LoadBalancingRules {
+		rulePools[norm(r.ID)] = r.RulePools()
+	}
+	prefix := norm(lb.ID) + "/"
 	for _, r := range cfg.Rules {
-		if !strings.HasPrefix(r.ID, norm(lb.ID)+"/") || r.DisableOutboundSNAT || r.Frontend.Internal {
+		if !strings.HasPrefix(r.ID, prefix) || r.DisableOutboundSNAT || r.Frontend.Internal {
 			continue
 		}
 		var ms []member
 		for _, b := range r.Backends {
-			for _, pid := range lbRulePools(lb, r.ID) {
+			for _, pid := range rulePools[r.ID] {
 				for _, m := range eligible(pools[norm(pid)]) {
 					if m.backend.ID == b.ID && !covered[b.ID+"|"+string(r.Protocol)] {
 						ms = append(ms, m)
@@ -346,15 +353,6 @@ func reserveBlock(reserved map[netip.Addr][]uint16, blk SNATBlock) {
 	for q := int(blk.Start); q <= int(blk.End); q += 8 {
 		reserved[blk.Frontend] = append(reserved[blk.Frontend], uint16(q))
 	}
-}
-
-func lbRulePools(lb *resource.LoadBalancer, ruleID string) []string {
-	for _, r := range lb.Properties.LoadBalancingRules {
-		if norm(r.ID) == ruleID {
-			return r.RulePools()
-		}
-	}
-	return nil
 }
 
 func dedupe(ms []member) []member {

@@ -3,10 +3,12 @@ package lb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +38,8 @@ type Options struct {
 	ListenIP func(netip.Addr) netip.Addr
 	Logger   *slog.Logger
 	// Resync is the period of a full recompile without store events
-	// (default 5 s).
+	// (default 5 s). It is also the retry period of rules the engine could
+	// not apply (see Failures).
 	Resync time.Duration
 	// OnApplied, when set, is called after each Config is applied, with the
 	// store revision it reflects.
@@ -58,11 +61,15 @@ type Controller struct {
 	last    *dataplane.Config
 	lastRev int64
 	waiters []revWaiter
+	// failed are the rules the engine could not apply at the last apply,
+	// by normalized load balancer id; the next Sync applies again while
+	// it is not empty.
+	failed map[string][]dataplane.RuleError
 }
 
 type revWaiter struct {
 	rev int64
-	ch  chan struct{}
+	ch  chan error // receives once: nil when applied, or the apply error
 }
 
 // New returns a Controller.
@@ -76,6 +83,10 @@ func New(opt Options) *Controller {
 	return &Controller{opt: opt, log: opt.Logger.With("controller", "lb"), kick: make(chan struct{}, 1)}
 }
 
+// Resync returns the resync period, which is also the retry period of
+// failed rules.
+func (c *Controller) Resync() time.Duration { return c.opt.Resync }
+
 // Config returns the last applied Config and the store revision it reflects.
 func (c *Controller) Config() (dataplane.Config, int64) {
 	c.mu.Lock()
@@ -87,23 +98,51 @@ func (c *Controller) Config() (dataplane.Config, int64) {
 }
 
 // WaitApplied blocks until a Config reflecting store revision rev (or a
-// later one) is applied to the engine.
+// later one) is applied to the engine. A Config whose rules were applied
+// but some (Failures) counts as applied. It returns the engine's error when
+// the apply of such a Config failed as a whole, or ctx's.
 func (c *Controller) WaitApplied(ctx context.Context, rev int64) error {
 	c.mu.Lock()
 	if c.last != nil && c.lastRev >= rev {
 		c.mu.Unlock()
 		return nil
 	}
-	ch := make(chan struct{})
+	ch := make(chan error, 1)
 	c.waiters = append(c.waiters, revWaiter{rev: rev, ch: ch})
 	c.mu.Unlock()
 	c.Kick()
 	select {
-	case <-ch:
-		return nil
+	case err := <-ch:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Failures returns the rules of load balancer lbID (any case) the engine
+// could not apply at the last apply, sorted by rule id; nil when all of them
+// are in force. The controller retries them every Resync period until they
+// apply (the port frees up, the address comes back).
+func (c *Controller) Failures(lbID string) []dataplane.RuleError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.failed[norm(lbID)])
+}
+
+// LoadBalancerOf returns the load balancer id (lowercase) of a rule, NAT
+// rule or frontend id ("" when id is not under a load balancer).
+func LoadBalancerOf(id string) string {
+	id = strings.ToLower(id)
+	const seg = "/providers/microsoft.network/loadbalancers/"
+	i := strings.Index(id, seg)
+	if i < 0 {
+		return ""
+	}
+	rest := id[i+len(seg):]
+	if j := strings.IndexByte(rest, '/'); j >= 0 {
+		rest = rest[:j]
+	}
+	return id[:i+len(seg)] + rest
 }
 
 // Kick asks for a recompile soon.
@@ -135,35 +174,99 @@ func (c *Controller) Sync(ctx context.Context) error {
 		}
 	}
 	c.mu.Lock()
-	same := c.last != nil && reflect.DeepEqual(*c.last, cfg)
+	changed := c.last == nil || !reflect.DeepEqual(*c.last, cfg)
+	same := !changed && len(c.failed) == 0 // a retry applies the same Config again
 	c.mu.Unlock()
+	var failed map[string][]dataplane.RuleError
 	if !same {
 		start := time.Now()
-		if err := c.opt.Engine.Apply(ctx, cfg); err != nil {
-			return fmt.Errorf("apply data plane: %w", err)
+		err := c.opt.Engine.Apply(ctx, cfg)
+		var ae *dataplane.ApplyError
+		if errors.As(err, &ae) {
+			failed = byLoadBalancer(ae.Rules)
+		} else if err != nil {
+			err = fmt.Errorf("apply data plane: %w", err)
+			c.release(rev, err)
+			return err
 		}
 		if c.opt.Prober != nil {
 			c.opt.Prober.Update(cfg.Probes)
 		}
-		c.log.Info("data plane applied", "revision", rev, "rules", len(cfg.Rules), "natRules", len(cfg.NATRules),
-			"snat", len(cfg.Outbound), "took", time.Since(start))
+		if changed {
+			c.log.Info("data plane applied", "revision", rev, "rules", len(cfg.Rules), "natRules", len(cfg.NATRules),
+				"snat", len(cfg.Outbound), "failedRules", len(failedRules(failed)), "took", time.Since(start))
+		}
 	}
 	c.mu.Lock()
+	if !same {
+		c.logFailures(c.failed, failed)
+		c.failed = failed
+	}
 	c.last, c.lastRev = &cfg, rev
+	c.mu.Unlock()
+	c.release(rev, nil)
+	if c.opt.OnApplied != nil {
+		c.opt.OnApplied(rev, cfg)
+	}
+	return nil
+}
+
+// release answers the waiters for revisions up to rev with err; a nil err
+// also covers later waiters' revisions only when they are reached.
+func (c *Controller) release(rev int64, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	kept := c.waiters[:0]
 	for _, w := range c.waiters {
 		if w.rev <= rev {
-			close(w.ch)
+			w.ch <- err
 		} else {
 			kept = append(kept, w)
 		}
 	}
 	c.waiters = kept
-	c.mu.Unlock()
-	if c.opt.OnApplied != nil {
-		c.opt.OnApplied(rev, cfg)
+}
+
+// byLoadBalancer groups rule errors by their load balancer's id.
+func byLoadBalancer(rs []dataplane.RuleError) map[string][]dataplane.RuleError {
+	out := map[string][]dataplane.RuleError{}
+	for _, r := range rs {
+		lb := LoadBalancerOf(r.RuleID)
+		out[lb] = append(out[lb], r)
 	}
-	return nil
+	return out
+}
+
+func failedRules(m map[string][]dataplane.RuleError) []dataplane.RuleError {
+	var out []dataplane.RuleError
+	for _, rs := range m {
+		out = append(out, rs...)
+	}
+	return out
+}
+
+// logFailures logs each rule failure once, when it appears or changes, and
+// once when it clears; retries that fail the same way say nothing. Called
+// with c.mu held.
+func (c *Controller) logFailures(old, cur map[string][]dataplane.RuleError) {
+	key := func(r dataplane.RuleError) string { return r.RuleID + "|" + r.Reason + "|" + r.Listen.String() }
+	was := map[string]bool{}
+	for _, r := range failedRules(old) {
+		was[key(r)] = true
+	}
+	now := map[string]bool{}
+	for _, r := range failedRules(cur) {
+		now[key(r)] = true
+		if !was[key(r)] {
+			c.log.Warn("rule not applied: retrying", "rule", r.RuleID, "code", r.Reason, "listen", r.Listen.String(),
+				"holder", r.Holder, "err", r.Err)
+		}
+	}
+	for _, r := range failedRules(old) {
+		if !now[key(r)] {
+			c.log.Info("rule no longer failing", "rule", r.RuleID)
+		}
+	}
 }
 
 // ReadSnapshot reads load balancers, public IPs and instances from the

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,6 +184,8 @@ type fakeEngine struct {
 	mu      sync.Mutex
 	applies []dataplane.Config
 	fail    error
+	// partial, when set, is returned by Apply after it applied the Config.
+	partial *dataplane.ApplyError
 }
 
 func (e *fakeEngine) Apply(_ context.Context, cfg dataplane.Config) error {
@@ -191,6 +195,9 @@ func (e *fakeEngine) Apply(_ context.Context, cfg dataplane.Config) error {
 		return e.fail
 	}
 	e.applies = append(e.applies, cfg)
+	if e.partial != nil {
+		return e.partial
+	}
 	return nil
 }
 
@@ -284,5 +291,70 @@ func TestRunAndWaitApplied(t *testing.T) {
 	scancel()
 	if err := c.WaitApplied(short, rev+1000); !errors.Is(err, context.Canceled) {
 		t.Errorf("WaitApplied of a future revision with a cancelled ctx: %v", err)
+	}
+}
+
+// TestFailedRulesAreKeptAndRetried: a rule the engine could not apply fails
+// its load balancer alone (Failures names it, by LB id in any case), counts
+// as applied for WaitApplied, is logged once however often the retry fails,
+// and is applied again on every Sync until it applies.
+func TestFailedRulesAreKeptAndRetried(t *testing.T) {
+	st := openStore(t)
+	rev := seed(t, st)
+	ruleID := norm(lbID) + "/loadbalancingrules/http"
+	eng := &fakeEngine{partial: &dataplane.ApplyError{Rules: []dataplane.RuleError{{RuleID: ruleID,
+		Reason: dataplane.ReasonPortInUse, Listen: netip.MustParseAddrPort("198.18.10.1:80"), Protocol: dataplane.TCP}}}}
+	var logs strings.Builder
+	c := New(Options{Store: st, Engine: eng, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for range 3 {
+		if err := c.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WaitApplied(t.Context(), rev); err != nil {
+		t.Fatalf("WaitApplied with a failed rule: %v", err)
+	}
+	if got := c.Failures(strings.ToUpper(lbID)); len(got) != 1 || got[0].RuleID != ruleID {
+		t.Fatalf("Failures = %+v, want the http rule", got)
+	}
+	if got := c.Failures(norm(lbID) + "x"); got != nil {
+		t.Errorf("Failures of another LB = %+v", got)
+	}
+	if eng.count() != 3 {
+		t.Errorf("the same Config with a failed rule applied %d times in 3 syncs, want 3 (retries)", eng.count())
+	}
+	if n := strings.Count(logs.String(), "rule not applied"); n != 1 {
+		t.Errorf("failure logged %d times, want once:\n%s", n, logs.String())
+	}
+	eng.mu.Lock()
+	eng.partial = nil
+	eng.mu.Unlock()
+	for range 2 {
+		if err := c.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.Failures(lbID); got != nil {
+		t.Errorf("Failures after the rule applied = %+v", got)
+	}
+	if eng.count() != 4 {
+		t.Errorf("applied %d times, want 4: no retry once every rule is in force", eng.count())
+	}
+	if !strings.Contains(logs.String(), "rule no longer failing") {
+		t.Errorf("recovery not logged:\n%s", logs.String())
+	}
+}
+
+func TestLoadBalancerOf(t *testing.T) {
+	lb := "/subscriptions/s/resourcegroups/g/providers/microsoft.network/loadbalancers/lb1"
+	for _, tc := range []struct{ in, want string }{
+		{lb + "/loadBalancingRules/r", lb},
+		{strings.ToUpper(lb) + "/inboundnatrules/ssh/" + lb + "x/whatever", lb},
+		{lb, lb},
+		{"/subscriptions/s/resourcegroups/g/providers/microsoft.network/publicipaddresses/p", ""},
+	} {
+		if got := LoadBalancerOf(tc.in); got != tc.want {
+			t.Errorf("LoadBalancerOf(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

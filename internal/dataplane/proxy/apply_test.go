@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -121,7 +122,7 @@ func (c *client) echo(msg string) error {
 	return nil
 }
 
-func TestApplyIsAtomic(t *testing.T) {
+func TestApplyIsolatesFailedRules(t *testing.T) {
 	ctx := context.Background()
 	fe := lo(10, 1)
 	b := echoServer(t, netip.AddrPortFrom(lo(11, 1), 0), "b0")
@@ -141,29 +142,44 @@ func TestApplyIsAtomic(t *testing.T) {
 	c := dial(t, netip.AddrPortFrom(fe, pA))
 
 	for _, tc := range []struct {
-		name string
-		cfg  dataplane.Config
-		want string
+		name   string
+		bad    dataplane.Rule
+		reason string
+		want   string
 	}{
-		{"listener cannot open", dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/b", fe, pB, b)}}, "address already in use"},
-		{"two rules on one port", dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/a", fe, pA, b), tcpRule("/rules/c", fe, pA, b)}}, "both use"},
-		{"no frontend address", dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/d", netip.Addr{}, pA, b)}}, "no address"},
+		{"port held by another program", tcpRule("/rules/b", fe, pB, b), dataplane.ReasonPortInUse,
+			fmt.Sprintf("held by pid %d", os.Getpid())},
+		{"two rules on one port", tcpRule("/rules/c", fe, pA, b), dataplane.ReasonInvalid, "both use"},
+		{"no frontend address", tcpRule("/rules/d", netip.Addr{}, pA, b), dataplane.ReasonInvalid, "no address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := e.Apply(ctx, tc.cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Apply error = %v, want %q", err, tc.want)
+			cfg := dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/a", fe, pA, b), tc.bad}}
+			err := e.Apply(ctx, cfg)
+			var ae *dataplane.ApplyError
+			if !errors.As(err, &ae) || len(ae.Rules) != 1 || ae.Rules[0].RuleID != tc.bad.ID ||
+				ae.Rules[0].Reason != tc.reason || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Apply error = %v, want one %s failure of %s containing %q", err, tc.reason, tc.bad.ID, tc.want)
 			}
-			// The old configuration still serves, its flow is intact.
+			// The valid rule is applied, its flow is intact.
 			if err := c.echo("after " + tc.name); err != nil {
-				t.Errorf("established flow broken by a failed Apply: %v", err)
+				t.Errorf("established flow broken by a failed rule: %v", err)
 			}
 			dial(t, netip.AddrPortFrom(fe, pA))
 		})
 	}
+	// Once the holder lets go, applying the same config again opens it.
+	cfg := dataplane.Config{Rules: []dataplane.Rule{tcpRule("/rules/a", fe, pA, b), tcpRule("/rules/b", fe, pB, b)}}
+	if err := e.Apply(ctx, cfg); err == nil {
+		t.Fatal("Apply with the port still held succeeded")
+	}
+	busy.Close()
+	if err := e.Apply(ctx, cfg); err != nil {
+		t.Fatalf("Apply after the holder closed: %v", err)
+	}
+	dial(t, netip.AddrPortFrom(fe, pB))
 	// Idempotent: the same config twice keeps the flow.
 	for range 2 {
-		if err := e.Apply(ctx, good); err != nil {
+		if err := e.Apply(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -417,4 +433,89 @@ func TestBackendPortZeroAndAll(t *testing.T) {
 	if reply != "udp:hi" {
 		t.Errorf("udp reply %q, want udp:hi", reply)
 	}
+}
+
+// TestStuckFlowsAreReaped: flows whose only live direction is blocked
+// writing to a client that never reads (the client half-closed and left its
+// socket unread), and half-closed flows whose backend never answers, end
+// after their idle and half-close timeouts, and their budget comes back.
+func TestStuckFlowsAreReaped(t *testing.T) {
+	ctx := context.Background()
+	fe := lo(10, 3)
+	flood, err := net.Listen("tcp", netip.AddrPortFrom(lo(11, 3), 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.Close()
+	ended := make(chan error, 1)
+	go func() {
+		c, err := flood.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// Write until the proxy stops taking bytes, then until it closes.
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	silent, err := net.Listen("tcp", netip.AddrPortFrom(lo(11, 4), 0).String()) // never accepts
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	e := New(Options{HalfCloseTimeout: 300 * time.Millisecond, MaxFlows: 10, MaxFlowsPerFrontend: 10})
+	defer e.Close()
+	pFlood, pSilent := freePort(t, fe), freePort(t, fe)
+	rFlood := tcpRule("/rules/flood", fe, pFlood, flood.Addr().(*net.TCPAddr).AddrPort())
+	rFlood.IdleTimeout = 400 * time.Millisecond
+	rSilent := tcpRule("/rules/silent", fe, pSilent, silent.Addr().(*net.TCPAddr).AddrPort())
+	rSilent.IdleTimeout = time.Hour
+	if err := e.Apply(ctx, dataplane.Config{Rules: []dataplane.Rule{rFlood, rSilent}}); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := net.Dial("tcp", netip.AddrPortFrom(fe, pFlood).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.(*net.TCPConn).CloseWrite() // FIN, and never read
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a flow blocked writing to a client that never reads was not ended")
+	}
+
+	// Half-closed, backend never answers: gone after the half-close
+	// timeout although the rule's idle timeout is an hour.
+	var conns []net.Conn
+	for range 10 {
+		c, err := net.Dial("tcp", netip.AddrPortFrom(fe, pSilent).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.(*net.TCPConn).CloseWrite()
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("read data from a backend that never answers")
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("a half-closed flow was not ended after the half-close timeout")
+		}
+	}
+	poll.Until(t, 5*time.Second, "the budget given back", func() error {
+		if n := e.budget.active.Load(); n != 0 {
+			return fmt.Errorf("%d flows still counted", n)
+		}
+		return nil
+	})
 }

@@ -9,13 +9,34 @@
 // tuple (dataplane.FlowHash) into a Maglev table built over the rule's
 // eligible backends (dataplane.Eligible: health, admin state,
 // noHealthyBackendsBehavior). Tables are rebuilt only when the eligible set
-// changes. Bytes are moved with io.Copy between *net.TCPConn, which uses
+// changes; rules with the same eligible backends share one table (a table
+// depends only on the backend IDs and the size, so sharing changes no
+// mapping). Bytes are moved with io.Copy between *net.TCPConn, which uses
 // splice(2) on Linux (zero copy). A flow idle for the rule's IdleTimeout is
 // closed: with TCPReset both sides get an RST, otherwise both get an
 // ordinary FIN. (Azure drops an idle flow silently; a proxy owns two sockets
 // and cannot leave them half-alive, so the client sees EOF.) The idle check
 // runs every IdleTimeout/8 (10 ms to 5 s), so a flow ends between
-// IdleTimeout and IdleTimeout×1.125 after its last byte.
+// IdleTimeout and IdleTimeout×1.125 after its last byte, whatever its
+// directions are doing: a reaper also ends flows whose directions are stuck
+// writing to a peer that never reads. A half-closed flow (one side's FIN
+// passed on) ends after Options.HalfCloseTimeout without a byte, so a
+// client that left while its backend never answers gives its two
+// descriptors back.
+//
+// Budget: the engine carries at most Options.MaxFlows flows (TCP
+// connections and UDP sessions) and Options.MaxFlowsPerFrontend per
+// listener; by default DefaultBudget's share of the descriptor limit, below
+// it, so the process never runs out of descriptors and one flooded frontend
+// leaves room for the others. A new TCP connection beyond a budget is
+// accepted and reset at once, a UDP datagram that would open a session is
+// dropped; both are counted in nimbus_refused_flows_total and logged at most
+// once per Options.RefusedLogInterval.
+//
+// A listener that cannot be opened (port held by another program, address
+// not on the host) fails its rule alone: Apply applies the rest and returns
+// a *dataplane.ApplyError naming the rule, the reason and, on Linux, the
+// process holding the port (from /proc/net and /proc/*/fd, best effort).
 //
 // When a rule has no eligible backend under AllProbedDown, the engine still
 // accepts (the kernel completes the handshake before a userspace proxy sees
@@ -78,7 +99,26 @@ type Options struct {
 	MaglevSize uint64
 	// DialTimeout bounds the connect to a backend; 0 means 5 s.
 	DialTimeout time.Duration
+	// MaxFlows bounds the flows (TCP connections, UDP sessions) the engine
+	// carries at once over all frontends; 0 means DefaultBudget's figure for
+	// the process's descriptor limit. A TCP flow holds two descriptors.
+	MaxFlows int
+	// MaxFlowsPerFrontend bounds the flows of one frontend listener (one
+	// address, port and protocol); 0 means DefaultBudget's figure.
+	MaxFlowsPerFrontend int
+	// RefusedLogInterval is the least time between two "flows refused" log
+	// lines; 0 means 10 s.
+	RefusedLogInterval time.Duration
+	// HalfCloseTimeout bounds a TCP flow one side of which has closed (its
+	// FIN was passed on): it ends when the other direction moved no byte
+	// for min(HalfCloseTimeout, the rule's idle timeout) since the later
+	// of the FIN and the last byte. 0 means DefaultHalfCloseTimeout.
+	HalfCloseTimeout time.Duration
 }
+
+// DefaultHalfCloseTimeout is the default Options.HalfCloseTimeout: Linux's
+// own bound for a closed socket waiting for its peer's FIN (tcp_fin_timeout).
+const DefaultHalfCloseTimeout = 60 * time.Second
 
 // Engine is the userspace engine. It is safe for concurrent use.
 type Engine struct {
@@ -98,8 +138,21 @@ type Engine struct {
 	served    dataplane.Config // the rules and NAT rules specs serve, for metrics
 	health    dataplane.Health
 	listeners map[lkey]listener
-	tables    map[lkey]*tableCache
-	outbound  []dataplane.SNATAllocation
+	// tables are the Maglev tables of the current routes, shared by every
+	// rule with the same eligible backends: the key is their IDs joined by
+	// NUL. A table depends only on the IDs and the size, so sharing keeps
+	// every rule's mapping what it would be with a table of its own.
+	tables   map[string]*maglev.Table
+	counters map[lkey]*metrics.FrontendCounters // of the current routes, kept across publishes
+	outbound []dataplane.SNATAllocation
+	// tcp lists the TCP listeners for the idle reaper.
+	tcp atomic.Pointer[[]*tcpListener]
+	// reapEvery is the reaper's period in nanoseconds (the smallest
+	// idleTick of the current rules).
+	reapEvery atomic.Int64
+	reapKick  chan struct{}
+
+	budget budget
 }
 
 var _ dataplane.Engine = (*Engine)(nil)
@@ -142,11 +195,6 @@ type snapshot struct {
 	routes map[lkey]*route
 }
 
-type tableCache struct {
-	ids   []string
-	table *maglev.Table
-}
-
 // listener is a TCP or UDP listener with its flows.
 type listener interface {
 	// prune ends flows whose backend r no longer lists (nil r: all flows).
@@ -167,6 +215,21 @@ func New(opts Options) *Engine {
 	if opts.MaglevSize == 0 {
 		opts.MaglevSize = dataplane.DefaultMaglevSize
 	}
+	if opts.MaxFlows <= 0 || opts.MaxFlowsPerFrontend <= 0 {
+		total, per := DefaultBudget(nofileLimit())
+		if opts.MaxFlows <= 0 {
+			opts.MaxFlows = total
+		}
+		if opts.MaxFlowsPerFrontend <= 0 {
+			opts.MaxFlowsPerFrontend = min(per, opts.MaxFlows)
+		}
+	}
+	if opts.HalfCloseTimeout <= 0 {
+		opts.HalfCloseTimeout = DefaultHalfCloseTimeout
+	}
+	if opts.RefusedLogInterval <= 0 {
+		opts.RefusedLogInterval = 10 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		opts:      opts,
@@ -175,51 +238,77 @@ func New(opts Options) *Engine {
 		cancel:    cancel,
 		specs:     map[lkey]*spec{},
 		listeners: map[lkey]listener{},
-		tables:    map[lkey]*tableCache{},
+		tables:    map[string]*maglev.Table{},
+		reapKick:  make(chan struct{}, 1),
 	}
+	e.budget = budget{total: int64(opts.MaxFlows), perFrontend: int64(opts.MaxFlowsPerFrontend),
+		log: opts.Logger, metrics: opts.Metrics, every: opts.RefusedLogInterval}
 	e.state.Store(&snapshot{routes: map[lkey]*route{}})
+	e.tcp.Store(&[]*tcpListener{})
+	e.reapEvery.Store(int64(5 * time.Second))
+	e.wg.Add(1)
+	go e.reapLoop()
 	return e
+}
+
+// Budget returns the engine's flow budget: in total and per frontend
+// listener.
+func (e *Engine) Budget() (total, perFrontend int) {
+	return e.opts.MaxFlows, e.opts.MaxFlowsPerFrontend
 }
 
 // ErrClosed is returned by Apply and SetHealth after Close.
 var ErrClosed = errors.New("proxy: engine closed")
 
-// Apply makes the engine serve cfg. It opens the listeners cfg needs before
-// touching anything; if one cannot be opened, Apply returns the error and the
-// previous configuration stays in force. Listeners cfg still needs are kept
+// Apply makes the engine serve cfg. Listeners cfg still needs are kept
 // (with their connections); flows whose rule or backend disappeared end with
-// an RST; other flows continue. Applying the same cfg twice changes nothing.
+// an RST; other flows continue. A rule whose listener cannot be opened (port
+// held by another program, address not on the host) or that is invalid (no
+// address, a second rule on one listener) is left out alone: every other
+// rule is applied and Apply returns a *dataplane.ApplyError naming the
+// failed ones. Applying the same cfg again retries them and changes nothing
+// else.
 func (e *Engine) Apply(ctx context.Context, cfg dataplane.Config) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("proxy apply: %w", err)
 	}
-	specs, served, err := e.buildSpecs(cfg)
-	if err != nil {
-		return err
-	}
+	specs, failed := e.buildSpecs(cfg)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return ErrClosed
 	}
 	opened := map[lkey]listener{}
-	for k := range specs {
+	for k, sp := range specs {
 		if _, ok := e.listeners[k]; ok {
 			continue
 		}
 		l, err := e.listen(k)
 		if err != nil {
-			for _, o := range opened {
-				o.close()
-			}
-			return fmt.Errorf("proxy apply: %w", err)
+			failed = append(failed, listenError(sp, k, err))
+			continue
 		}
 		opened[k] = l
+	}
+	// A rule is in force only if all its listeners are: drop the others
+	// of a rule with a failed listener (Protocol All).
+	bad := map[string]bool{}
+	for _, f := range failed {
+		bad[f.RuleID] = true
+	}
+	for k, sp := range specs {
+		if bad[sp.ruleID] {
+			delete(specs, k)
+			if l, ok := opened[k]; ok {
+				l.close()
+				delete(opened, k)
+			}
+		}
 	}
 	for k, l := range opened {
 		e.listeners[k] = l
 	}
-	e.specs, e.served = specs, served
+	e.specs, e.served = specs, servedOf(cfg, bad)
 	e.outbound = slices.Clone(cfg.Outbound)
 	snap := e.publish()
 	for k, l := range e.listeners {
@@ -231,10 +320,32 @@ func (e *Engine) Apply(ctx context.Context, cfg dataplane.Config) error {
 		}
 		l.close()
 		delete(e.listeners, k)
-		delete(e.tables, k)
 	}
+	e.updateReaper()
 	e.reportSnat()
+	if len(failed) > 0 {
+		slices.SortFunc(failed, func(a, b dataplane.RuleError) int { return strings.Compare(a.RuleID, b.RuleID) })
+		return &dataplane.ApplyError{Rules: failed}
+	}
 	return nil
+}
+
+// servedOf is the part of cfg in force: its rules and NAT rules but the
+// failed ones and HA-ports rules, copied.
+func servedOf(cfg dataplane.Config, bad map[string]bool) dataplane.Config {
+	var out dataplane.Config
+	for _, r := range cfg.Rules {
+		if !bad[r.ID] && r.FrontendPort != 0 {
+			r.Backends = slices.Clone(r.Backends)
+			out.Rules = append(out.Rules, r)
+		}
+	}
+	for _, n := range cfg.NATRules {
+		if !bad[n.ID] {
+			out.NATRules = append(out.NATRules, n)
+		}
+	}
+	return out
 }
 
 // SetHealth replaces the health snapshot. Backends that went down get no new
@@ -280,34 +391,45 @@ func maps(h dataplane.Health) dataplane.Health {
 	return out
 }
 
-// buildSpecs turns cfg into one spec per listener, rejecting two rules on the
-// same listener, and returns the part of cfg they serve (copied).
-func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, dataplane.Config, error) {
+// buildSpecs turns cfg into one spec per listener. A rule without an
+// address, with an unknown protocol or on a listener an earlier rule (in
+// cfg's order) took is left out and returned as failed.
+func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, []dataplane.RuleError) {
 	out := map[lkey]*spec{}
-	var served dataplane.Config
-	add := func(id string, fe dataplane.Frontend, proto dataplane.Protocol, port uint16, s *spec) error {
+	var failed []dataplane.RuleError
+	add := func(id string, fe dataplane.Frontend, proto dataplane.Protocol, port uint16, s *spec) {
+		invalid := func(err error) {
+			failed = append(failed, dataplane.RuleError{RuleID: id, FrontendID: fe.ID, Protocol: proto,
+				Reason: dataplane.ReasonInvalid, Err: err})
+		}
 		ip := fe.ListenIP
 		if !ip.IsValid() {
 			ip = fe.IP
 		}
 		if !ip.IsValid() {
-			return fmt.Errorf("proxy apply: rule %s: frontend %s has no address", id, fe.ID)
+			invalid(fmt.Errorf("frontend %s has no address", fe.ID))
+			return
 		}
 		protos := []dataplane.Protocol{proto}
 		if proto == dataplane.All {
 			protos = []dataplane.Protocol{dataplane.TCP, dataplane.UDP}
 		}
+		var keys []lkey
 		for _, p := range protos {
 			if p != dataplane.TCP && p != dataplane.UDP {
-				return fmt.Errorf("proxy apply: rule %s: unknown protocol %q", id, p)
+				invalid(fmt.Errorf("unknown protocol %q", p))
+				return
 			}
 			k := lkey{ip: ip.Unmap(), port: port, proto: p}
 			if prev, ok := out[k]; ok {
-				return fmt.Errorf("proxy apply: rules %s and %s both use %s", prev.ruleID, id, k)
+				invalid(fmt.Errorf("rules %s and %s both use %s", prev.ruleID, id, k))
+				return
 			}
+			keys = append(keys, k)
+		}
+		for _, k := range keys {
 			out[k] = s
 		}
-		return nil
 	}
 	for _, r := range cfg.Rules {
 		if r.FrontendPort == 0 {
@@ -318,18 +440,12 @@ func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, dataplane.Con
 		rc.Backends = slices.Clone(r.Backends)
 		s := &spec{ruleID: r.ID, frontend: r.Frontend, backendPort: r.BackendPort, dist: r.Distribution,
 			idle: r.IdleTimeout, tcpReset: r.TCPReset, proxyProto: r.ProxyProtocol, rule: rc}
-		if err := add(r.ID, r.Frontend, r.Protocol, r.FrontendPort, s); err != nil {
-			return nil, dataplane.Config{}, err
-		}
-		served.Rules = append(served.Rules, rc)
+		add(r.ID, r.Frontend, r.Protocol, r.FrontendPort, s)
 	}
 	for _, n := range cfg.NATRules {
 		s := &spec{ruleID: n.ID, nat: true, frontend: n.Frontend, backendPort: n.BackendPort,
 			idle: n.IdleTimeout, tcpReset: n.TCPReset, natBackend: n.Backend, dist: dataplane.Default}
-		if err := add(n.ID, n.Frontend, n.Protocol, n.FrontendPort, s); err != nil {
-			return nil, dataplane.Config{}, err
-		}
-		served.NATRules = append(served.NATRules, n)
+		add(n.ID, n.Frontend, n.Protocol, n.FrontendPort, s)
 	}
 	if len(cfg.InstanceIPs) > 0 {
 		e.log.Warn("instance public IPs skipped: 1:1 NAT needs the kernel engine", "count", len(cfg.InstanceIPs))
@@ -339,16 +455,22 @@ func (e *Engine) buildSpecs(cfg dataplane.Config) (map[lkey]*spec, dataplane.Con
 			s.idle = dataplane.DefaultIdleTimeout
 		}
 	}
-	return out, served, nil
+	return out, failed
 }
 
 // publish builds routes from specs and health, stores them, and reports
 // availability. Called with e.mu held.
 func (e *Engine) publish() *snapshot {
 	snap := &snapshot{routes: make(map[lkey]*route, len(e.specs))}
+	tables := make(map[string]*maglev.Table, len(e.tables))
+	counters := make(map[lkey]*metrics.FrontendCounters, len(e.specs))
 	for k, s := range e.specs {
-		r := &route{spec: s, valid: map[string]netip.AddrPort{},
-			counters: e.opts.Metrics.Frontend(s.frontend.IP, k.port)}
+		c := e.counters[k]
+		if c == nil {
+			c = e.opts.Metrics.Frontend(s.frontend.IP, k.port)
+		}
+		counters[k] = c
+		r := &route{spec: s, valid: map[string]netip.AddrPort{}, counters: c}
 		port := s.backendPort
 		if port == 0 {
 			port = k.port
@@ -365,14 +487,18 @@ func (e *Engine) publish() *snapshot {
 		elig, _ := dataplane.Eligible(&s.rule, e.health)
 		r.eligible = elig
 		ids := dataplane.BackendIDs(elig)
-		if c, ok := e.tables[k]; ok && slices.Equal(c.ids, ids) {
-			r.table = c.table
-		} else {
-			r.table = maglev.New(ids, e.opts.MaglevSize)
-			e.tables[k] = &tableCache{ids: ids, table: r.table}
+		tk := strings.Join(ids, "\x00")
+		t, ok := tables[tk]
+		if !ok {
+			if t, ok = e.tables[tk]; !ok {
+				t = maglev.New(ids, e.opts.MaglevSize)
+			}
+			tables[tk] = t
 		}
+		r.table = t
 		snap.routes[k] = r
 	}
+	e.tables, e.counters = tables, counters
 	e.state.Store(snap)
 	if e.opts.Metrics != nil {
 		e.opts.Metrics.SetAvailability(metrics.Availability(e.served, e.health))

@@ -28,6 +28,9 @@ type tcpListener struct {
 	key lkey
 	ln  *net.TCPListener
 
+	// active counts this listener's flows against the per-frontend budget.
+	active atomic.Int64
+
 	mu     sync.Mutex
 	closed bool
 	flows  map[*tcpFlow]struct{}
@@ -45,6 +48,7 @@ type tcpFlow struct {
 	counters  *metrics.FrontendCounters
 	last      atomic.Int64 // unix nanoseconds of the last byte either way
 	eofs      atomic.Int32 // directions that reached EOF
+	halfAt    atomic.Int64 // unix nanoseconds of the first EOF (0: none)
 	once      sync.Once
 }
 
@@ -77,6 +81,17 @@ func (l *tcpListener) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
+		if why := l.e.budget.acquire(&l.active); why != "" {
+			// Over budget: refuse at once with an RST, so the client
+			// fails fast and the descriptor comes straight back.
+			resetConn(c)
+			var counters *metrics.FrontendCounters
+			if r := l.e.state.Load().routes[l.key]; r != nil {
+				counters = r.counters
+			}
+			l.e.budget.refused(l.key, counters, dataplane.TCP, why)
+			continue
+		}
 		l.e.wg.Add(1)
 		go l.handle(c)
 	}
@@ -90,6 +105,7 @@ func resetConn(c *net.TCPConn) {
 
 func (l *tcpListener) handle(c *net.TCPConn) {
 	defer l.e.wg.Done()
+	defer l.e.budget.release(&l.active)
 	r := l.e.state.Load().routes[l.key]
 	if r == nil {
 		resetConn(c)
@@ -222,6 +238,7 @@ func (f *tcpFlow) pipe(dst, src *net.TCPConn, inbound bool) {
 			// finish. The second direction to end needs no shutdown: run
 			// closes both sockets at once, which sends the FIN.
 			if f.eofs.Add(1) == 1 {
+				f.halfAt.Store(time.Now().UnixNano())
 				_ = dst.CloseWrite()
 			}
 			return
@@ -260,6 +277,26 @@ func (l *tcpListener) prune(r *route) {
 	for f := range l.flows {
 		if r == nil || r.valid[f.backendID] != f.addr {
 			f.teardown(true)
+		}
+	}
+}
+
+// reap ends, at now (unix nanoseconds), the flows idle (no byte either way)
+// for their idle timeout, and the half-closed ones idle since the later of
+// their first FIN and their last byte for the half-close timeout (or the
+// idle timeout, if shorter).
+func (l *tcpListener) reap(now int64) {
+	half := l.e.opts.HalfCloseTimeout
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for f := range l.flows {
+		last := f.last.Load()
+		if time.Duration(now-last) >= f.idle {
+			f.teardown(f.reset)
+			continue
+		}
+		if h := f.halfAt.Load(); h != 0 && time.Duration(now-max(last, h)) >= min(half, f.idle) {
+			f.teardown(f.reset)
 		}
 	}
 }

@@ -25,6 +25,10 @@ type udpListener struct {
 	key  lkey
 	conn *net.UDPConn
 
+	// active counts this listener's sessions against the per-frontend
+	// budget.
+	active atomic.Int64
+
 	mu       sync.Mutex
 	closed   bool
 	sessions map[netip.AddrPort]*udpSession
@@ -165,8 +169,14 @@ func (l *udpListener) session(r *route, client netip.AddrPort) *udpSession {
 	if !ok {
 		return nil
 	}
+	if why := l.e.budget.acquire(&l.active); why != "" {
+		// Over budget: no session, the datagram is dropped.
+		l.e.budget.refused(l.key, r.counters, dataplane.UDP, why)
+		return nil
+	}
 	bc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
 	if err != nil {
+		l.e.budget.release(&l.active)
 		l.e.log.Debug("backend dial failed", "listener", l.key.String(), "backend", b.ID, "err", err)
 		return nil
 	}
@@ -177,6 +187,7 @@ func (l *udpListener) session(r *route, client netip.AddrPort) *udpSession {
 		h := proxyproto.HeaderProxyFromAddrs(2, net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(local))
 		if s.header, err = h.Format(); err != nil {
 			_ = bc.Close()
+			l.e.budget.release(&l.active)
 			return nil
 		}
 	}
@@ -185,6 +196,7 @@ func (l *udpListener) session(r *route, client netip.AddrPort) *udpSession {
 	if l.closed {
 		l.mu.Unlock()
 		_ = bc.Close()
+		l.e.budget.release(&l.active)
 		return nil
 	}
 	l.sessions[client] = s
@@ -230,6 +242,7 @@ func (s *udpSession) close() {
 		return
 	}
 	_ = s.bc.Close()
+	s.l.e.budget.release(&s.l.active)
 	s.l.mu.Lock()
 	if s.l.sessions[s.client] == s {
 		delete(s.l.sessions, s.client)

@@ -54,6 +54,7 @@ func (m lbModel) Prepare(ctx context.Context, tx *arm.Tx, obj, old arm.Object) e
 	if err := resource.NormalizeLoadBalancer(lb, lb.ID, lb.Name); err != nil {
 		return err
 	}
+	dropDataplaneErrors(lb)
 	dropGeneratedNatRules(lb, prev)
 	mem, err := m.s.members.Membership(ctx, tx, lb.ID)
 	if err != nil {
@@ -71,6 +72,7 @@ func (m lbModel) Prepare(ctx context.Context, tx *arm.Tx, obj, old arm.Object) e
 	}
 	resource.AssignEtags(lb, prev, resource.NewEtag)
 	arm.GuardRead(tx, mem.ScaleSets)
+	m.waitApplied(tx, lb.ID)
 	return nil
 }
 
@@ -111,6 +113,7 @@ func (m lbModel) Render(ctx context.Context, rd arm.Reader, obj arm.Object) erro
 		return err
 	}
 	resource.Render(lb, instanceView(lb, mem))
+	m.s.renderDataplaneErrors(lb)
 	return nil
 }
 
