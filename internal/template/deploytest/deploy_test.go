@@ -58,9 +58,13 @@ func start(t *testing.T, publicPool string) *nimbus {
 		t.Skip("the echo image binds ports 80 and 22: run as root (CI does)")
 	}
 	sys, err := system.Start(context.Background(), system.Options{
-		Node:          node.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", PublicPool: netip.MustParsePrefix(publicPool)},
-		Driver:        system.Process,
-		Dataplane:     system.Proxy,
+		Node:      node.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", PublicPool: netip.MustParsePrefix(publicPool)},
+		Driver:    system.Process,
+		Dataplane: system.Proxy,
+		// Pools of its own: nimbus refuses to start in pools another
+		// nimbus on the host (another test package) is using.
+		ProviderPool:  netip.MustParsePrefix("127.112.0.0/16"),
+		InternalPool:  netip.MustParsePrefix("127.113.0.0/16"),
 		WorkloadEnv:   map[string]string{workload.ReexecEnv: "1"},
 		Resync:        200 * time.Millisecond,
 		ProbeInterval: 300 * time.Millisecond,
