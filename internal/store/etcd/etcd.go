@@ -402,7 +402,12 @@ func (s *Store) write(ctx context.Context, ops []store.Op) (int64, error) {
 		diag[i] = clientv3.OpGet(k, clientv3.WithKeysOnly())
 	}
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(then...).Else(diag...).Commit()
-	if err != nil {
+	switch {
+	case errors.Is(err, rpctypes.ErrTooManyOps):
+		return 0, fmt.Errorf("%d ops: %w (raise etcd's --max-txn-ops)", len(ops), err)
+	case errors.Is(err, rpctypes.ErrRequestTooLarge):
+		return 0, fmt.Errorf("%d ops: %w (raise etcd's --max-request-bytes)", len(ops), err)
+	case err != nil:
 		return 0, err
 	}
 	if resp.Succeeded {

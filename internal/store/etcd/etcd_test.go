@@ -247,3 +247,21 @@ func TestOpenFails(t *testing.T) {
 		})
 	}
 }
+
+// TestTxnOverEtcdLimit: a Txn with more ops than etcd's --max-txn-ops (128
+// by default) fails whole, applies nothing, and says which flag to raise.
+func TestTxnOverEtcdLimit(t *testing.T) {
+	s := open(t, etcdtest.Start(t), etcd.Config{})
+	before := put(t, s, "k", "v")
+	ops := make([]store.Op, 129)
+	for i := range ops {
+		ops[i] = store.Op{Key: fmt.Sprintf("big/%03d", i), Value: []byte("v"), Expected: store.AnyRevision}
+	}
+	_, err := s.Txn(t.Context(), ops)
+	if err == nil || !strings.Contains(err.Error(), "--max-txn-ops") {
+		t.Fatalf("Txn of %d ops: %v; want an error naming --max-txn-ops", len(ops), err)
+	}
+	if rev, err := s.Revision(t.Context()); err != nil || rev != before {
+		t.Errorf("Revision after the failed Txn = %d, %v; want %d", rev, err, before)
+	}
+}
