@@ -57,6 +57,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -166,6 +167,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// watch moves to another member.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
+		// The server's --max-request-bytes is the one limit on a Txn's
+		// size (the client's own default is 2 MiB).
+		MaxCallSendMsgSize: math.MaxInt32,
 	}
 	if cfg.tls() {
 		tc, err := transport.TLSInfo{TrustedCAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}.ClientConfig()
