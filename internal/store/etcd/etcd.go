@@ -47,9 +47,9 @@
 // member that restarts replays its log. The client's part is to count a
 // write as done only when the call returned nil. A call that fails with a
 // timeout, a cancelled ctx or an unavailable cluster has an unknown
-// outcome: the write may have been committed. Callers that used an
-// expected revision re-read and retry, which is what every nimbus write
-// path already does on a conflict.
+// outcome: the write may have been committed. A caller that must know
+// re-reads the key: with an expected revision, a retry of a write that did
+// land fails with a *store.ConflictError rather than applying twice.
 package etcd
 
 import (
