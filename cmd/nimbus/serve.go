@@ -1,17 +1,24 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"nimbus/internal/driver"
 	"nimbus/internal/node"
 	"nimbus/internal/portal"
+	"nimbus/internal/store"
+	"nimbus/internal/store/etcd"
 	"nimbus/internal/system"
 )
 
@@ -24,6 +31,9 @@ func newServeCmd() *cobra.Command {
 		instanceUser                                  string
 		probeInterval, repairGrace, halfClose         time.Duration
 		maxFlows, maxFlowsPerFrontend, apiMaxConns    int
+		storeKind, etcdPrefix                         string
+		etcdEndpoints                                 []string
+		etcdTLS                                       [3]string // CA, certificate, key files
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -42,7 +52,13 @@ picks netns + nft when running as root on Linux with nftables (instances are
 network namespaces, the kernel load-balances and the backend sees the client's
 address), else process + proxy (instances are processes on loopback, a
 userspace proxy load-balances). The chosen mode is printed and served at
-GET /nimbus/info.`,
+GET /nimbus/info.
+
+Store: --store bolt (the default) keeps everything in nimbus.db in the data
+directory. --store etcd keeps it in an etcd cluster instead
+(--etcd-endpoints, --etcd-prefix, and --etcd-cacert/--etcd-cert/--etcd-key
+for TLS); the data directory still holds the keys and endpoint.json. See
+docs/operations.md, "The etcd store".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var p netip.Prefix
@@ -86,11 +102,19 @@ GET /nimbus/info.`,
 				}
 				opt.HostNet.Uplink = up.Masked()
 			}
+			openStore, storeDesc, err := storeFlags(cmd.Flags(), storeKind, etcd.Config{Endpoints: etcdEndpoints,
+				Prefix: etcdPrefix, CAFile: etcdTLS[0], CertFile: etcdTLS[1], KeyFile: etcdTLS[2]})
+			if err != nil {
+				return err
+			}
+			if storeDesc == "" {
+				storeDesc = "bolt " + filepath.Join(dataDir, node.StoreFile)
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			if limit, err := system.RaiseFileLimit(); err != nil {
 				log.Warn("file descriptor limit not raised", "limit", limit, "err", err)
 			}
-			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log}
+			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log, OpenStore: openStore}
 			s, err := system.Start(cmd.Context(), opt)
 			if err != nil {
 				return err
@@ -101,8 +125,8 @@ GET /nimbus/info.`,
 			if s.Mode.Reason != "" {
 				fmt.Fprintf(out, " (auto: %s)", s.Mode.Reason)
 			}
-			fmt.Fprintf(out, "\n  subscription %s, tenant %s\n  CA certificate: %s\n  endpoint file:  %s\n  managed identity: %s\n",
-				e.SubscriptionID, e.TenantID, e.CAFile, e.DataDir+"/"+node.EndpointFile, e.MSIEndpoint)
+			fmt.Fprintf(out, "\n  store: %s\n  subscription %s, tenant %s\n  CA certificate: %s\n  endpoint file:  %s\n  managed identity: %s\n",
+				storeDesc, e.SubscriptionID, e.TenantID, e.CAFile, e.DataDir+"/"+node.EndpointFile, e.MSIEndpoint)
 			if s.MetricsAddr != "" {
 				fmt.Fprintf(out, "  metrics: http://%s/metrics\n", s.MetricsAddr)
 			}
@@ -137,7 +161,44 @@ GET /nimbus/info.`,
 	f.IntVar(&maxFlowsPerFrontend, "max-flows-per-frontend", 0, "userspace data plane: flows one frontend (address, port, protocol) carries at once (default: a quarter of --max-flows)")
 	f.DurationVar(&halfClose, "half-close-timeout", 0, "userspace data plane: a TCP flow one side closed ends after this long without a byte from the other (default 1m, or the rule's idle timeout if shorter)")
 	f.IntVar(&apiMaxConns, "api-max-conns", system.DefaultAPIMaxConns, "simultaneous ARM API connections; further ones wait (-1: no cap)")
+	f.StringVar(&storeKind, "store", "bolt", "where nimbus keeps its state: bolt (nimbus.db in the data directory) or etcd (an etcd cluster, see --etcd-endpoints)")
+	f.StringSliceVar(&etcdEndpoints, "etcd-endpoints", nil, "--store etcd: the members' client URLs, comma-separated (http://127.0.0.1:2379, or https://... with the TLS flags)")
+	f.StringVar(&etcdPrefix, "etcd-prefix", etcd.DefaultPrefix, "--store etcd: prefix of every key nimbus writes; each nimbus sharing a cluster needs its own")
+	f.StringVar(&etcdTLS[0], "etcd-cacert", "", "--store etcd: CA file that signed the members' certificates (default: the system roots)")
+	f.StringVar(&etcdTLS[1], "etcd-cert", "", "--store etcd: client certificate file, for members run with --client-cert-auth")
+	f.StringVar(&etcdTLS[2], "etcd-key", "", "--store etcd: the client certificate's key file")
 	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
 	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")
 	return cmd
+}
+
+// etcdFlags are serve's flags that only --store etcd uses.
+var etcdFlags = []string{"etcd-endpoints", "etcd-prefix", "etcd-cacert", "etcd-cert", "etcd-key"}
+
+// storeFlags checks the store flags and returns the node's store opener
+// and a description for the banner: nil and "" for bolt (the node opens
+// nimbus.db itself).
+func storeFlags(f *pflag.FlagSet, kind string, cfg etcd.Config) (func(context.Context, *slog.Logger) (store.Store, error), string, error) {
+	switch kind {
+	case "bolt":
+		for _, name := range etcdFlags {
+			if f.Changed(name) {
+				return nil, "", fmt.Errorf("--%s needs --store etcd", name)
+			}
+		}
+		return nil, "", nil
+	case "etcd":
+		if len(cfg.Endpoints) == 0 {
+			return nil, "", errors.New("--store etcd needs --etcd-endpoints URL[,URL...]")
+		}
+		if cfg.Prefix == "" {
+			cfg.Prefix = etcd.DefaultPrefix
+		}
+		open := func(ctx context.Context, log *slog.Logger) (store.Store, error) {
+			cfg.Logger = log
+			return etcd.Open(ctx, cfg)
+		}
+		return open, fmt.Sprintf("etcd %s (prefix %s)", strings.Join(cfg.Endpoints, ","), cfg.Prefix), nil
+	}
+	return nil, "", fmt.Errorf("--store %q: want bolt or etcd", kind)
 }

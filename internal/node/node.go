@@ -70,6 +70,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Store, if set, is used instead of opening DataDir/nimbus.db; the node does not close it.
 	Store store.Store
+	// OpenStore, if set and Store is nil, opens the store instead of
+	// DataDir/nimbus.db (serve --store etcd sets it); log is the node's
+	// logger. The node owns what it returns and closes it when it stops.
+	OpenStore func(ctx context.Context, log *slog.Logger) (store.Store, error)
 	// Components are built after the server and run until the node stops.
 	Components []ComponentFunc
 	// Runtime is handed to the ARM server (see arm.Runtime); nil serves
@@ -167,9 +171,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	// The store's file lock makes this process the data directory's only
-	// server before it creates any TLS material there.
+	// server before it creates any TLS material there (with OpenStore the
+	// store has no such lock: each node needs a data directory of its own).
 	st, ownStore := cfg.Store, false
-	if st == nil {
+	if st == nil && cfg.OpenStore != nil {
+		if st, err = cfg.OpenStore(ctx, log); err != nil {
+			return nil, fmt.Errorf("node: open store: %w", err)
+		}
+		ownStore = true
+	} else if st == nil {
 		if st, err = bolt.Open(ctx, filepath.Join(cfg.DataDir, StoreFile), bolt.WithLogger(log)); err != nil {
 			return nil, fmt.Errorf("node: open store: %w", err)
 		}

@@ -1,5 +1,5 @@
 // Package store is nimbus's versioned key/value store: the single source of
-// desired state. Backends: store/bolt (embedded, default) and, later, etcd.
+// desired state. Backends: store/bolt (embedded, default) and store/etcd.
 // Every backend must pass the suite in store/storetest.
 package store
 
