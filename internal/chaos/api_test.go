@@ -45,7 +45,9 @@ func (l *latencies) summary() string {
 	}
 	s := append([]time.Duration(nil), l.ok...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	q := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))].Round(100 * time.Microsecond) }
+	q := func(p float64) time.Duration {
+		return s[min(len(s)-1, int(p*float64(len(s))))].Round(100 * time.Microsecond)
+	}
 	return fmt.Sprintf("%d requests answered (p50 %s, p99 %s, max %s), %d unanswered (nimbus down or refusing)",
 		len(s), q(0.50), q(0.99), s[len(s)-1].Round(100*time.Microsecond), l.errs)
 }

@@ -23,12 +23,12 @@ type writeLoad struct {
 	sent map[string]int // resource path → highest seq sent
 	// version is the api-version of each path.
 	version map[string]string
-	errs int // writes without an answer (nimbus down)
-	ok   int
+	errs    int // writes without an answer (nimbus down)
+	ok      int
 	// refused are the writes answered with an error status: none may be.
 	refused []string
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // writeTargets are the resources writer i owns.
