@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -51,7 +52,11 @@ func nimbusBin(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(buildDir, "nimbus")
-		out, err := exec.Command("go", "build", "-o", builtBin, "../../cmd/nimbus").CombinedOutput()
+		// From the package's source directory, wherever the test binary runs.
+		_, self, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-o", builtBin, "../../cmd/nimbus")
+		cmd.Dir = filepath.Dir(self)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build nimbus: %w\n%s", err, out)
 		}

@@ -35,6 +35,10 @@ const (
 	apiBound = 5 * time.Second
 )
 
+// logsEnv, when "1", logs nimbus's output at the end of every scenario,
+// not only of failed ones.
+const logsEnv = "NIMBUS_CHAOS_LOGS"
+
 // mode is one way of running nimbus.
 type mode struct {
 	name string
@@ -253,6 +257,10 @@ func (n *nimbus) alive() bool {
 // cleanup stops nimbus if it runs and removes whatever is left: its
 // processes (by PID), namespaces, veth.
 func (n *nimbus) cleanup() {
+	if n.t.Failed() && n.m.kernel() && n.cmd != nil && n.alive() {
+		out, _ := exec.Command("ip", "netns", "exec", n.m.netns, "nft", "-j", "list", "ruleset").CombinedOutput()
+		n.t.Logf("nft ruleset in %s at the failure:\n%s", n.m.netns, out)
+	}
 	if n.cmd != nil && n.alive() {
 		_ = n.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -262,7 +270,7 @@ func (n *nimbus) cleanup() {
 			<-n.exited
 		}
 	}
-	if n.t.Failed() {
+	if n.t.Failed() || os.Getenv(logsEnv) == "1" {
 		n.t.Logf("nimbus output:\n%s", n.output())
 	}
 	n.sweep()
