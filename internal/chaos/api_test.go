@@ -67,8 +67,17 @@ func (n *nimbus) checkAPIBound() {
 // answered; the returned error is the client's (an *cli.APIError for 4xx
 // and 5xx).
 func (n *nimbus) do(ctx context.Context, method, path, version string, body any) (*cli.Response, error) {
+	return n.doWith(ctx, n.api, method, path, version, body)
+}
+
+// doFresh is do over a new connection.
+func (n *nimbus) doFresh(ctx context.Context, method, path, version string, body any) (*cli.Response, error) {
+	return n.doWith(ctx, n.fresh, method, path, version, body)
+}
+
+func (n *nimbus) doWith(ctx context.Context, c *cli.Client, method, path, version string, body any) (*cli.Response, error) {
 	start := time.Now()
-	resp, err := n.api.Do(ctx, method, path, version, body)
+	resp, err := c.Do(ctx, method, path, version, body)
 	var ae *cli.APIError
 	n.lat.add(method+" "+path, time.Since(start), err == nil || errors.As(err, &ae))
 	return resp, err
@@ -88,9 +97,8 @@ func (n *nimbus) must(ctx context.Context, method, path, version string, body an
 func (n *nimbus) put(ctx context.Context, path, version string, body any) {
 	n.t.Helper()
 	start := time.Now()
+	// Not timed: a long-running operation waits for provisioning.
 	_, err := n.api.Put(ctx, path, version, body, true)
-	var ae *cli.APIError
-	n.lat.add("PUT(wait) "+path, 0, err == nil || errors.As(err, &ae)) // an LRO: its polls are the requests
 	if err != nil {
 		n.t.Fatalf("PUT %s: %v (after %s)", path, err, time.Since(start))
 	}

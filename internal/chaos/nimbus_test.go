@@ -108,7 +108,10 @@ type nimbus struct {
 	exited chan struct{}
 	logs   bytes.Buffer
 	api    *cli.Client
-	lat    latencies
+	// fresh is api over a new connection per request, as a new client
+	// (an az command) would come.
+	fresh *cli.Client
+	lat   latencies
 
 	before snapshot
 }
@@ -171,7 +174,10 @@ func (n *nimbus) waitAPI() {
 		default:
 		}
 		if n.api == nil {
-			n.api, last = n.newClient()
+			n.api, last = n.newClient(false)
+			if last == nil {
+				n.fresh, last = n.newClient(true)
+			}
 		}
 		if n.api != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), apiBound)
@@ -186,7 +192,7 @@ func (n *nimbus) waitAPI() {
 	n.t.Fatalf("nimbus API not answering after 60 s: %v\n%s", last, n.output())
 }
 
-func (n *nimbus) newClient() (*cli.Client, error) {
+func (n *nimbus) newClient(fresh bool) (*cli.Client, error) {
 	pem, err := os.ReadFile(filepath.Join(n.dir, "ca.pem"))
 	if err != nil {
 		return nil, err
@@ -197,7 +203,8 @@ func (n *nimbus) newClient() (*cli.Client, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	hc := &http.Client{Timeout: 2 * apiBound, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 16}}
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 16,
+		DisableKeepAlives: fresh}}
 	return cli.NewClient(context.Background(), cli.Config{DataDir: n.dir, Endpoint: "https://" + n.addr, HTTPClient: hc})
 }
 
