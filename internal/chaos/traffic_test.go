@@ -184,9 +184,10 @@ func isTimeout(err error) bool {
 }
 
 // isCleanError reports whether err is a prompt end of the connection by
-// the other side: a reset, an EOF, a refusal.
+// the other side: a reset (also seen as a broken pipe while the request is
+// written), an EOF, a refusal.
 func isCleanError(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "EOF") ||
 		strings.Contains(err.Error(), "connection reset")
 }
