@@ -376,18 +376,3 @@ func TestIntegerOverflow(t *testing.T) {
 		})
 	}
 }
-
-func TestUniqueStringShape(t *testing.T) {
-	for _, in := range [][]string{{""}, {"a"}, {rgID}, {rgID, "x", "y"}} {
-		s := UniqueString(in...)
-		if len(s) != 13 || strings.Trim(s, uniqueAlphabet) != "" {
-			t.Errorf("UniqueString(%q) = %q", in, s)
-		}
-		if s != UniqueString(in...) {
-			t.Errorf("UniqueString(%q) is not deterministic", in)
-		}
-	}
-	if GUID("a") == GUID("b") || GUID("a", "b") != GUID("a", "b") {
-		t.Error("GUID is not a deterministic function of its inputs")
-	}
-}
