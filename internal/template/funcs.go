@@ -353,9 +353,13 @@ func splitIDArgs(fname string, a []any) (scopeArgs []string, typ string, names [
 	if ti < 0 {
 		return nil, "", nil, errf("The template function '%s' needs a fully qualified resource type such as 'Microsoft.Network/loadBalancers'.", fname)
 	}
-	typ = strs[ti]
+	// Azure accepts a type with a leading or trailing '/'
+	// ('Microsoft.Network/publicIPAddresses/', as quickstart templates
+	// write it) and names with one ('vnet/'), and reads a name with inner
+	// slashes as several segments ('vnet/subnet').
+	typ = strings.Trim(strs[ti], "/")
 	for _, n := range strs[ti+1:] {
-		names = append(names, strings.Split(n, "/")...)
+		names = append(names, strings.Split(strings.Trim(n, "/"), "/")...)
 	}
 	segs := strings.Split(typ, "/")
 	if len(segs)-1 != len(names) {
