@@ -98,6 +98,9 @@ type suite struct {
 	sys   *system.System
 	azEnv []string
 	dir   string
+	// groups are the resource groups created, deleted (with their
+	// instances) before nimbus stops.
+	groups []string
 }
 
 func startSuite(t *testing.T) *suite {
@@ -122,13 +125,22 @@ func startSuite(t *testing.T) *suite {
 	if err != nil {
 		t.Fatalf("start nimbus: %v", err)
 	}
+	s := &suite{sys: sys, dir: dir}
 	t.Cleanup(func() {
+		// Delete the groups first: a group's delete ends when its scale
+		// sets' instances have stopped, so no instance outlives the test.
+		for _, rg := range s.groups {
+			if _, stderr, err := s.tryAZ(t, "group", "delete", "-n", rg, "--yes"); err != nil {
+				t.Errorf("delete group %s: %v\n%s", rg, err, stderr)
+			}
+		}
 		if err := sys.Stop(); err != nil {
 			t.Errorf("stop nimbus: %v", err)
 		}
 	})
 	n := &armtest.Node{Node: sys.Node, T: t, Dir: dir, Base: sys.Node.Endpoint.Endpoint, Sub: sys.Node.Endpoint.SubscriptionID}
-	return &suite{sys: sys, azEnv: armtest.LoginAZ(t, n), dir: dir}
+	s.azEnv = armtest.LoginAZ(t, n)
+	return s
 }
 
 func TestQuickstartTemplates(t *testing.T) {
@@ -155,7 +167,7 @@ func (s *suite) run(t *testing.T, tc tcase) {
 	}
 	loc := "eastus"
 	if len(tc.unserved) > 0 {
-		s.az(t, "group", "create", "-n", rg+"-refused", "-l", loc)
+		s.createGroup(t, rg+"-refused", loc)
 		args := []string{"deployment", "group", "create", "-g", rg + "-refused", "-n", "d", "--template-file", tmplFile, "--parameters", "@" + params}
 		if len(tc.extra) > 0 {
 			args = append(append(args, "--parameters"), tc.extra...)
@@ -179,9 +191,9 @@ func (s *suite) run(t *testing.T, tc tcase) {
 		if len(left) != 0 {
 			t.Errorf("a refused deployment created %d resources: %v", len(left), left)
 		}
-		s.az(t, "group", "create", "-n", rg, "-l", loc, "--tags", arm.UnservedGroupTag+"="+arm.UnservedStore)
+		s.createGroup(t, rg, loc, "--tags", arm.UnservedGroupTag+"="+arm.UnservedStore)
 	} else {
-		s.az(t, "group", "create", "-n", rg, "-l", loc)
+		s.createGroup(t, rg, loc)
 	}
 	args := []string{"deployment", "group", "create", "-g", rg, "-n", "d", "--template-file", tmplFile, "--parameters", "@" + params}
 	if len(tc.extra) > 0 {
@@ -430,6 +442,14 @@ func sshPublicKey(t *testing.T) string {
 	}
 	wire := append(field([]byte("ssh-ed25519")), field(pub)...)
 	return "ssh-ed25519 " + base64.StdEncoding.EncodeToString(wire) + " nimbus-conformance"
+}
+
+// createGroup creates a resource group (az group create … extra) that
+// the suite deletes at the end.
+func (s *suite) createGroup(t *testing.T, rg, loc string, extra ...string) {
+	t.Helper()
+	s.az(t, append([]string{"group", "create", "-n", rg, "-l", loc}, extra...)...)
+	s.groups = append(s.groups, rg)
 }
 
 func (s *suite) tryAZ(t *testing.T, args ...string) ([]byte, string, error) {
