@@ -84,6 +84,9 @@ type Config struct {
 	// keeps descriptors of its own whatever else the process holds; 0 means
 	// no cap.
 	MaxConns int
+	// UnservedTypes is arm.Config.UnservedTypes ("" refuses types nimbus
+	// does not serve).
+	UnservedTypes string
 }
 
 // Endpoint is the content of endpoint.json: everything a client needs.
@@ -208,7 +211,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id auth.Identity, iss *auth.Issuer, cert tls.Certificate, host string, owner uint32, closeStore func()) (*Node, error) {
 	srv, err := arm.New(arm.Config{Store: st, Tokens: iss, Identity: id, PublicPool: cfg.PublicPool, Logger: log, Runtime: cfg.Runtime,
-		TrustedUIDs: []uint32{owner}})
+		TrustedUIDs: []uint32{owner}, UnservedTypes: cfg.UnservedTypes})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
