@@ -25,10 +25,10 @@ func TestQueryAggregates(t *testing.T) {
 	h.Add(t0.Add(time.Minute), cpu("web_0", 90))
 
 	tests := []struct {
-		name  string
-		q     Query
-		want  []Agg // per point of the single (or first) series
-		nser  int
+		name string
+		q    Query
+		want []Agg // per point of the single (or first) series
+		nser int
 	}{
 		{"merged per grain", Query{Start: t0, End: t0.Add(3 * time.Minute), Step: 1},
 			[]Agg{{Sum: 90, Min: 10, Max: 50, Count: 3}, {Sum: 90, Min: 90, Max: 90, Count: 1}, {}}, 1},
