@@ -32,6 +32,7 @@ import (
 	"nimbus/internal/auth"
 	"nimbus/internal/deployments"
 	"nimbus/internal/rp/compute"
+	"nimbus/internal/rp/insights"
 	"nimbus/internal/rp/network"
 	"nimbus/internal/store"
 	"nimbus/internal/store/bolt"
@@ -197,6 +198,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	deployments.Register(srv)
 	compute.Register(srv)
 	network.Register(srv, compute.Membership{})
+	insights.Register(srv)
 	if err := srv.EnsureSubscription(ctx); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
