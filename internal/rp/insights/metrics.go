@@ -370,11 +370,12 @@ func parseTimespan(s string, now time.Time, grain time.Duration) (time.Time, tim
 		}
 		return now.Add(-scale(d)).UTC(), now.UTC(), nil
 	}
-	start, err := time.Parse(time.RFC3339Nano, a)
+	// Times without an offset are UTC (az sends them so).
+	start, err := parseLocalTime(a, time.UTC)
 	if err != nil {
 		return time.Time{}, time.Time{}, bad
 	}
-	end, err := time.Parse(time.RFC3339Nano, b)
+	end, err := parseLocalTime(b, time.UTC)
 	if err != nil {
 		d, derr := ParseDuration(b)
 		if derr != nil {
