@@ -21,6 +21,7 @@ func newServeCmd() *cobra.Command {
 		dataDir, listen, pool, drv, dp, metricsListen string
 		providerPool, netnsName, uplink, instanceUser string
 		probeInterval, repairGrace                    time.Duration
+		timeScale                                     float64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -51,7 +52,10 @@ GET /nimbus/info.`,
 				p = p.Masked()
 			}
 			opt := system.Options{Driver: drv, Dataplane: dp, MetricsListen: metricsListen,
-				ProbeInterval: probeInterval, RepairGrace: repairGrace}
+				ProbeInterval: probeInterval, RepairGrace: repairGrace, TimeScale: timeScale}
+			if timeScale != 0 && timeScale < 1 {
+				return fmt.Errorf("--test-time-scale %g: want a factor of 1 or more", timeScale)
+			}
 			if providerPool != "" {
 				pp, err := netip.ParsePrefix(providerPool)
 				if err != nil || !pp.Addr().IsLoopback() {
@@ -111,5 +115,6 @@ GET /nimbus/info.`,
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
 	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
 	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")
+	f.Float64Var(&timeScale, "test-time-scale", 0, "TESTS AND DEMOS ONLY: run metrics and autoscale this many times faster: an Azure minute (metrics grain, timeGrain, timeWindow, cooldown, evaluation interval) lasts 1/N minute")
 	return cmd
 }
