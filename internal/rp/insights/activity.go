@@ -93,7 +93,7 @@ func parseActivityFilter(s string) (activityFilter, error) {
 		name, op, val := strings.ToLower(fs[0]), strings.ToLower(fs[1]), strings.Trim(strings.Join(fs[2:], " "), "'")
 		switch name {
 		case "eventtimestamp":
-			t, err := time.Parse(time.RFC3339Nano, val)
+			t, err := parseLocalTime(val, time.UTC)
 			if err != nil {
 				return f, resource.BadRequest("BadRequest", "Invalid eventTimestamp '%s' in $filter.", val)
 			}

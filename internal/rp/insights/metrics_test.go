@@ -266,6 +266,15 @@ func TestAZMonitor(t *testing.T) {
 		t.Errorf("rule list: %s", out)
 	}
 	armtest.RunAZ(t, env, "monitor", "autoscale", "update", "-g", "rg", "-n", "webscale", "--max-count", "5")
+	setting := w.RGPath("rg", "microsoft.insights/autoscalesettings/webscale")
+	w.rt.mu.Lock()
+	w.rt.events = []insights.Event{{Time: time.Now().UTC().Add(-time.Minute), SettingID: setting, TargetID: w.vmss,
+		Operation: insights.OpScaleUp, Status: "Succeeded", Level: "Informational", OldCount: 2, NewCount: 3, ID: "ev1"}}
+	w.rt.mu.Unlock()
+	out = armtest.RunAZ(t, env, "monitor", "activity-log", "list", "--resource-id", setting, "--offset", "1h", "-o", "json")
+	if !strings.Contains(string(out), insights.OpScaleUp) || !strings.Contains(string(out), `"NewInstancesCount": "3"`) {
+		t.Errorf("activity-log list: %s", out)
+	}
 	armtest.RunAZ(t, env, "monitor", "autoscale", "delete", "-g", "rg", "-n", "webscale")
 	if _, stderr, err := armtest.TryAZ(t, env, "monitor", "autoscale", "show", "-g", "rg", "-n", "webscale"); err == nil {
 		t.Errorf("show after delete succeeded: %s", stderr)
