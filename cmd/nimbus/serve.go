@@ -36,6 +36,7 @@ func newServeCmd() *cobra.Command {
 		etcdEndpoints                                 []string
 		etcdTLS                                       [3]string // CA, certificate, key files
 		unserved                                      string
+		timeScale                                     float64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -74,7 +75,10 @@ docs/operations.md, "The etcd store".`,
 			opt := system.Options{Driver: drv, Dataplane: dp, MetricsListen: metricsListen,
 				ProbeInterval: probeInterval, RepairGrace: repairGrace,
 				MaxFlows: maxFlows, MaxFlowsPerFrontend: maxFlowsPerFrontend, APIMaxConns: apiMaxConns,
-				HalfCloseTimeout: halfClose}
+				HalfCloseTimeout: halfClose, TimeScale: timeScale}
+			if timeScale != 0 && timeScale < 1 {
+				return fmt.Errorf("--test-time-scale %g: want a factor of 1 or more", timeScale)
+			}
 			if providerPool != "" {
 				pp, err := netip.ParsePrefix(providerPool)
 				if err != nil || !pp.Addr().IsLoopback() {
@@ -175,6 +179,7 @@ docs/operations.md, "The etcd store".`,
 	f.StringVar(&etcdTLS[2], "etcd-key", "", "--store etcd: the client certificate's key file")
 	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
 	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")
+	f.Float64Var(&timeScale, "test-time-scale", 0, "TESTS AND DEMOS ONLY: run metrics and autoscale this many times faster: an Azure minute (metrics grain, timeGrain, timeWindow, cooldown, evaluation interval) lasts 1/N minute")
 	return cmd
 }
 

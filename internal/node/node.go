@@ -35,6 +35,7 @@ import (
 	"nimbus/internal/deployments"
 	"nimbus/internal/portal"
 	"nimbus/internal/rp/compute"
+	"nimbus/internal/rp/insights"
 	"nimbus/internal/rp/network"
 	"nimbus/internal/store"
 	"nimbus/internal/store/bolt"
@@ -220,6 +221,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	deployments.Register(srv)
 	compute.Register(srv)
 	network.Register(srv, compute.Membership{})
+	insights.Register(srv)
 	if err := srv.EnsureSubscription(ctx); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
