@@ -52,7 +52,7 @@ type mode struct {
 
 var (
 	processMode = mode{name: "process",
-		args: []string{"--driver", "process", "--dataplane", "proxy", "--provider-pool", "127.91.0.0/24"},
+		args: []string{"--driver", "process", "--dataplane", "proxy", "--provider-pool", "127.91.0.0/24", "--internal-pool", "127.117.0.0/16"},
 		pool: netip.MustParsePrefix("127.90.0.0/24")}
 	kernelMode = mode{name: "kernel",
 		args: []string{"--driver", "netns", "--dataplane", "nft", "--netns-name", "nbchaos", "--netns-uplink", "198.19.160.0/30"},

@@ -117,6 +117,7 @@ func startSuite(t *testing.T) *suite {
 		Driver:        system.Process,
 		Dataplane:     system.Proxy,
 		ProviderPool:  netip.MustParsePrefix("127.84.0.0/22"),
+		InternalPool:  netip.MustParsePrefix("127.115.0.0/16"), // its own: nimbus refuses pools another nimbus on the host uses
 		WorkloadEnv:   map[string]string{workload.ReexecEnv: "1"},
 		Resync:        200 * time.Millisecond,
 		ProbeInterval: time.Second,
