@@ -20,6 +20,7 @@ func newServeCmd() *cobra.Command {
 	var (
 		dataDir, listen, pool, drv, dp, metricsListen string
 		providerPool, netnsName, uplink, instanceUser string
+		imageMap                                      string
 		probeInterval, repairGrace                    time.Duration
 	)
 	cmd := &cobra.Command{
@@ -75,7 +76,7 @@ GET /nimbus/info.`,
 				opt.HostNet.Uplink = up.Masked()
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log}
+			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log, ImageMapFile: imageMap}
 			s, err := system.Start(cmd.Context(), opt)
 			if err != nil {
 				return err
@@ -108,6 +109,7 @@ GET /nimbus/info.`,
 	f.StringVar(&netnsName, "netns-name", "", "netns driver: name of nimbus's network namespace and prefix of its veth (default nimbus0)")
 	f.StringVar(&uplink, "netns-uplink", "", "netns driver: the /30 between the host and nimbus's namespace (default 198.19.255.252/30)")
 	f.StringVar(&instanceUser, "instance-user", "", "host user instances (echo, script, customData) run as when nimbus runs as root: NAME or UID, optionally :GROUP or :GID; never root (default nobody, 65534:65534). Not as root, instances run as nimbus's own user")
+	f.StringVar(&imageMap, "image-map", "", "JSON file mapping the images scale sets name (marketplace, gallery, custom, VHD) to nimbus workloads (default: <data-dir>/images.json when present, else every Linux and Windows image runs as the echo workload); shown at GET /nimbus/info")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
 	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
 	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")

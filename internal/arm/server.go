@@ -75,6 +75,8 @@ type Server struct {
 	// allVersions is the union of Resource Manager's and every registered
 	// namespace's api-versions, newest first (HandleAnyVersion routes).
 	allVersions Versions
+	// info are the providers' parts of GET /nimbus/info (AddInfo).
+	info []infoPart
 	// Ops manages long-running operation records.
 	Ops *Ops
 	// signIns rate-limits failed service-principal sign-ins (oauth.go).
@@ -160,11 +162,13 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, hr *http.Request) {
 		s.serveOAuthToken(w, hr)
 		return
 	}
-	if err := s.authenticate(hr); err != nil {
-		s.writeError(w, hr, err)
-		return
-	}
 	rt, params, pathMatched := s.match(hr.Method, segs)
+	if rt == nil || !rt.public {
+		if err := s.authenticate(hr); err != nil {
+			s.writeError(w, hr, err)
+			return
+		}
+	}
 	if rt == nil {
 		if pathMatched {
 			s.writeError(w, hr, resource.Errorf(http.StatusMethodNotAllowed, "HttpMethodNotAllowed",

@@ -65,7 +65,7 @@ func (m vmssModel) Prepare(ctx context.Context, tx *arm.Tx, obj, old arm.Object)
 	if err := resource.ValidateScaleSet(v, prev, vctx); err != nil {
 		return err
 	}
-	if err := validateImage(v); err != nil {
+	if err := m.validateImage(v); err != nil {
 		return err
 	}
 	arm.GuardRead(tx, read)
@@ -247,18 +247,26 @@ func (s *server) listScaleSetsByLocation(ctx context.Context, r *arm.Request, k 
 	return r.Page(items)
 }
 
-// validateImage refuses, at write time, an image no driver runs and
-// customData that is not base64: instances would only fail later.
-func validateImage(v *resource.VirtualMachineScaleSet) error {
+// validateImage refuses, at write time, an image the image map does not
+// map to a nimbus workload, in whichever form the model names it (platform
+// image, custom or gallery image id, unmanaged VHD): instances would only
+// fail later. customData must be base64.
+func (m vmssModel) validateImage(v *resource.VirtualMachineScaleSet) error {
 	vp := v.Properties.VirtualMachineProfile
 	if vp == nil {
 		return nil
 	}
-	if sp := vp.StorageProfile; sp != nil && sp.ImageReference != nil {
-		ir := sp.ImageReference
-		if _, err := workload.Resolve(driver.Image{Publisher: ir.Publisher, Offer: ir.Offer, SKU: ir.SKU, Version: ir.Version}); err != nil {
-			e := resource.BadRequest("PlatformImageNotFound", "%s", strings.TrimPrefix(err.Error(), "driver: unknown image: "))
-			e.Target = "properties.virtualMachineProfile.storageProfile.imageReference"
+	if ref := workload.ImageRefOf(vp); !ref.IsZero() {
+		if _, err := m.s.images.Map(ref); err != nil {
+			code, target := "PlatformImageNotFound", "properties.virtualMachineProfile.storageProfile.imageReference"
+			if !ref.IsPlatform() {
+				code = "ImageNotFound"
+			}
+			if ref.URI != "" {
+				target = "properties.virtualMachineProfile.storageProfile.osDisk.image.uri"
+			}
+			e := resource.BadRequest(code, "%s", strings.TrimPrefix(err.Error(), driver.ErrUnknownImage.Error()+": "))
+			e.Target = target
 			return e
 		}
 	}
