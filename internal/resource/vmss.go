@@ -28,6 +28,8 @@ type VirtualMachineScaleSet struct {
 	Plan             json.RawMessage `json:"plan,omitempty"`
 	ExtendedLocation json.RawMessage `json:"extendedLocation,omitempty"`
 	Properties       VMSSProps       `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // VMSSSku is the scale set's sku; Capacity is the desired instance count.
@@ -104,6 +106,8 @@ type VMProfile struct {
 	EvictionPolicy         string          `json:"evictionPolicy,omitempty"`
 	BillingProfile         json.RawMessage `json:"billingProfile,omitempty"`
 	UserData               string          `json:"userData,omitempty"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // OSProfile is the instances' OS settings. AdminPassword is write-only:
