@@ -272,8 +272,18 @@ func badVersion(rt *route, req *Request, segs []string) error {
 func notFoundRoute(segs []string, hr *http.Request) error {
 	for i, s := range segs {
 		if strings.EqualFold(s, "providers") && i+2 < len(segs) {
-			return resource.NotFound("InvalidResourceType",
-				"The resource type '%s' could not be found in the namespace '%s'.", segs[i+2], segs[i+1])
+			// The type path asked for: the type segments after the
+			// namespace (every other one: type, name, child type, ...,
+			// and a trailing action), as Azure names it.
+			var types []string
+			for j := i + 2; j < len(segs); j += 2 {
+				types = append(types, segs[j])
+			}
+			msg := fmt.Sprintf("The resource type '%s' could not be found in the namespace '%s'", strings.Join(types, "/"), segs[i+1])
+			if v := hr.URL.Query().Get("api-version"); v != "" {
+				msg += fmt.Sprintf(" for api version '%s'", v)
+			}
+			return resource.NotFound("InvalidResourceType", "%s.", msg)
 		}
 	}
 	return resource.NotFound("NotFound", "No HTTP resource was found that matches the request URI '%s'.", hr.URL.Path)

@@ -354,17 +354,17 @@ func prepareReferences(t *testing.T, n *Node, kind string, names []string, body 
 		}
 	}
 	if kind == "vmssext" {
-		n.Do(http.MethodPut, n.RGPath("rg1", "Microsoft.Network/virtualNetworks/vn-ext")+v, map[string]any{"location": "westus",
+		n.Group(names[0])
+		n.Do(http.MethodPut, n.RGPath(names[0], "Microsoft.Network/virtualNetworks/vn-ext")+v, map[string]any{"location": "westus",
 			"properties": map[string]any{"addressSpace": map[string]any{"addressPrefixes": []string{"10.9.0.0/16"}},
 				"subnets": []any{map[string]any{"name": "default", "properties": map[string]any{"addressPrefix": "10.9.0.0/24"}}}}})
-		n.Group(names[0])
 		n.Do(http.MethodPut, n.RGPath(names[0], "Microsoft.Compute/virtualMachineScaleSets/"+names[1])+"?api-version=2024-07-01", map[string]any{
 			"location": "westus", "sku": map[string]any{"name": "Standard_B1s", "capacity": 0},
 			"properties": map[string]any{"upgradePolicy": map[string]any{"mode": "Manual"}, "virtualMachineProfile": map[string]any{
 				"storageProfile": map[string]any{"imageReference": map[string]any{"publisher": "nimbus", "offer": "workloads", "sku": "echo", "version": "latest"}},
 				"networkProfile": map[string]any{"networkInterfaceConfigurations": []any{map[string]any{"name": "nic", "properties": map[string]any{
 					"primary": true, "ipConfigurations": []any{map[string]any{"name": "ipc", "properties": map[string]any{
-						"subnet": map[string]any{"id": n.RGPath("rg1", "Microsoft.Network/virtualNetworks/vn-ext/subnets/default")}}}}}}}}}}})
+						"subnet": map[string]any{"id": n.RGPath(names[0], "Microsoft.Network/virtualNetworks/vn-ext/subnets/default")}}}}}}}}}}})
 	}
 }
 

@@ -338,6 +338,16 @@ func (c *Controller) read(ctx context.Context, lid string, vm *resource.VirtualM
 		}
 		in.NextID = ctr.Next
 	}
+	switch kv, err := c.opt.Store.Get(ctx, resource.ScaleSetStateKey(vm.ID)); {
+	case err == nil:
+		st, err := resource.DecodeScaleSetState(kv.Value)
+		if err != nil {
+			return s, fmt.Errorf("decode scale set state: %w", err)
+		}
+		in.RepairsSuspended = st.IsSuspended(resource.ServiceAutomaticRepairs)
+	case !errors.Is(err, store.ErrNotFound):
+		return s, fmt.Errorf("read scale set state: %w", err)
+	}
 	probe := healthProbe(vm)
 	if probe != "" && c.opt.Health != nil {
 		in.Health = map[string]Health{}

@@ -1,8 +1,13 @@
 package vmss
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"testing"
+	"time"
+
+	"nimbus/internal/store"
 
 	"nimbus/internal/resource"
 	"nimbus/internal/workload"
@@ -86,5 +91,39 @@ func TestMappedWorkload(t *testing.T) {
 				t.Errorf("record says workload %q ports %q; want %q and the spec's ports", in.Workload, in.Ports, tt.wantEntry)
 			}
 		})
+	}
+}
+
+// TestRepairsSuspended: the controller reads the scale set's state and
+// repairs nothing while a user has suspended automatic repairs; after a
+// resume the instance past its grace is repaired.
+func TestRepairsSuspended(t *testing.T) {
+	e := newEnv(t)
+	enabled := true
+	v := scaleSet(1)
+	v.Properties.AutomaticRepairsPolicy = &resource.AutomaticRepairsPolicy{Enabled: &enabled, GracePeriod: "PT10M", RepairAction: "Restart"}
+	v.Properties.VirtualMachineProfile.NetworkProfile.HealthProbe = &resource.SubResource{ID: lbID + "/probes/p"}
+	put(t, e.st, vmssID, v)
+	e.mustPass(t)
+	e.mustPass(t)
+	e.health.set("0", true)
+	e.mustPass(t) // marked unhealthy
+	setState := func(st *resource.ScaleSetState) {
+		t.Helper()
+		b, _ := json.Marshal(st)
+		if _, err := e.st.Put(context.Background(), resource.ScaleSetStateKey(vmssID), b, store.AnyRevision); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setState(&resource.ScaleSetState{Suspended: []string{resource.ServiceAutomaticRepairs}})
+	e.advance(time.Hour)
+	e.mustPass(t)
+	if g := e.records(t)["0"].Generation; g != 0 {
+		t.Fatalf("suspended repairs restarted the instance (generation %d)", g)
+	}
+	setState(&resource.ScaleSetState{})
+	e.mustPass(t)
+	if g := e.records(t)["0"].Generation; g != 1 {
+		t.Fatalf("resumed repairs: generation %d; want the instance restarted once", g)
 	}
 }

@@ -39,4 +39,6 @@ func Register(srv *arm.Server, opt Options) {
 	registerSkus(s)
 	registerInstance(s)
 	registerVmss(s)
+	registerScaleSetOps(s)
+	registerExtensions(s)
 }

@@ -652,10 +652,21 @@ func (s *server) getScaleSetInstanceView(ctx context.Context, r *arm.Request) (*
 		prov = resource.Succeeded
 	}
 	out.Statuses = []vmStatus{{Code: "ProvisioningState/" + strings.ToLower(prov), Level: "Info", DisplayStatus: "Provisioning " + strings.ToLower(prov)}}
-	repairs := "NotRunning"
-	if p := v.Properties.AutomaticRepairsPolicy; p != nil && p.Enabled != nil && *p.Enabled {
-		repairs = "Running"
+	st, _, err := loadState(ctx, rd, v.ID)
+	if err != nil {
+		return nil, err
 	}
-	out.OrchestrationServices = []orchestrationService{{ServiceName: "AutomaticRepairs", ServiceState: repairs}}
+	repairs := resource.ServiceNotRunning
+	switch {
+	case repairsEnabled(v) && st.IsSuspended(resource.ServiceAutomaticRepairs):
+		repairs = resource.ServiceSuspended
+	case repairsEnabled(v):
+		repairs = resource.ServiceRunning
+	}
+	out.OrchestrationServices = []orchestrationService{{ServiceName: resource.ServiceAutomaticRepairs, ServiceState: repairs}}
+	if st.IsSuspended(resource.ServiceAutomaticZoneRebalancing) {
+		out.OrchestrationServices = append(out.OrchestrationServices,
+			orchestrationService{ServiceName: resource.ServiceAutomaticZoneRebalancing, ServiceState: resource.ServiceSuspended})
+	}
 	return arm.JSON(http.StatusOK, out), nil
 }

@@ -138,10 +138,13 @@ func (vmssModel) References(obj arm.Object) []resource.Ref {
 	return out
 }
 
-// Release lets the controller remove the instances; the operation finishes
-// when they are gone.
+// Release lets the controller remove the instances and drops the scale
+// set's service state (suspended services, rolling upgrades); the operation
+// finishes when the instances are gone.
 func (m vmssModel) Release(_ context.Context, tx *arm.Tx, obj arm.Object) error {
-	m.waitConverged(tx, obj.(*resource.VirtualMachineScaleSet).ID)
+	id := obj.(*resource.VirtualMachineScaleSet).ID
+	tx.Delete(resource.ScaleSetStateKey(id), store.AnyRevision)
+	m.waitConverged(tx, id)
 	return nil
 }
 
