@@ -37,6 +37,7 @@ func newServeCmd() *cobra.Command {
 		etcdTLS                                       [3]string // CA, certificate, key files
 		unserved                                      string
 		timeScale                                     float64
+		imageMap                                      string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -123,7 +124,8 @@ docs/operations.md, "The etcd store".`,
 			if limit, err := system.RaiseFileLimit(); err != nil {
 				log.Warn("file descriptor limit not raised", "limit", limit, "err", err)
 			}
-			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log, OpenStore: openStore, UnservedTypes: unserved}
+			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log, OpenStore: openStore, UnservedTypes: unserved,
+				ImageMapFile: imageMap}
 			s, err := system.Start(cmd.Context(), opt)
 			if err != nil {
 				return err
@@ -166,6 +168,7 @@ docs/operations.md, "The etcd store".`,
 	f.StringVar(&uplink, "netns-uplink", "", "netns driver: the /30 between the host and nimbus's namespace (default 198.19.255.252/30)")
 	f.StringVar(&instanceUser, "instance-user", "", "host user instances (echo, script, customData) run as when nimbus runs as root: NAME or UID, optionally :GROUP or :GID; never root (default nobody, 65534:65534). Not as root, instances run as nimbus's own user")
 	f.StringVar(&unserved, "unserved-types", arm.UnservedRefuse, "resource types nimbus does not serve (storage accounts, Key Vaults, ...): refuse them, or store them as generic resources without behaviour so whole templates deploy (a resource group's tag "+arm.UnservedGroupTag+": store|refuse overrides it)")
+	f.StringVar(&imageMap, "image-map", "", "JSON file mapping the images scale sets name (marketplace, gallery, custom, VHD) to nimbus workloads (default: <data-dir>/images.json when present, else every Linux and Windows image runs as the echo workload); shown at GET /nimbus/info")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
 	f.IntVar(&maxFlows, "max-flows", 0, "userspace data plane: flows (TCP connections, UDP sessions) carried at once over all frontends; further ones are refused (default: (descriptor limit - 4096) / 2)")
 	f.IntVar(&maxFlowsPerFrontend, "max-flows-per-frontend", 0, "userspace data plane: flows one frontend (address, port, protocol) carries at once (default: a quarter of --max-flows)")

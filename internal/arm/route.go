@@ -20,6 +20,8 @@ type route struct {
 	// anyVersion: the route accepts every api-version of Resource Manager
 	// and of the registered namespaces (Server.allVersions).
 	anyVersion bool
+	// public: the route needs no bearer token (HandlePublic).
+	public bool
 	// versionCode is the error code for an unknown api-version.
 	versionCode string
 	handler     HandlerFunc
@@ -55,6 +57,16 @@ func (s *Server) Handle(method, pattern string, vs Versions, h HandlerFunc) {
 func (s *Server) HandleAnyVersion(method, pattern string, h HandlerFunc) {
 	s.Handle(method, pattern, Versions{}, h)
 	s.routes[len(s.routes)-1].anyVersion = true
+}
+
+// HandlePublic registers h like Handle with no api-version, and serves it
+// without a bearer token: for documents clients fetch before or without
+// signing in, such as the VM image alias document az reads
+// (--endpoint-vm-image-alias-doc). Such a handler must serve only public
+// information.
+func (s *Server) HandlePublic(method, pattern string, h HandlerFunc) {
+	s.Handle(method, pattern, nil, h)
+	s.routes[len(s.routes)-1].public = true
 }
 
 // splitSegments splits a path into non-empty segments, collapsing "//".

@@ -27,6 +27,19 @@ type Runtime interface {
 // Runtime returns the server's runtime, or nil.
 func (s *Server) Runtime() Runtime { return s.cfg.Runtime }
 
+// infoPart is one provider-added part of GET /nimbus/info.
+type infoPart struct {
+	key   string
+	value func() any
+}
+
+// AddInfo adds the property key to GET /nimbus/info, valued value() at
+// each request (a provider's configuration, such as compute's image map).
+// Call it before the server serves requests.
+func (s *Server) AddInfo(key string, value func() any) {
+	s.info = append(s.info, infoPart{key, value})
+}
+
 // registerRuntime registers the routes of runtime.go.
 func (s *Server) registerRuntime() {
 	// GET /nimbus/info (authenticated, no api-version): the mode nimbus
@@ -42,6 +55,9 @@ func (s *Server) registerRuntime() {
 			return nil, err
 		}
 		body["unservedTypes"] = unserved
+		for _, in := range s.info {
+			body[in.key] = in.value()
+		}
 		return JSON(http.StatusOK, body), nil
 	})
 }

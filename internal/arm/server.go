@@ -80,6 +80,8 @@ type Server struct {
 	// allVersions is the union of Resource Manager's and every registered
 	// namespace's api-versions, newest first (HandleAnyVersion routes).
 	allVersions Versions
+	// info are the providers' parts of GET /nimbus/info (AddInfo).
+	info []infoPart
 	// Ops manages long-running operation records.
 	Ops *Ops
 	// signIns rate-limits failed service-principal sign-ins (oauth.go).
@@ -168,11 +170,13 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, hr *http.Request) {
 		s.serveOAuthToken(w, hr)
 		return
 	}
-	if err := s.authenticate(hr); err != nil {
-		s.writeError(w, hr, err)
-		return
-	}
 	rt, params, pathMatched := s.match(hr.Method, segs)
+	if rt == nil || !rt.public {
+		if err := s.authenticate(hr); err != nil {
+			s.writeError(w, hr, err)
+			return
+		}
+	}
 	if rt == nil {
 		if pathMatched {
 			s.writeError(w, hr, resource.Errorf(http.StatusMethodNotAllowed, "HttpMethodNotAllowed",
@@ -311,16 +315,20 @@ func badVersion(rt *route, req *Request, segs []string) error {
 }
 
 func notFoundRoute(segs []string, hr *http.Request) error {
-	for i := len(segs) - 1; i >= 0; i-- {
-		if strings.EqualFold(segs[i], "providers") && i+2 < len(segs) {
-			// The whole type, child segments included
-			// ('virtualMachineScaleSets/extensions'), as Azure names it.
-			types := []string{segs[i+2]}
-			for j := i + 4; j < len(segs); j += 2 {
+	for i, s := range segs {
+		if strings.EqualFold(s, "providers") && i+2 < len(segs) {
+			// The type path asked for: the type segments after the
+			// namespace (every other one: type, name, child type, ...,
+			// and a trailing action), as Azure names it.
+			var types []string
+			for j := i + 2; j < len(segs); j += 2 {
 				types = append(types, segs[j])
 			}
-			return resource.NotFound("InvalidResourceType",
-				"The resource type '%s' could not be found in the namespace '%s'.", strings.Join(types, "/"), segs[i+1])
+			msg := fmt.Sprintf("The resource type '%s' could not be found in the namespace '%s'", strings.Join(types, "/"), segs[i+1])
+			if v := hr.URL.Query().Get("api-version"); v != "" {
+				msg += fmt.Sprintf(" for api version '%s'", v)
+			}
+			return resource.NotFound("InvalidResourceType", "%s.", msg)
 		}
 	}
 	return resource.NotFound("NotFound", "No HTTP resource was found that matches the request URI '%s'.", hr.URL.Path)

@@ -39,6 +39,7 @@ import (
 	"nimbus/internal/rp/network"
 	"nimbus/internal/store"
 	"nimbus/internal/store/bolt"
+	"nimbus/internal/workload"
 )
 
 // DefaultListen is the default ARM listen address.
@@ -88,6 +89,13 @@ type Config struct {
 	// UnservedTypes is arm.Config.UnservedTypes ("" refuses types nimbus
 	// does not serve).
 	UnservedTypes string
+	// Images maps scale sets' images to nimbus workloads. Nil: read
+	// ImageMapFile, or DataDir/images.json (workload.ImageMapFile) when
+	// it exists, else workload.DefaultImageMap.
+	Images *workload.ImageMap
+	// ImageMapFile is the image map to read when Images is nil; it must
+	// exist. "" means DataDir/images.json, which may be absent.
+	ImageMapFile string
 }
 
 // Endpoint is the content of endpoint.json: everything a client needs.
@@ -124,6 +132,9 @@ type Node struct {
 	Addr net.Addr
 	// Logger is the node's logger.
 	Logger *slog.Logger
+	// Images is the image map the compute provider uses (Config.Images
+	// or the one read at start); controllers use the same.
+	Images *workload.ImageMap
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -157,6 +168,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
+	}
+	if cfg.Images == nil {
+		p := cfg.ImageMapFile
+		if p == "" {
+			p = filepath.Join(cfg.DataDir, workload.ImageMapFile)
+		} else if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("node: image map: %w", err)
+		}
+		m, err := workload.LoadImageMap(p)
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		cfg.Images = m
 	}
 	owner, err := dataDirOwner(cfg.DataDir)
 	if err != nil {
@@ -219,7 +243,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	// The resource providers, registered explicitly: Resource Manager
 	// routes to them as Azure's does.
 	deployments.Register(srv)
-	compute.Register(srv)
+	compute.Register(srv, compute.Options{Images: cfg.Images})
 	network.Register(srv, compute.Membership{})
 	insights.Register(srv)
 	if err := srv.EnsureSubscription(ctx); err != nil {
@@ -238,7 +262,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 		ln.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{Server: srv, Store: st, Issuer: iss, Identity: id, Portal: pt, Addr: ln.Addr(), Logger: log, done: make(chan struct{})}
+	n := &Node{Server: srv, Store: st, Issuer: iss, Identity: id, Portal: pt, Addr: ln.Addr(), Logger: log, Images: cfg.Images, done: make(chan struct{})}
 	port := ln.Addr().(*net.TCPAddr).Port
 	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"

@@ -97,6 +97,13 @@ type Instance struct {
 	ProtectFromScaleIn         bool `json:"protectFromScaleIn,omitempty"`
 	ProtectFromScaleSetActions bool `json:"protectFromScaleSetActions,omitempty"`
 
+	// Workload is the image map entry and nimbus workload the instance's
+	// image runs as, "linux (echo)"; Ports the extra ports the echo
+	// workload serves for its load balancers ("tcp/443,udp/53"). The
+	// controller sets both when it starts the workload; "" before.
+	Workload string `json:"workload,omitempty"`
+	Ports    string `json:"ports,omitempty"`
+
 	ProvisioningState string `json:"provisioningState"`
 	// Message explains the last failure (workload exit, start error).
 	Message string `json:"message,omitempty"`

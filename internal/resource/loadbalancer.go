@@ -52,6 +52,8 @@ type LoadBalancer struct {
 	SKU              *LoadBalancerSKU  `json:"sku,omitempty"`
 	ExtendedLocation json.RawMessage   `json:"extendedLocation,omitempty"`
 	Properties       LoadBalancerProps `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // LoadBalancerSKU is the LB's sku: name Basic|Standard|Gateway, tier
@@ -87,6 +89,8 @@ type FrontendIPConfiguration struct {
 	Etag       string            `json:"etag,omitempty"`
 	Zones      []string          `json:"zones,omitempty"`
 	Properties FrontendIPConfigP `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // FrontendIPConfigP holds a frontend's properties. The four reference lists
@@ -136,6 +140,8 @@ type BackendAddressPool struct {
 	Type       string      `json:"type,omitempty"`
 	Etag       string      `json:"etag,omitempty"`
 	Properties BackendPool `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // BackendPool holds a pool's properties; backendIPConfigurations,
@@ -197,6 +203,8 @@ type LoadBalancingRule struct {
 	Type       string    `json:"type,omitempty"`
 	Etag       string    `json:"etag,omitempty"`
 	Properties RuleProps `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // RuleProps holds a load-balancing rule's properties. Optional scalars are
@@ -226,6 +234,8 @@ type Probe struct {
 	Type       string     `json:"type,omitempty"`
 	Etag       string     `json:"etag,omitempty"`
 	Properties ProbeProps `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // ProbeProps holds a probe's properties; loadBalancingRules is read-only.
@@ -249,6 +259,8 @@ type InboundNatRule struct {
 	Type       string       `json:"type,omitempty"`
 	Etag       string       `json:"etag,omitempty"`
 	Properties NatRuleProps `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // NatRuleProps holds a NAT rule's properties; backendIPConfiguration is
@@ -280,6 +292,8 @@ type InboundNatPool struct {
 	Type       string       `json:"type,omitempty"`
 	Etag       string       `json:"etag,omitempty"`
 	Properties NatPoolProps `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // NatPoolProps holds a NAT pool's properties.
@@ -302,6 +316,8 @@ type OutboundRule struct {
 	Type       string        `json:"type,omitempty"`
 	Etag       string        `json:"etag,omitempty"`
 	Properties OutboundProps `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // OutboundProps holds an outbound rule's properties.

@@ -15,6 +15,8 @@ const NetworkSecurityGroupType = "Microsoft.Network/networkSecurityGroups"
 type NetworkSecurityGroup struct {
 	Envelope
 	Properties NSGProperties `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // NSGProperties is a network security group's properties bag. Subnets and
@@ -37,6 +39,8 @@ type SecurityRule struct {
 	Type       string            `json:"type,omitempty"`
 	Etag       string            `json:"etag,omitempty"`
 	Properties SecurityRuleProps `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // SecurityRuleProps holds a security rule's properties.
@@ -62,8 +66,12 @@ func (n *NetworkSecurityGroup) SetProvisioningState(s string) { n.Properties.Pro
 
 // NormalizeNSG validates a network security group's rules (protocol,
 // access, direction in Azure's canonical case; priority 100–4096, unique per
-// direction; unique names) and fills ids and Azure's default rules.
+// direction; unique names) and fills ids, Azure's default rules and
+// flushConnection (false).
 func NormalizeNSG(n *NetworkSecurityGroup) error {
+	if n.Properties.FlushConnection == nil {
+		n.Properties.FlushConnection = bptr(false)
+	}
 	seenName := map[string]bool{}
 	seenPrio := map[string]string{}
 	for i := range n.Properties.SecurityRules {

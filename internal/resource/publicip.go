@@ -19,6 +19,8 @@ type PublicIPAddress struct {
 	SKU        *PublicIPSKU       `json:"sku,omitempty"`
 	Zones      []string           `json:"zones,omitempty"`
 	Properties PublicIPProperties `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // PublicIPSKU is a public IP's SKU: name Basic|Standard, tier Regional|Global.

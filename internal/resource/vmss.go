@@ -28,6 +28,8 @@ type VirtualMachineScaleSet struct {
 	Plan             json.RawMessage `json:"plan,omitempty"`
 	ExtendedLocation json.RawMessage `json:"extendedLocation,omitempty"`
 	Properties       VMSSProps       `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // VMSSSku is the scale set's sku; Capacity is the desired instance count.
@@ -104,6 +106,8 @@ type VMProfile struct {
 	EvictionPolicy         string          `json:"evictionPolicy,omitempty"`
 	BillingProfile         json.RawMessage `json:"billingProfile,omitempty"`
 	UserData               string          `json:"userData,omitempty"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // OSProfile is the instances' OS settings. AdminPassword is write-only:
@@ -125,13 +129,38 @@ type StorageProfile struct {
 	DataDisks      json.RawMessage `json:"dataDisks,omitempty"`
 }
 
-// ImageReference names the image instances run.
+// ImageReference names the image instances run: a platform image
+// (publisher, offer, sku, version), a custom or gallery image (id), or a
+// shared or community gallery image. ExactVersion is read-only: the version
+// "latest" resolved to.
 type ImageReference struct {
-	Publisher string `json:"publisher,omitempty"`
-	Offer     string `json:"offer,omitempty"`
-	SKU       string `json:"sku,omitempty"`
-	Version   string `json:"version,omitempty"`
-	ID        string `json:"id,omitempty"`
+	Publisher               string `json:"publisher,omitempty"`
+	Offer                   string `json:"offer,omitempty"`
+	SKU                     string `json:"sku,omitempty"`
+	Version                 string `json:"version,omitempty"`
+	ID                      string `json:"id,omitempty"`
+	SharedGalleryImageID    string `json:"sharedGalleryImageId,omitempty"`
+	CommunityGalleryImageID string `json:"communityGalleryImageId,omitempty"`
+	ExactVersion            string `json:"exactVersion,omitempty"`
+}
+
+// OSDiskFacts are the parts of storageProfile.osDisk that say which image
+// an instance runs: osType, and image.uri for an unmanaged (VHD) image.
+type OSDiskFacts struct {
+	OSType string `json:"osType,omitempty"`
+	Image  *struct {
+		URI string `json:"uri,omitempty"`
+	} `json:"image,omitempty"`
+}
+
+// OSDiskFacts decodes the osDisk's osType and image URI (zero when absent
+// or malformed).
+func (sp *StorageProfile) OSDiskFacts() OSDiskFacts {
+	var f OSDiskFacts
+	if sp != nil && len(sp.OSDisk) > 0 {
+		_ = json.Unmarshal(sp.OSDisk, &f) // malformed osDisks were refused at PUT
+	}
+	return f
 }
 
 // NetworkProfile is virtualMachineProfile.networkProfile.

@@ -3,6 +3,7 @@ package resource
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -415,10 +416,18 @@ func validateOutboundCapacity(v *VirtualMachineScaleSet, c *VMSSContext) error {
 	return nil
 }
 
-// keepOmitted gives an update the stored values of the top-level properties
-// its body leaves out, as Azure's compute provider does: az 2.45's
-// `vmss scale` PUTs only {location, sku}, and the model must survive it.
-// Properties present in the body replace the stored ones whole.
+// keepOmitted gives an update the stored values of what its body leaves
+// out, as Azure's compute provider keeps them: the top-level properties
+// (az 2.45's `vmss scale` PUTs only {location, sku}); in the profile the
+// image (`az vmss update` leaves out storageProfile.imageReference on
+// purpose), the OS disk and the OS profile's settings (adminPassword and
+// customData are write-only: a GET-change-PUT lacks them); and every
+// property nimbus's types do not declare, at any depth (clients on older
+// api-versions, az 2.45 among them, send objects and arrays without the
+// newer properties, which Azure keeps; an array element keeps them from the
+// stored element of the same name). Other properties present in the body
+// replace the stored ones whole: a GET-change-PUT without the health probe
+// removes it.
 func keepOmitted(v, old *VirtualMachineScaleSet) {
 	p, o := &v.Properties, &old.Properties
 	if v.SKU == nil {
@@ -458,6 +467,147 @@ func keepOmitted(v, old *VirtualMachineScaleSet) {
 	if p.OrchestrationMode == "" {
 		p.OrchestrationMode = o.OrchestrationMode
 	}
+	keepProfile(p.VirtualMachineProfile, o.VirtualMachineProfile)
+	keepUnknown(v, old)
+}
+
+// keepProfile gives profile vp what it leaves out of the stored profile op:
+// each of its parts (storage, OS, network, extension, diagnostics, security
+// profiles, ...) left out as a whole, and inside the storage and OS
+// profiles the image, the OS disk and the OS settings. A part that is
+// present replaces the stored one (a GET-change-PUT without the health
+// probe removes it).
+func keepProfile(vp, op *VMProfile) {
+	if vp == nil || op == nil || vp == op {
+		return
+	}
+	if vp.NetworkProfile == nil {
+		vp.NetworkProfile = op.NetworkProfile
+	}
+	for _, f := range []struct{ dst, src *json.RawMessage }{
+		{&vp.ExtensionProfile, &op.ExtensionProfile}, {&vp.DiagnosticsProfile, &op.DiagnosticsProfile},
+		{&vp.SecurityProfile, &op.SecurityProfile}, {&vp.ScheduledEventsProfile, &op.ScheduledEventsProfile},
+		{&vp.BillingProfile, &op.BillingProfile},
+	} {
+		if len(*f.dst) == 0 {
+			*f.dst = *f.src
+		}
+	}
+	for _, f := range []struct{ dst, src *string }{
+		{&vp.LicenseType, &op.LicenseType}, {&vp.Priority, &op.Priority}, {&vp.EvictionPolicy, &op.EvictionPolicy}, {&vp.UserData, &op.UserData},
+	} {
+		if *f.dst == "" {
+			*f.dst = *f.src
+		}
+	}
+	if vp.StorageProfile == nil {
+		vp.StorageProfile = op.StorageProfile
+	} else if os := op.StorageProfile; os != nil {
+		sp := vp.StorageProfile
+		if sp.ImageReference == nil && sp.OSDiskFacts().Image == nil {
+			sp.ImageReference = os.ImageReference
+		}
+		if len(sp.OSDisk) == 0 {
+			sp.OSDisk = os.OSDisk
+		}
+	}
+	if vp.OSProfile == nil {
+		vp.OSProfile = op.OSProfile
+	} else if oo := op.OSProfile; oo != nil {
+		o := vp.OSProfile
+		for _, f := range []struct{ dst, src *string }{
+			{&o.ComputerNamePrefix, &oo.ComputerNamePrefix}, {&o.AdminUsername, &oo.AdminUsername}, {&o.AdminPassword, &oo.AdminPassword},
+		} {
+			if *f.dst == "" {
+				*f.dst = *f.src
+			}
+		}
+		for _, f := range []struct{ dst, src *json.RawMessage }{
+			{&o.LinuxConfiguration, &oo.LinuxConfiguration}, {&o.WindowsConfiguration, &oo.WindowsConfiguration}, {&o.Secrets, &oo.Secrets},
+		} {
+			if len(*f.dst) == 0 {
+				*f.dst = *f.src
+			}
+		}
+	}
+}
+
+// keepUnknown gives v the properties old has that nimbus's types do not
+// declare and v leaves out (see keepOmitted).
+func keepUnknown(v, old *VirtualMachineScaleSet) {
+	ob, err1 := json.Marshal(old)
+	nb, err2 := json.Marshal(v)
+	var od, nd map[string]any
+	if err1 != nil || err2 != nil || json.Unmarshal(ob, &od) != nil || json.Unmarshal(nb, &nd) != nil {
+		return
+	}
+	merged, err := json.Marshal(mergeOmitted(od, nd, reflect.TypeFor[VirtualMachineScaleSet](), true))
+	if err != nil {
+		return
+	}
+	var out VirtualMachineScaleSet
+	if json.Unmarshal(merged, &out) == nil {
+		*v = out
+	}
+}
+
+// mergeOmitted returns doc (decoded as type t) with the properties of base
+// it lacks, objects merged recursively; with unknownOnly, only properties
+// t does not declare. The elements of arrays of named objects are merged
+// with the base element of the same name, unknown properties only.
+func mergeOmitted(base, doc map[string]any, t reflect.Type, unknownOnly bool) map[string]any {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var fields map[string]reflect.Type
+	if t != nil && t.Kind() == reflect.Struct {
+		fields = jsonFields(t)
+	}
+	for k, bv := range base {
+		ft, declared := fields[strings.ToLower(k)]
+		if t != nil && t.Kind() == reflect.Map {
+			ft, declared = t.Elem(), true
+		}
+		dv, ok := doc[k]
+		if !ok {
+			if !unknownOnly || !declared {
+				doc[k] = bv
+			}
+			continue
+		}
+		if !declared {
+			ft = nil
+		}
+		switch b := bv.(type) {
+		case map[string]any:
+			if d, ok := dv.(map[string]any); ok {
+				doc[k] = mergeOmitted(b, d, ft, unknownOnly)
+			}
+		case []any:
+			d, ok := dv.([]any)
+			if !ok {
+				continue
+			}
+			var et reflect.Type
+			if ft != nil && (ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array) {
+				et = ft.Elem()
+			}
+			for _, del := range d {
+				dm, ok := del.(map[string]any)
+				name, _ := dm["name"].(string)
+				if !ok || name == "" {
+					continue
+				}
+				for _, bel := range b {
+					if bm, ok := bel.(map[string]any); ok && strings.EqualFold(fmt.Sprint(bm["name"]), name) {
+						mergeOmitted(bm, dm, et, true)
+						break
+					}
+				}
+			}
+		}
+	}
+	return doc
 }
 
 func (s *VMSSSku) nameOrEmpty() string {

@@ -14,6 +14,8 @@ const VirtualNetworkType = "Microsoft.Network/virtualNetworks"
 type VirtualNetwork struct {
 	Envelope
 	Properties VirtualNetworkProperties `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // VirtualNetworkProperties are a virtual network's properties.
@@ -46,6 +48,8 @@ type Subnet struct {
 	Type       string           `json:"type,omitempty"`
 	Etag       string           `json:"etag,omitempty"`
 	Properties SubnetProperties `json:"properties"`
+
+	unknown Unknown // properties the fields above do not declare
 }
 
 // SubnetProperties are a subnet's properties. IPConfigurations is

@@ -321,7 +321,8 @@ func (s *System) controllers(n *node.Node, opt Options, log *slog.Logger) (node.
 	s.LB = lbctl.New(lbctl.Options{Store: n.Store, Engine: s.Engine, Prober: s.Prober, Logger: log,
 		ListenIP: s.listenIP, Resync: opt.Resync, OnApplied: s.onApplied, ProbeInterval: opt.ProbeInterval})
 	s.VMSS = vmssctl.New(vmssctl.Options{Store: n.Store, Driver: s.Driver, Network: subnets{n.Store},
-		PublicPool: publicPool(opt.Node.PublicPool), Health: proberHealth{s.Prober}, Logger: log, Resync: opt.Resync, RepairGrace: opt.RepairGrace})
+		PublicPool: publicPool(opt.Node.PublicPool), Health: proberHealth{s.Prober}, Logger: log, Resync: opt.Resync, RepairGrace: opt.RepairGrace,
+		Images: n.Images})
 	sample, scale := s.monitoring(n, opt)
 	return componentFunc(func(ctx context.Context) error {
 		errc := make(chan error, 5)

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -45,6 +47,10 @@ type Echo struct {
 	HTTPPort int
 	SSHPort  int
 	UDPPort  int
+	// Ports are served besides the three above (Config.Ports in
+	// production): TCP ports answer HTTP (and HTTPS, told apart by the
+	// first byte a client sends), the SSH port the banner, UDP ports echo.
+	Ports []Port
 	// Logger receives per-server errors; nil discards them.
 	Logger *slog.Logger
 	// Bound, if not nil, is called once every port is bound and before
@@ -62,6 +68,23 @@ func (e *Echo) port(p, def int) int {
 	return p
 }
 
+// plan returns the distinct HTTP, SSH and UDP ports to serve.
+func (e *Echo) plan() (httpPorts []int, ssh int, udpPorts []int) {
+	ssh = e.port(e.SSHPort, DefaultSSHPort)
+	httpPorts = []int{e.port(e.HTTPPort, DefaultHTTPPort)}
+	udpPorts = []int{e.port(e.UDPPort, DefaultUDPPort)}
+	for _, p := range e.Ports {
+		switch {
+		case p.Number <= 0 || p.Number > 65535:
+		case p.Protocol == ProtoUDP && !slices.Contains(udpPorts, p.Number):
+			udpPorts = append(udpPorts, p.Number)
+		case p.Protocol == ProtoTCP && p.Number != ssh && !slices.Contains(httpPorts, p.Number):
+			httpPorts = append(httpPorts, p.Number)
+		}
+	}
+	return httpPorts, ssh, udpPorts
+}
+
 // Serve binds every port on Config.BindIP, calls ready (if not nil) once all
 // are bound, and serves until ctx ends, then closes everything and returns
 // nil. A bind error is returned at once; one caused by missing privilege for
@@ -73,30 +96,47 @@ func (e *Echo) Serve(ctx context.Context, ready func()) error {
 	}
 	e.health.Store(http.StatusOK)
 	bind := e.Config.BindIP
-	httpAddr := netip.AddrPortFrom(bind, uint16(e.port(e.HTTPPort, DefaultHTTPPort))).String()
-	sshAddr := netip.AddrPortFrom(bind, uint16(e.port(e.SSHPort, DefaultSSHPort))).String()
-	udpAddr := netip.AddrPortFrom(bind, uint16(e.port(e.UDPPort, DefaultUDPPort))).String()
+	addr := func(p int) string { return netip.AddrPortFrom(bind, uint16(p)).String() }
+	httpPorts, sshPort, udpPorts := e.plan()
 
 	var lc net.ListenConfig
-	httpLn, err := lc.Listen(ctx, "tcp", httpAddr)
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	var httpLns []net.Listener
+	for _, p := range httpPorts {
+		ln, err := lc.Listen(ctx, "tcp", addr(p))
+		if err != nil {
+			return bindError(err)
+		}
+		closers = append(closers, ln)
+		httpLns = append(httpLns, ln)
+	}
+	sshLn, err := lc.Listen(ctx, "tcp", addr(sshPort))
 	if err != nil {
 		return bindError(err)
 	}
-	defer httpLn.Close()
-	sshLn, err := lc.Listen(ctx, "tcp", sshAddr)
-	if err != nil {
-		return bindError(err)
+	closers = append(closers, sshLn)
+	var udps []net.PacketConn
+	for _, p := range udpPorts {
+		pc, err := lc.ListenPacket(ctx, "udp", addr(p))
+		if err != nil {
+			return bindError(err)
+		}
+		closers = append(closers, pc)
+		udps = append(udps, pc)
 	}
-	defer sshLn.Close()
-	udp, err := lc.ListenPacket(ctx, "udp", udpAddr)
-	if err != nil {
-		return bindError(err)
-	}
-	defer udp.Close()
 	if e.Bound != nil {
 		if err := e.Bound(); err != nil {
 			return err
 		}
+	}
+	tlsConf, err := selfSignedTLS(e.Config.Name)
+	if err != nil {
+		return fmt.Errorf("echo: %w", err)
 	}
 
 	srv := &http.Server{
@@ -110,22 +150,33 @@ func (e *Echo) Serve(ctx context.Context, ready func()) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		err := srv.Serve(&proxyproto.Listener{Listener: httpLn})
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("echo: http: %w", err)
-	})
+	serve := func(ln net.Listener) {
+		g.Go(func() error {
+			err := srv.Serve(ln)
+			if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("echo: http: %w", err)
+		})
+	}
+	for _, ln := range httpLns {
+		plain, secure := sniffTLS(gctx, &proxyproto.Listener{Listener: ln})
+		serve(plain)
+		serve(tls.NewListener(secure, tlsConf))
+		closers = append(closers, plain, secure)
+	}
 	g.Go(func() error { return e.serveSSH(gctx, sshLn) })
-	g.Go(func() error { return e.serveUDP(gctx, udp) })
+	for _, pc := range udps {
+		g.Go(func() error { return e.serveUDP(gctx, pc) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		shut, cancel := context.WithTimeout(context.WithoutCancel(gctx), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(shut) //nolint:errcheck // closing on the way out
-		sshLn.Close()
-		udp.Close()
+		for _, c := range closers {
+			c.Close()
+		}
 		return nil
 	})
 	err = g.Wait()

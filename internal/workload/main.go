@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Main runs the workload kind (`nimbus workload <kind>`) configured from the
@@ -66,8 +68,24 @@ func run(ctx context.Context, kind string, getenv func(string) string, environ [
 	}
 	switch k {
 	case KindEcho:
-		e := &Echo{Config: cfg, Logger: slog.New(slog.NewTextHandler(stderr, nil)), Bound: drop}
-		return e.Serve(ctx, ready)
+		log := slog.New(slog.NewTextHandler(stderr, nil))
+		e := &Echo{Config: cfg, Ports: cfg.Ports, Logger: log, Bound: drop}
+		if cfg.CustomData == "" && len(cfg.Commands) == 0 {
+			return e.Serve(ctx, ready)
+		}
+		// customData (and extensions) the image map runs: after the
+		// ports are bound and privileges dropped, beside the servers.
+		g, gctx := errgroup.WithContext(ctx)
+		e.Bound = func() error {
+			if err := drop(); err != nil {
+				return err
+			}
+			s := &Script{Config: cfg, Environ: environ, Stdout: stdout, Stderr: stderr}
+			g.Go(func() error { return s.Serve(gctx, nil) })
+			return nil
+		}
+		g.Go(func() error { return e.Serve(gctx, ready) })
+		return g.Wait()
 	default:
 		if err := drop(); err != nil {
 			return err

@@ -32,41 +32,49 @@ type Script struct {
 }
 
 // Serve decodes the script (an error if it is not base64), starts it, calls
-// ready (if not nil) and waits until ctx ends. When ctx ends a script still
-// running gets SIGTERM, then SIGKILL 5 s later.
+// ready (if not nil), runs Config.Commands one after the other once it
+// ends, and waits until ctx ends. When ctx ends a program still running
+// gets SIGTERM, then SIGKILL 5 s later.
 func (s *Script) Serve(ctx context.Context, ready func()) error {
 	src, err := DecodeCustomData(s.Config.CustomData)
 	if err != nil {
 		return fmt.Errorf("script: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, Shell, "-c", string(src), "customdata")
-	cmd.Env = s.environ()
-	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
-	cmd.Dir = s.Config.Dir
-	if cmd.Dir == "" {
-		cmd.Dir = "/"
+	type program struct{ name, src string }
+	progs := []program{{"customData script", string(src)}}
+	for i, c := range s.Config.Commands {
+		progs = append(progs, program{fmt.Sprintf("extension command %d", i), c})
 	}
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("script: start %s: %w", Shell, err)
-	}
-	if ready != nil {
-		ready()
-	}
-	werr := cmd.Wait()
-	if ctx.Err() != nil {
-		return nil
-	}
-	if s.Stderr != nil {
-		var ee *exec.ExitError
-		switch {
-		case werr == nil:
-			fmt.Fprintln(s.Stderr, "nimbus: customData script exited with status 0")
-		case errors.As(werr, &ee):
-			fmt.Fprintf(s.Stderr, "nimbus: customData script ended: %v\n", ee.ProcessState)
-		default:
-			fmt.Fprintf(s.Stderr, "nimbus: customData script: %v\n", werr)
+	for i, p := range progs {
+		cmd := exec.CommandContext(ctx, Shell, "-c", p.src, "customdata")
+		cmd.Env = s.environ()
+		cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
+		cmd.Dir = s.Config.Dir
+		if cmd.Dir == "" {
+			cmd.Dir = "/"
+		}
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("script: start %s: %w", Shell, err)
+		}
+		if i == 0 && ready != nil {
+			ready()
+		}
+		werr := cmd.Wait()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if s.Stderr != nil {
+			var ee *exec.ExitError
+			switch {
+			case werr == nil:
+				fmt.Fprintf(s.Stderr, "nimbus: %s exited with status 0\n", p.name)
+			case errors.As(werr, &ee):
+				fmt.Fprintf(s.Stderr, "nimbus: %s ended: %v\n", p.name, ee.ProcessState)
+			default:
+				fmt.Fprintf(s.Stderr, "nimbus: %s: %v\n", p.name, werr)
+			}
 		}
 	}
 	<-ctx.Done()
@@ -77,7 +85,7 @@ func (s *Script) environ() []string {
 	drop := map[string]bool{
 		EnvCustomData: true, EnvReadyFD: true,
 		EnvInstanceName: true, EnvInstanceID: true, EnvPrivateIP: true, EnvBindIP: true,
-		EnvConfine: true,
+		EnvConfine: true, EnvPorts: true, EnvCommands: true,
 	}
 	if s.Config.Dir != "" {
 		drop["HOME"] = true

@@ -5,13 +5,20 @@
 //
 //   - echo: HTTP on port 80 (GET / answers who served the request and who
 //     asked, GET and PUT /health), an SSH-style banner on TCP port 22 and a
-//     UDP echo of the same JSON on UDP port 80.
+//     UDP echo of the same JSON on UDP port 80; plus every port of
+//     EnvPorts (HTTP or HTTPS on TCP, echo on UDP). With customData or
+//     commands to run, it runs them too, as the script image does.
 //   - script: runs osProfile.customData (a base64 shell script, as cloud-init
-//     would) with /bin/sh once, then stays up like a booted VM.
+//     would) with /bin/sh once, then the extension commands, then stays up
+//     like a booted VM.
+//
+// Which image a scale set's image reference (a marketplace image, a gallery
+// or custom image, a VHD) runs as is the ImageMap's choice.
 package workload
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -47,6 +54,13 @@ const (
 	// EnvCustomData is osProfile.customData (base64), read by the script
 	// image and removed from the script's own environment.
 	EnvCustomData = "NIMBUS_CUSTOM_DATA"
+	// EnvPorts lists the ports the echo image serves besides its
+	// defaults (FormatPorts: "tcp/443,udp/53"): the ports the instance's
+	// load balancers send to.
+	EnvPorts = "NIMBUS_ECHO_PORTS"
+	// EnvCommands is a JSON array of shell commands run after customData
+	// (the commandToExecute of extensions the image map runs).
+	EnvCommands = "NIMBUS_EXTENSION_COMMANDS"
 	// EnvReadyFD, when set, is a file descriptor number the workload writes
 	// its readiness to: "ok\n" once it serves (or once the script started),
 	// otherwise the error that stopped it. The workload closes it after
@@ -156,6 +170,10 @@ type Config struct {
 	CustomData string
 	// Dir is the instance's own directory (EnvDir); "" means "/".
 	Dir string
+	// Ports are extra ports of the echo image (EnvPorts).
+	Ports []Port
+	// Commands run after customData (EnvCommands).
+	Commands []string
 }
 
 // ConfigFromEnv reads a Config from the Env* variables through getenv
@@ -174,6 +192,14 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	var err error
 	if c.BindIP, err = netip.ParseAddr(bind); err != nil {
 		return Config{}, fmt.Errorf("workload: %s: %w", EnvBindIP, err)
+	}
+	if c.Ports, err = ParsePorts(getenv(EnvPorts)); err != nil {
+		return Config{}, err
+	}
+	if cmds := getenv(EnvCommands); cmds != "" {
+		if err := json.Unmarshal([]byte(cmds), &c.Commands); err != nil {
+			return Config{}, fmt.Errorf("workload: %s: %w", EnvCommands, err)
+		}
 	}
 	c.PrivateIP = c.BindIP
 	if p := getenv(EnvPrivateIP); p != "" {

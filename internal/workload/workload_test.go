@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,17 +109,25 @@ func TestDecodeCustomData(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
-	env := map[string]string{EnvBindIP: "127.100.250.9", EnvPrivateIP: "198.18.0.4", EnvInstanceName: "web_4", EnvInstanceID: "4"}
+	env := map[string]string{EnvBindIP: "127.100.250.9", EnvPrivateIP: "198.18.0.4", EnvInstanceName: "web_4", EnvInstanceID: "4",
+		EnvPorts: "tcp/3389,udp/53", EnvCommands: `["echo hi","touch x"]`}
 	c, err := ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Name: "web_4", InstanceID: "4", PrivateIP: netip.MustParseAddr("198.18.0.4"), BindIP: netip.MustParseAddr("127.100.250.9")}
-	if c != want {
+	want := Config{Name: "web_4", InstanceID: "4", PrivateIP: netip.MustParseAddr("198.18.0.4"), BindIP: netip.MustParseAddr("127.100.250.9"),
+		Ports: []Port{{ProtoTCP, 3389}, {ProtoUDP, 53}}, Commands: []string{"echo hi", "touch x"}}
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("ConfigFromEnv = %+v; want %+v", c, want)
 	}
 	if _, err := ConfigFromEnv(func(string) string { return "" }); err == nil {
 		t.Fatal("ConfigFromEnv without a bind address succeeded")
+	}
+	for _, bad := range []string{"tcp/0", "sctp/80", "tcp/70000", "80"} {
+		env[EnvPorts] = bad
+		if _, err := ConfigFromEnv(func(k string) string { return env[k] }); err == nil {
+			t.Errorf("ConfigFromEnv with %s=%q succeeded", EnvPorts, bad)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"nimbus/internal/ipam"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
+	"nimbus/internal/workload"
 )
 
 // This file is the I/O half of a pass: apply carries out a Plan against the
@@ -301,7 +302,8 @@ func (c *Controller) driveOne(ctx context.Context, ik *instanceKV, d Drive, now 
 }
 
 func (c *Controller) saveIfChanged(ctx context.Context, ik *instanceKV, before resource.Instance) error {
-	if statusOf(&before) == statusOf(ik.in) && before.RepairGraceFrom.Equal(ik.in.RepairGraceFrom) {
+	if statusOf(&before) == statusOf(ik.in) && before.RepairGraceFrom.Equal(ik.in.RepairGraceFrom) &&
+		before.Workload == ik.in.Workload && before.Ports == ik.in.Ports {
 		return nil
 	}
 	return c.save(ctx, ik)
@@ -313,14 +315,8 @@ func (c *Controller) spec(ctx context.Context, in *resource.Instance) (driver.In
 		Key: driverKey(in), Name: in.Name, InstanceID: in.InstanceID, ComputerName: in.ComputerName,
 		Env: map[string]string{"NIMBUS_SCALE_SET": in.ScaleSetID},
 	}
-	if m := in.Model; m != nil {
-		if m.StorageProfile != nil && m.StorageProfile.ImageReference != nil {
-			ir := m.StorageProfile.ImageReference
-			spec.Image = driver.Image{Publisher: ir.Publisher, Offer: ir.Offer, SKU: ir.SKU, Version: ir.Version}
-		}
-		if m.OSProfile != nil {
-			spec.CustomData = m.OSProfile.CustomData
-		}
+	if err := c.mapWorkload(ctx, in, &spec); err != nil {
+		return spec, err
 	}
 	if in.PrivateIP != "" {
 		addr, err := netip.ParseAddr(in.PrivateIP)
@@ -336,6 +332,63 @@ func (c *Controller) spec(ctx context.Context, in *resource.Instance) (driver.In
 		spec.Gateway = pfx.Masked().Addr().Next()
 	}
 	return spec, nil
+}
+
+// mapWorkload sets the nimbus workload spec runs for the instance's image
+// (Options.Images): the mapped image, customData and extension commands
+// when the map entry runs them, and for the echo workload every port the
+// instance's load balancers send to. It records the choice on in.
+func (c *Controller) mapWorkload(ctx context.Context, in *resource.Instance, spec *driver.InstanceSpec) error {
+	e, err := c.opt.Images.Map(workload.ImageRefOf(in.Model))
+	if err != nil {
+		return fmt.Errorf("instance %s: %w", in.Name, err)
+	}
+	spec.Image = e.Image()
+	in.Workload, in.Ports = e.Name+" ("+string(e.Workload)+")", ""
+	if e.RunsCustomData() && in.Model.OSProfile != nil {
+		spec.CustomData = in.Model.OSProfile.CustomData
+	}
+	if e.RunsExtensions() {
+		if cmds := workload.ExtensionCommands(in.Model); len(cmds) > 0 {
+			b, err := json.Marshal(cmds)
+			if err != nil {
+				return fmt.Errorf("instance %s extensions: %w", in.Name, err)
+			}
+			spec.Env[workload.EnvCommands] = string(b)
+		}
+	}
+	if e.Workload != workload.KindEcho {
+		return nil
+	}
+	u := (&resource.VirtualMachineScaleSet{Properties: resource.VMSSProps{VirtualMachineProfile: in.Model}}).Uses()
+	var lbs []*resource.LoadBalancer
+	for _, id := range u.LoadBalancerIDs() {
+		pid, err := resource.ParseID(id)
+		if err != nil {
+			continue
+		}
+		kv, err := c.opt.Store.Get(ctx, resource.Key(pid))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("instance %s load balancer: %w", in.Name, err)
+		}
+		lb, err := resource.DecodeLoadBalancer(kv.Value)
+		if err != nil {
+			return fmt.Errorf("instance %s load balancer: %w", in.Name, err)
+		}
+		lbs = append(lbs, lb)
+	}
+	var ports []workload.Port
+	for _, p := range resource.BackendPorts(lbs, u.Pools, u.NatPools, in.PrimaryIPConfigID(), u.HealthProbe) {
+		ports = append(ports, workload.Port{Protocol: p.Protocol, Number: p.Port})
+	}
+	if len(ports) > 0 {
+		in.Ports = workload.FormatPorts(ports)
+		spec.Env[workload.EnvPorts] = in.Ports
+	}
+	return nil
 }
 
 func (c *Controller) markSeenRunning(key string) {

@@ -37,7 +37,8 @@ type fakeDriver struct {
 	mu        sync.Mutex
 	ws        map[string]driver.Status
 	calls     []string
-	failStart error // when set, Start fails with it
+	failStart error                          // when set, Start fails with it
+	specs     map[string]driver.InstanceSpec // instance id -> last spec started
 }
 
 var _ Driver = (*fakeDriver)(nil)
@@ -52,6 +53,10 @@ func (d *fakeDriver) Start(_ context.Context, spec driver.InstanceSpec) (driver.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.log("start", spec.Key)
+	if d.specs == nil {
+		d.specs = map[string]driver.InstanceSpec{}
+	}
+	d.specs[spec.InstanceID] = spec
 	if d.failStart != nil {
 		return driver.Status{}, d.failStart
 	}

@@ -14,6 +14,7 @@ import (
 	"nimbus/internal/driver"
 	"nimbus/internal/resource"
 	"nimbus/internal/store"
+	"nimbus/internal/workload"
 )
 
 // Network tells the controller a subnet's prefix; addresses are allocated
@@ -60,6 +61,9 @@ type Options struct {
 	StartConcurrency int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Images maps scale sets' images to nimbus workloads (nil:
+	// workload.DefaultImageMap). The API validates images with the same map.
+	Images *workload.ImageMap
 	// RepairGrace, when positive, replaces every automaticRepairsPolicy
 	// gracePeriod. The API keeps Azure's 10-minute minimum; this exists for
 	// tests and demos only (`nimbus serve --test-repair-grace`).
@@ -101,6 +105,9 @@ func New(opt Options) *Controller {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.Images == nil {
+		opt.Images = workload.DefaultImageMap()
 	}
 	return &Controller{
 		opt: opt, log: opt.Logger.With("controller", "vmss"), kick: make(chan struct{}, 1),
@@ -330,6 +337,16 @@ func (c *Controller) read(ctx context.Context, lid string, vm *resource.VirtualM
 			return s, fmt.Errorf("decode instance counter: %w", err)
 		}
 		in.NextID = ctr.Next
+	}
+	switch kv, err := c.opt.Store.Get(ctx, resource.ScaleSetStateKey(vm.ID)); {
+	case err == nil:
+		st, err := resource.DecodeScaleSetState(kv.Value)
+		if err != nil {
+			return s, fmt.Errorf("decode scale set state: %w", err)
+		}
+		in.RepairsSuspended = st.IsSuspended(resource.ServiceAutomaticRepairs)
+	case !errors.Is(err, store.ErrNotFound):
+		return s, fmt.Errorf("read scale set state: %w", err)
 	}
 	probe := healthProbe(vm)
 	if probe != "" && c.opt.Health != nil {

@@ -74,6 +74,10 @@ type Input struct {
 	// RepairGrace, when positive, replaces every automaticRepairsPolicy
 	// gracePeriod (Options.RepairGrace).
 	RepairGrace time.Duration
+	// RepairsSuspended is true while a user has suspended the scale set's
+	// automatic repairs (setOrchestrationServiceState): health marks are
+	// kept, no instance is repaired.
+	RepairsSuspended bool
 }
 
 // Plan is what one pass does to one scale set. apply carries out its phases

@@ -369,6 +369,7 @@ func TestPlanRepair(t *testing.T) {
 		name        string
 		policy      *resource.AutomaticRepairsPolicy
 		repairGrace time.Duration
+		suspended   bool
 		health      map[string]Health
 		edit        func(*resource.Instance) // of instance "0"
 		marks       []HealthMark
@@ -408,6 +409,10 @@ func TestPlanRepair(t *testing.T) {
 			}},
 		{name: "test grace override", policy: policy("", "PT30M"), repairGrace: time.Second, health: map[string]Health{"0": HealthDown},
 			edit: down(now.Add(-time.Second)), repairs: []string{"0"}, replaced: true},
+		{name: "suspended: marks only, past grace", policy: policy("", "PT10M"), suspended: true, health: map[string]Health{"0": HealthDown},
+			edit: down(now.Add(-time.Hour))},
+		{name: "suspended: a first down is still marked", policy: policy("", "PT10M"), suspended: true, health: map[string]Health{"0": HealthDown},
+			marks: []HealthMark{{"0", now}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,7 +423,7 @@ func TestPlanRepair(t *testing.T) {
 				tt.edit(r0)
 			}
 			in := settledInput(vm, r0, rec(vm, "1"))
-			in.Health, in.RepairGrace = tt.health, tt.repairGrace
+			in.Health, in.RepairGrace, in.RepairsSuspended = tt.health, tt.repairGrace, tt.suspended
 			if in.Health != nil {
 				in.Health["1"] = HealthUp
 			}

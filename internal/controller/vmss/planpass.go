@@ -302,10 +302,11 @@ func deref32(p *int32, def int32) int32 {
 // said "down" for longer than the grace period (counted from its creation or
 // last state change) is replaced, restarted or reimaged, at most
 // RepairBatchSize at a time. Instances protected from scale-set actions are
-// skipped. Health marks are kept whether or not repairs are enabled.
+// skipped. Health marks are kept whether or not repairs are enabled or
+// suspended (Input.RepairsSuspended).
 func (p *planner) repair(vm *resource.VirtualMachineScaleSet, alive []*resource.Instance) {
 	pol := vm.Properties.AutomaticRepairsPolicy
-	enabled := pol != nil && pol.Enabled != nil && *pol.Enabled
+	enabled := pol != nil && pol.Enabled != nil && *pol.Enabled && !p.in.RepairsSuspended
 	grace := 10 * time.Minute
 	action := "Replace"
 	if pol != nil {

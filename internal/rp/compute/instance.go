@@ -33,6 +33,7 @@ import (
 	"nimbus/internal/resource"
 	"nimbus/internal/rp/network"
 	"nimbus/internal/store"
+	"nimbus/internal/workload"
 )
 
 // instNetVersions are the api-versions of the network views nested under a
@@ -245,7 +246,32 @@ type vmssVMInstanceView struct {
 	ComputerName         string         `json:"computerName"`
 	Statuses             []vmStatus     `json:"statuses"`
 	VMHealth             *vmHealth      `json:"vmHealth,omitempty"`
+	Extensions           []vmExtView    `json:"extensions,omitempty"`
 	AddressMapping       addressMapping `json:"nimbusAddressMapping"`
+	Workload             *workloadView  `json:"nimbusWorkload,omitempty"`
+}
+
+// vmExtView is a VirtualMachineExtensionInstanceView.
+type vmExtView struct {
+	Name               string     `json:"name"`
+	Type               string     `json:"type,omitempty"`
+	TypeHandlerVersion string     `json:"typeHandlerVersion,omitempty"`
+	Statuses           []vmStatus `json:"statuses"`
+}
+
+// workloadView says what the instance's image became: the image as the
+// model names it, the image map entry, the nimbus workload, the extra ports
+// it serves and whether customData and extensions run.
+type workloadView struct {
+	Image    string `json:"image"`
+	OS       string `json:"osType"`
+	MapEntry string `json:"mapEntry"`
+	Workload string `json:"workload"`
+	Ports    string `json:"ports,omitempty"`
+	// RunsCustomData and RunsExtensions: whether customData and the
+	// extensions run in the instance, or are only stored and reported.
+	RunsCustomData bool `json:"runsCustomData"`
+	RunsExtensions bool `json:"runsExtensions"`
 }
 
 type vmHealth struct {
@@ -433,6 +459,7 @@ func (s *server) instanceView(v *resource.VirtualMachineScaleSet, in *resource.I
 		am.Message = "privateIp=" + in.PrivateIP + " providerIp=" + in.ProviderIP
 	}
 	out.Statuses = append(out.Statuses, am)
+	s.workloadView(in, out)
 	if state, reason, probed := s.healthState(v, in); probed {
 		hs := vmStatus{Code: "HealthState/" + state, Level: "Info", Message: reason}
 		switch state {
@@ -446,6 +473,48 @@ func (s *server) instanceView(v *resource.VirtualMachineScaleSet, in *resource.I
 		out.VMHealth = &vmHealth{Status: hs}
 	}
 	return out
+}
+
+// workloadView fills the instance view's nimbusWorkload, a
+// NimbusWorkload/{kind} status and the extensions' statuses from the image
+// map's entry for the instance's image.
+func (s *server) workloadView(in *resource.Instance, out *vmssVMInstanceView) {
+	ref := workload.ImageRefOf(in.Model)
+	e, err := s.images.Map(ref)
+	if err != nil {
+		return
+	}
+	wv := &workloadView{Image: ref.String(), OS: ref.OS(), MapEntry: e.Name, Workload: string(e.Workload), Ports: in.Ports,
+		RunsCustomData: e.RunsCustomData(), RunsExtensions: e.RunsExtensions()}
+	out.Workload = wv
+	msg := "image " + wv.Image + " runs as the nimbus " + wv.Workload + " workload (image map entry " + wv.MapEntry + ")"
+	if wv.Ports != "" {
+		msg += "; serves " + wv.Ports + " for its load balancers"
+	}
+	out.Statuses = append(out.Statuses, vmStatus{Code: "NimbusWorkload/" + wv.Workload, Level: "Info",
+		DisplayStatus: "Runs as nimbus " + wv.Workload, Message: msg})
+	var prof struct {
+		Extensions []struct {
+			Name       string `json:"name"`
+			Properties struct {
+				Publisher          string `json:"publisher"`
+				Type               string `json:"type"`
+				TypeHandlerVersion string `json:"typeHandlerVersion"`
+			} `json:"properties"`
+		} `json:"extensions"`
+	}
+	if in.Model == nil || json.Unmarshal(in.Model.ExtensionProfile, &prof) != nil {
+		return
+	}
+	for _, x := range prof.Extensions {
+		st := vmStatus{Code: "ProvisioningState/succeeded", Level: "Info", DisplayStatus: "Provisioning succeeded",
+			Message: "Stored; not run: the image map entry " + e.Name + " keeps extensions (extensions: store)."}
+		if e.RunsExtensions() {
+			st.Message = "Run by nimbus after customData (image map entry " + e.Name + "): custom script commands run, other extensions have nothing to run."
+		}
+		out.Extensions = append(out.Extensions, vmExtView{Name: x.Name, Type: x.Properties.Publisher + "." + x.Properties.Type,
+			TypeHandlerVersion: x.Properties.TypeHandlerVersion, Statuses: []vmStatus{st}})
+	}
 }
 
 // expands reports whether the request's $expand lists what (case-insensitive).
@@ -583,10 +652,21 @@ func (s *server) getScaleSetInstanceView(ctx context.Context, r *arm.Request) (*
 		prov = resource.Succeeded
 	}
 	out.Statuses = []vmStatus{{Code: "ProvisioningState/" + strings.ToLower(prov), Level: "Info", DisplayStatus: "Provisioning " + strings.ToLower(prov)}}
-	repairs := "NotRunning"
-	if p := v.Properties.AutomaticRepairsPolicy; p != nil && p.Enabled != nil && *p.Enabled {
-		repairs = "Running"
+	st, _, err := loadState(ctx, rd, v.ID)
+	if err != nil {
+		return nil, err
 	}
-	out.OrchestrationServices = []orchestrationService{{ServiceName: "AutomaticRepairs", ServiceState: repairs}}
+	repairs := resource.ServiceNotRunning
+	switch {
+	case repairsEnabled(v) && st.IsSuspended(resource.ServiceAutomaticRepairs):
+		repairs = resource.ServiceSuspended
+	case repairsEnabled(v):
+		repairs = resource.ServiceRunning
+	}
+	out.OrchestrationServices = []orchestrationService{{ServiceName: resource.ServiceAutomaticRepairs, ServiceState: repairs}}
+	if st.IsSuspended(resource.ServiceAutomaticZoneRebalancing) {
+		out.OrchestrationServices = append(out.OrchestrationServices,
+			orchestrationService{ServiceName: resource.ServiceAutomaticZoneRebalancing, ServiceState: resource.ServiceSuspended})
+	}
 	return arm.JSON(http.StatusOK, out), nil
 }

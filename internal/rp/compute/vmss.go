@@ -53,6 +53,7 @@ func (m vmssModel) Prepare(ctx context.Context, tx *arm.Tx, obj, old arm.Object)
 		return err
 	}
 	keepCustomData(v, prev)
+	fillProfileDefaults(v.Properties.VirtualMachineProfile)
 	v.Properties.ProvisioningState = resource.Succeeded
 	if prev == nil {
 		v.Properties.UniqueID = resource.NewGUID()
@@ -65,7 +66,7 @@ func (m vmssModel) Prepare(ctx context.Context, tx *arm.Tx, obj, old arm.Object)
 	if err := resource.ValidateScaleSet(v, prev, vctx); err != nil {
 		return err
 	}
-	if err := validateImage(v); err != nil {
+	if err := m.validateImage(v); err != nil {
 		return err
 	}
 	arm.GuardRead(tx, read)
@@ -137,10 +138,13 @@ func (vmssModel) References(obj arm.Object) []resource.Ref {
 	return out
 }
 
-// Release lets the controller remove the instances; the operation finishes
-// when they are gone.
+// Release lets the controller remove the instances and drops the scale
+// set's service state (suspended services, rolling upgrades); the operation
+// finishes when the instances are gone.
 func (m vmssModel) Release(_ context.Context, tx *arm.Tx, obj arm.Object) error {
-	m.waitConverged(tx, obj.(*resource.VirtualMachineScaleSet).ID)
+	id := obj.(*resource.VirtualMachineScaleSet).ID
+	tx.Delete(resource.ScaleSetStateKey(id), store.AnyRevision)
+	m.waitConverged(tx, id)
 	return nil
 }
 
@@ -154,6 +158,84 @@ func (vmssModel) Render(_ context.Context, _ arm.Reader, obj arm.Object) error {
 		vp.OSProfile.CustomData = ""
 	}
 	return nil
+}
+
+// fillProfileDefaults fills the defaults Azure shows in a scale set's
+// profile: the OS configuration of the image's OS (Linux:
+// disablePasswordAuthentication false, provisionVMAgent true; Windows:
+// provisionVMAgent and enableAutomaticUpdates true), osDisk.osType, and
+// each data disk's caching (None) and storage account type (Standard_LRS).
+// Values the client set are kept.
+func fillProfileDefaults(vp *resource.VMProfile) {
+	if vp == nil {
+		return
+	}
+	os := workload.ImageRefOf(vp).OS()
+	if op := vp.OSProfile; op != nil {
+		if os == workload.OSWindows || len(op.WindowsConfiguration) > 0 {
+			op.WindowsConfiguration = withDefaults(op.WindowsConfiguration, map[string]any{"provisionVMAgent": true, "enableAutomaticUpdates": true})
+		} else {
+			op.LinuxConfiguration = withDefaults(op.LinuxConfiguration, map[string]any{"disablePasswordAuthentication": false, "provisionVMAgent": true})
+		}
+	}
+	if sp := vp.StorageProfile; sp != nil {
+		if len(sp.OSDisk) > 0 {
+			sp.OSDisk = withDefaults(sp.OSDisk, map[string]any{"osType": os})
+		}
+		var disks []json.RawMessage
+		if len(sp.DataDisks) > 0 && json.Unmarshal(sp.DataDisks, &disks) == nil {
+			for i, d := range disks {
+				var m map[string]any
+				if json.Unmarshal(d, &m) != nil || m == nil {
+					continue
+				}
+				if _, ok := m["caching"]; !ok {
+					m["caching"] = "None"
+				}
+				if _, vhd := m["vhd"]; !vhd {
+					md, _ := m["managedDisk"].(map[string]any)
+					if md == nil {
+						md = map[string]any{}
+					}
+					if _, ok := md["storageAccountType"]; !ok {
+						md["storageAccountType"] = "Standard_LRS"
+					}
+					m["managedDisk"] = md
+				}
+				if b, err := json.Marshal(m); err == nil {
+					disks[i] = b
+				}
+			}
+			if b, err := json.Marshal(disks); err == nil {
+				sp.DataDisks = b
+			}
+		}
+	}
+}
+
+// withDefaults returns the JSON object raw (nil: an empty one) with the
+// properties of defs it lacks; raw unchanged when it is not an object.
+func withDefaults(raw json.RawMessage, defs map[string]any) json.RawMessage {
+	m := map[string]any{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+			return raw
+		}
+	}
+	changed := len(raw) == 0
+	for k, v := range defs {
+		if _, ok := m[k]; !ok {
+			m[k], changed = v, true
+		}
+	}
+	if !changed {
+		return raw
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 // keepCustomData gives an update whose osProfile leaves customData out the
@@ -247,18 +329,26 @@ func (s *server) listScaleSetsByLocation(ctx context.Context, r *arm.Request, k 
 	return r.Page(items)
 }
 
-// validateImage refuses, at write time, an image no driver runs and
-// customData that is not base64: instances would only fail later.
-func validateImage(v *resource.VirtualMachineScaleSet) error {
+// validateImage refuses, at write time, an image the image map does not
+// map to a nimbus workload, in whichever form the model names it (platform
+// image, custom or gallery image id, unmanaged VHD): instances would only
+// fail later. customData must be base64.
+func (m vmssModel) validateImage(v *resource.VirtualMachineScaleSet) error {
 	vp := v.Properties.VirtualMachineProfile
 	if vp == nil {
 		return nil
 	}
-	if sp := vp.StorageProfile; sp != nil && sp.ImageReference != nil {
-		ir := sp.ImageReference
-		if _, err := workload.Resolve(driver.Image{Publisher: ir.Publisher, Offer: ir.Offer, SKU: ir.SKU, Version: ir.Version}); err != nil {
-			e := resource.BadRequest("PlatformImageNotFound", "%s", strings.TrimPrefix(err.Error(), "driver: unknown image: "))
-			e.Target = "properties.virtualMachineProfile.storageProfile.imageReference"
+	if ref := workload.ImageRefOf(vp); !ref.IsZero() {
+		if _, err := m.s.images.Map(ref); err != nil {
+			code, target := "PlatformImageNotFound", "properties.virtualMachineProfile.storageProfile.imageReference"
+			if !ref.IsPlatform() {
+				code = "ImageNotFound"
+			}
+			if ref.URI != "" {
+				target = "properties.virtualMachineProfile.storageProfile.osDisk.image.uri"
+			}
+			e := resource.BadRequest(code, "%s", strings.TrimPrefix(err.Error(), driver.ErrUnknownImage.Error()+": "))
+			e.Target = target
 			return e
 		}
 	}

@@ -120,7 +120,7 @@ func newGuardFix(t *testing.T) *guardFix {
 	if g.s, err = arm.New(arm.Config{Store: g.rs, Tokens: iss, Identity: id}); err != nil {
 		t.Fatal(err)
 	}
-	compute.Register(g.s)
+	compute.Register(g.s, compute.Options{})
 	network.Register(g.s, compute.Membership{})
 	if err := g.s.EnsureSubscription(ctx); err != nil {
 		t.Fatal(err)
