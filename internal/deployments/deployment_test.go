@@ -260,12 +260,12 @@ func TestDeploymentBadTemplatesCreateNothing(t *testing.T) {
 		{"type nimbus does not serve", map[string]any{"resources": []any{pip("a"), map[string]any{
 			"type": "Microsoft.Network/routeTables", "apiVersion": "2022-07-01", "name": "rt", "location": "eastus"}}}, nil,
 			`"code":"InvalidResourceType"`},
-		// A scale set's extension as a resource of its own: the error
-		// names the child type, not its parent.
+		// A child type nimbus does not serve, as a resource of its own: the
+		// error names the child type, not its parent.
 		{"child type nimbus does not serve", map[string]any{"resources": []any{pip("a"), map[string]any{
-			"type": "Microsoft.Compute/virtualMachineScaleSets/extensions", "apiVersion": "2022-08-01", "name": "vmss/ext",
-			"properties": map[string]any{"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript"}}}}, nil,
-			`The resource type 'virtualMachineScaleSets/extensions' could not be found in the namespace 'Microsoft.Compute'`},
+			"type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings", "apiVersion": "2022-07-01", "name": "vn/peer",
+			"properties": map[string]any{"remoteVirtualNetwork": map[string]any{"id": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/virtualNetworks/z"}}}}}, nil,
+			`The resource type 'virtualNetworks/virtualNetworkPeerings' could not be found in the namespace 'Microsoft.Network'`},
 		{"api-version nimbus does not serve", map[string]any{"resources": []any{map[string]any{
 			"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2099-01-01", "name": "a", "location": "eastus"}}}, nil,
 			`"code":"NoRegisteredProviderFound"`},

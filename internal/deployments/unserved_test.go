@@ -29,8 +29,8 @@ func unservedTemplate() map[string]any {
 				"dependsOn": []any{"[resourceId('Microsoft.Network/publicIPAddresses/', 'pip')]"},
 				"properties": map[string]any{"ipConfigurations": []any{map[string]any{"name": "ipc", "properties": map[string]any{
 					"publicIPAddress": map[string]any{"id": "[resourceId('Microsoft.Network/publicIPAddresses', 'pip')]"}}}}}},
-			map[string]any{"type": "Microsoft.Compute/virtualMachineScaleSets/extensions", "apiVersion": "2022-08-01", "name": "vmss/health",
-				"properties": map[string]any{"publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux", "typeHandlerVersion": "1.0"}},
+			map[string]any{"type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings", "apiVersion": "2022-07-01", "name": "vn/peer",
+				"properties": map[string]any{"remoteVirtualNetwork": map[string]any{"id": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/virtualNetworks/z"}}},
 		},
 		"outputs": map[string]any{
 			"tls": map[string]any{"type": "string", "value": "[reference(resourceId('Microsoft.Storage/storageAccounts', concat('st', uniqueString(resourceGroup().id)))).minimumTlsVersion]"},
@@ -48,7 +48,7 @@ func TestUnservedTypesRefusedByDefault(t *testing.T) {
 	}
 	for _, want := range []string{"'storageAccounts' could not be found in the namespace 'Microsoft.Storage'",
 		"'bastionHosts' could not be found in the namespace 'Microsoft.Network'",
-		"'virtualMachineScaleSets/extensions' could not be found in the namespace 'Microsoft.Compute'"} {
+		"'virtualNetworks/virtualNetworkPeerings' could not be found in the namespace 'Microsoft.Network'"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("error lacks %q: %s", want, b)
 		}
@@ -116,9 +116,9 @@ func TestUnservedTypesStoredWithGroupTag(t *testing.T) {
 		sp["provisioningState"] != "Succeeded" || tags["team"] != "web" || tags[arm.UnservedMarkTag] != arm.UnservedMarkValue {
 		t.Errorf("storage account = %v", sa)
 	}
-	if st, ext := get("Microsoft.Compute/virtualMachineScaleSets/vmss/extensions/health"); st != http.StatusOK ||
-		ext["type"] != "Microsoft.Compute/virtualMachineScaleSets/extensions" || ext["name"] != "health" {
-		t.Errorf("GET extension: %d %v", st, ext)
+	if st, peer := get("Microsoft.Network/virtualNetworks/vn/virtualNetworkPeerings/peer"); st != http.StatusOK ||
+		peer["type"] != "Microsoft.Network/virtualNetworks/virtualNetworkPeerings" || peer["name"] != "peer" {
+		t.Errorf("GET peering: %d %v", st, peer)
 	}
 	// Listed at /nimbus/info.
 	st, _, b = n.Do(http.MethodGet, "/nimbus/info", nil)
