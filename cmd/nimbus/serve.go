@@ -158,7 +158,7 @@ docs/operations.md, "The etcd store".`,
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", node.DefaultDataDir(), "data directory (store, keys, endpoint.json, instance state); env NIMBUS_DATA_DIR")
 	f.StringVar(&listen, "listen", node.DefaultListen, "HTTPS listen address")
-	f.StringVar(&pool, "public-pool", "", "prefix public IP addresses are allocated from (default 127.77.0.0/16 with the proxy data plane, 198.18.64.0/18 with nft)")
+	f.StringVar(&pool, "public-pool", "", "prefix public IP addresses are allocated from (default 127.77.0.0/16 with the proxy data plane and rootless, 198.18.64.0/18 with nft as root)")
 	f.StringVar(&drv, "driver", system.Auto, "instance driver: auto, process or netns")
 	f.StringVar(&dp, "dataplane", system.Auto, "data plane: auto, proxy or nft")
 	f.StringVar(&providerPool, "provider-pool", "", "process driver: loopback range instances' private IPs are mapped to (default 127.100.0.0/16); two nimbus on one host need different ones")
