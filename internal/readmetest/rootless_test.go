@@ -138,6 +138,7 @@ func newTestUser(t *testing.T) *testUser {
 	u := &testUser{name: name, home: home}
 	t.Cleanup(func() {
 		u.kill()
+		u.removeTempFiles()
 		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil {
 			t.Logf("userdel -r %s: %v\n%s", name, err, out)
 		}
@@ -223,6 +224,20 @@ func (u *testUser) noneLeft(t *testing.T) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// removeTempFiles removes what the user left at the top of the temporary
+// directory (instance directories, demo data).
+func (u *testUser) removeTempFiles() {
+	ents, _ := os.ReadDir(os.TempDir())
+	for _, e := range ents {
+		p := filepath.Join(os.TempDir(), e.Name())
+		if fi, err := os.Lstat(p); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == u.uid {
+				os.RemoveAll(p)
+			}
+		}
 	}
 }
 
