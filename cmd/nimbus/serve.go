@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"nimbus/internal/arm"
 	"nimbus/internal/driver"
 	"nimbus/internal/node"
 	"nimbus/internal/portal"
@@ -35,6 +36,8 @@ func newServeCmd() *cobra.Command {
 		storeKind, etcdPrefix                         string
 		etcdEndpoints                                 []string
 		etcdTLS                                       [3]string // CA, certificate, key files
+		unserved                                      string
+		timeScale                                     float64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -78,7 +81,10 @@ docs/operations.md, "The etcd store".`,
 			opt := system.Options{Driver: drv, Dataplane: dp, MetricsListen: metricsListen,
 				ProbeInterval: probeInterval, RepairGrace: repairGrace,
 				MaxFlows: maxFlows, MaxFlowsPerFrontend: maxFlowsPerFrontend, APIMaxConns: apiMaxConns,
-				HalfCloseTimeout: halfClose}
+				HalfCloseTimeout: halfClose, TimeScale: timeScale}
+			if timeScale != 0 && timeScale < 1 {
+				return fmt.Errorf("--test-time-scale %g: want a factor of 1 or more", timeScale)
+			}
 			if providerPool != "" {
 				pp, err := netip.ParsePrefix(providerPool)
 				if err != nil || !pp.Addr().IsLoopback() {
@@ -117,10 +123,13 @@ docs/operations.md, "The etcd store".`,
 				storeDesc = "bolt " + filepath.Join(dataDir, node.StoreFile)
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			if !arm.ValidUnservedMode(unserved) {
+				return fmt.Errorf("--unserved-types %q: want %s or %s", unserved, arm.UnservedRefuse, arm.UnservedStore)
+			}
 			if limit, err := system.RaiseFileLimit(); err != nil {
 				log.Warn("file descriptor limit not raised", "limit", limit, "err", err)
 			}
-			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log, OpenStore: openStore}
+			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log, OpenStore: openStore, UnservedTypes: unserved}
 			opt.Rootless = rootlessHost
 			s, err := system.Start(cmd.Context(), opt)
 			if err != nil {
@@ -166,6 +175,7 @@ docs/operations.md, "The etcd store".`,
 	f.StringVar(&netnsName, "netns-name", "", "netns driver: name of nimbus's network namespace and prefix of its veth (default nimbus0)")
 	f.StringVar(&uplink, "netns-uplink", "", "netns driver: the /30 between the host and nimbus's namespace (default 198.19.255.252/30)")
 	f.StringVar(&instanceUser, "instance-user", "", "host user instances (echo, script, customData) run as when nimbus runs as root: NAME or UID, optionally :GROUP or :GID; never root (default nobody, 65534:65534). Not as root, instances run as nimbus's own user")
+	f.StringVar(&unserved, "unserved-types", arm.UnservedRefuse, "resource types nimbus does not serve (storage accounts, Key Vaults, ...): refuse them, or store them as generic resources without behaviour so whole templates deploy (a resource group's tag "+arm.UnservedGroupTag+": store|refuse overrides it)")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "loopback address serving Prometheus /metrics over HTTP, or off")
 	f.IntVar(&maxFlows, "max-flows", 0, "userspace data plane: flows (TCP connections, UDP sessions) carried at once over all frontends; further ones are refused (default: (descriptor limit - 4096) / 2)")
 	f.IntVar(&maxFlowsPerFrontend, "max-flows-per-frontend", 0, "userspace data plane: flows one frontend (address, port, protocol) carries at once (default: a quarter of --max-flows)")
@@ -179,6 +189,7 @@ docs/operations.md, "The etcd store".`,
 	f.StringVar(&etcdTLS[2], "etcd-key", "", "--store etcd: the client certificate's key file")
 	f.DurationVar(&probeInterval, "test-probe-interval", 0, "TESTS AND DEMOS ONLY: run every health probe at this interval, below Azure's 5 s minimum")
 	f.DurationVar(&repairGrace, "test-repair-grace", 0, "TESTS AND DEMOS ONLY: use this automatic-repairs grace period, below Azure's 10 min minimum")
+	f.Float64Var(&timeScale, "test-time-scale", 0, "TESTS AND DEMOS ONLY: run metrics and autoscale this many times faster: an Azure minute (metrics grain, timeGrain, timeWindow, cooldown, evaluation interval) lasts 1/N minute")
 	return cmd
 }
 

@@ -228,6 +228,9 @@ func (s *Server) deleteGroupOnce(ctx context.Context, id resource.ID) (Op, bool,
 			return Op{}, false, err
 		}
 	}
+	if err := s.deleteUnservedOf(ctx, tx, id.Subscription, id.ResourceGroup); err != nil {
+		return Op{}, false, err
+	}
 	tx.Delete(kv.Key, kv.Revision)
 	if err := s.stageOp(tx, id); err != nil {
 		return Op{}, false, err

@@ -136,6 +136,24 @@ func (s *Server) listResources(ctx context.Context, r *Request) (*Response, erro
 		}
 		items = append(items, &out)
 	}
+	// Stored resources of unserved types (unserved.go), top-level ones.
+	unserved, err := s.listUnserved(ctx, sub, rg, func(id, _ string) bool {
+		pid, ok := parseUnservedPath(splitSegments(id))
+		return ok && strings.Count(pid.fullType, "/") == 1
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range unserved {
+		id, err := resource.ParseID(g.ID)
+		if err != nil || !g.matches(id.ResourceGroup, clauses) {
+			continue
+		}
+		if !expandState {
+			g.ProvisioningState = ""
+		}
+		items = append(items, g)
+	}
 	return r.Page(items)
 }
 

@@ -37,6 +37,11 @@ func (s *Server) registerRuntime() {
 		if rt := s.Runtime(); rt != nil {
 			body["runtime"] = rt.Info()
 		}
+		unserved, err := s.unservedInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		body["unservedTypes"] = unserved
 		return JSON(http.StatusOK, body), nil
 	})
 }

@@ -54,6 +54,11 @@ type Config struct {
 	// loopback connections get managed-identity tokens: node sets the
 	// owner of the data directory. Empty: root only.
 	TrustedUIDs []uint32
+	// UnservedTypes is what happens to resources of types nimbus does not
+	// serve: UnservedRefuse ("" too) refuses them, UnservedStore stores
+	// them as generic resources without behaviour (unserved.go). A
+	// resource group's UnservedGroupTag overrides it.
+	UnservedTypes string
 }
 
 // DefaultPublicPool is the public address pool used when Config.PublicPool is zero.
@@ -92,6 +97,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Tokens == nil || cfg.Identity.TenantID == "" || cfg.Identity.SubscriptionID == "" {
 		return nil, errors.New("arm: config needs Store, Tokens and Identity")
+	}
+	if !ValidUnservedMode(cfg.UnservedTypes) {
+		return nil, fmt.Errorf("arm: unserved types %q: want %s or %s", cfg.UnservedTypes, UnservedRefuse, UnservedStore)
 	}
 	if !cfg.PublicPool.IsValid() {
 		cfg.PublicPool = DefaultPublicPool
@@ -171,6 +179,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, hr *http.Request) {
 				"The HTTP method '%s' is not supported at '%s'.", hr.Method, hr.URL.Path))
 			return
 		}
+		if s.tryUnserved(w, hr, segs) {
+			return
+		}
 		s.writeError(w, hr, notFoundRoute(segs, hr))
 		return
 	}
@@ -192,23 +203,57 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, hr *http.Request) {
 			return
 		}
 	}
-	if hr.Body != nil {
-		b, err := io.ReadAll(io.LimitReader(hr.Body, maxBody+1))
-		if err != nil {
-			s.writeError(w, hr, resource.BadRequest("InvalidRequestContent", "The request body could not be read: %v.", err))
-			return
-		}
-		if len(b) > maxBody {
-			s.writeError(w, hr, resource.Errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body exceeds %d bytes.", maxBody))
-			return
-		}
-		req.Body = b
+	b, err := readBody(hr)
+	if err != nil {
+		s.writeError(w, hr, err)
+		return
 	}
+	req.Body = b
 	resp, err := s.call(hr.Context(), rt, req)
 	if err != nil {
 		s.writeError(w, hr, err)
 		return
 	}
+	s.writeResponse(w, hr, resp)
+}
+
+// tryUnserved serves a request no route matched as a stored unserved
+// resource when the opt-in applies (unserved.go); false: not handled.
+func (s *Server) tryUnserved(w http.ResponseWriter, hr *http.Request, segs []string) bool {
+	b, err := readBody(hr)
+	if err != nil {
+		s.writeError(w, hr, err)
+		return true
+	}
+	resp, handled, err := s.serveUnserved(hr.Context(), hr, segs, b)
+	if !handled {
+		return false
+	}
+	if err != nil {
+		s.writeError(w, hr, err)
+		return true
+	}
+	s.writeResponse(w, hr, resp)
+	return true
+}
+
+// readBody reads a request body of at most maxBody bytes.
+func readBody(hr *http.Request) ([]byte, error) {
+	if hr.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(hr.Body, maxBody+1))
+	if err != nil {
+		return nil, resource.BadRequest("InvalidRequestContent", "The request body could not be read: %v.", err)
+	}
+	if len(b) > maxBody {
+		return nil, resource.Errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body exceeds %d bytes.", maxBody)
+	}
+	return b, nil
+}
+
+// writeResponse writes a handler's response.
+func (s *Server) writeResponse(w http.ResponseWriter, hr *http.Request, resp *Response) {
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
@@ -266,10 +311,16 @@ func badVersion(rt *route, req *Request, segs []string) error {
 }
 
 func notFoundRoute(segs []string, hr *http.Request) error {
-	for i, s := range segs {
-		if strings.EqualFold(s, "providers") && i+2 < len(segs) {
+	for i := len(segs) - 1; i >= 0; i-- {
+		if strings.EqualFold(segs[i], "providers") && i+2 < len(segs) {
+			// The whole type, child segments included
+			// ('virtualMachineScaleSets/extensions'), as Azure names it.
+			types := []string{segs[i+2]}
+			for j := i + 4; j < len(segs); j += 2 {
+				types = append(types, segs[j])
+			}
 			return resource.NotFound("InvalidResourceType",
-				"The resource type '%s' could not be found in the namespace '%s'.", segs[i+2], segs[i+1])
+				"The resource type '%s' could not be found in the namespace '%s'.", strings.Join(types, "/"), segs[i+1])
 		}
 	}
 	return resource.NotFound("NotFound", "No HTTP resource was found that matches the request URI '%s'.", hr.URL.Path)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -163,9 +162,17 @@ func (n *nimbus) createPublicIP(ctx context.Context, rg, name string) string {
 
 func (n *nimbus) putLB(ctx context.Context, s lbSpec) {
 	n.t.Helper()
+	if err := n.tryPutLB(ctx, s); err != nil {
+		n.t.Fatalf("PUT load balancer %s: %v", s.name, err)
+	}
+}
+
+// tryPutLB is putLB returning the PUT's (or its operation's) error.
+func (n *nimbus) tryPutLB(ctx context.Context, s lbSpec) error {
+	n.t.Helper()
 	lb := n.res(s.rg, "Microsoft.Network/loadBalancers", s.name)
 	ref := func(p string) map[string]any { return map[string]any{"id": lb + p} }
-	n.put(ctx, lb, cli.NetworkAPIVersion, map[string]any{
+	_, err := n.api.Put(ctx, lb, cli.NetworkAPIVersion, map[string]any{
 		"location": "eastus", "sku": map[string]any{"name": "Standard"},
 		"properties": map[string]any{
 			"frontendIPConfigurations": []any{map[string]any{"name": "fe", "properties": map[string]any{
@@ -178,7 +185,8 @@ func (n *nimbus) putLB(ctx context.Context, s lbSpec) {
 				"backendAddressPool":      ref("/backendAddressPools/pool"),
 				"probe":                   ref("/probes/health"),
 				"protocol":                "Tcp", "frontendPort": s.port, "backendPort": TrafficPort}}},
-		}})
+		}}, true)
+	return err
 }
 
 // vmssSpec is a scale set of backends behind one load balancer.
@@ -192,11 +200,7 @@ type vmssSpec struct {
 // chaos Backend (this test binary) and waits for it to provision.
 func (n *nimbus) createScaleSet(ctx context.Context, s vmssSpec) {
 	n.t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	script := fmt.Sprintf("exec env %s=1 %s=%s %s\n", BackendEnv, ControlDirEnv, shellQuote(n.ctl), shellQuote(exe))
+	script := fmt.Sprintf("exec env %s=1 %s=%s %s\n", BackendEnv, ControlDirEnv, shellQuote(n.ctl), shellQuote(n.backend))
 	lb := n.res(s.rg, "Microsoft.Network/loadBalancers", s.lb)
 	n.put(ctx, n.res(s.rg, "Microsoft.Compute/virtualMachineScaleSets", s.name), cli.ComputeAPIVersion, map[string]any{
 		"location": "eastus",

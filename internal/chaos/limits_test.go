@@ -19,21 +19,6 @@ import (
 	"nimbus/internal/poll"
 )
 
-// Scenarios written against behaviour other branches are adding. Each
-// skips, naming what it waits for, unless blockedEnv is "1"; the lead
-// removes the skip once the fix is merged.
-
-// blockedEnv, when "1", runs the blocked scenarios instead of skipping
-// them (to try a fix).
-const blockedEnv = "NIMBUS_CHAOS_BLOCKED"
-
-func blockedOn(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv(blockedEnv) != "1" {
-		t.Skip("blocked on: " + what)
-	}
-}
-
 // TestDescriptorFlood opens 2,000 connections at a frontend whose backend
 // never accepts, with nimbus limited to 1,024 descriptors: the proxy must
 // not spend the descriptors the API needs. The API answers every request
@@ -42,11 +27,6 @@ func blockedOn(t *testing.T, what string) {
 // descriptors; it runs there to show the same invariants.)
 func TestDescriptorFlood(t *testing.T) {
 	bothModes(t, func(t *testing.T, m mode) {
-		if !m.kernel() {
-			blockedOn(t, "branch isolate: proxy connection budgets; today the flood's flows take every descriptor, "+
-				"and the other load balancer's flows are reset when the proxy cannot open a socket to their backend "+
-				"(internal/dataplane/proxy/tcp.go:106)")
-		}
 		testDescriptorFlood(t, m)
 	})
 }
@@ -159,8 +139,6 @@ func testDescriptorFlood(t *testing.T, m mode) {
 // binds no frontend socket.
 func TestHeldFrontendPort(t *testing.T) {
 	t.Run(processMode.name, func(t *testing.T) {
-		blockedOn(t, "branch isolate: per-LB apply failures; today one listen error fails the whole proxy apply, "+
-			"every load balancer with it (internal/dataplane/proxy/engine.go:215)")
 		testHeldFrontendPort(t, processMode)
 	})
 	t.Run(kernelMode.name, func(t *testing.T) {
@@ -180,7 +158,12 @@ func testHeldFrontendPort(t *testing.T, m mode) {
 		t.Fatalf("hold %s: %v", held, err)
 	}
 	defer ln.Close()
-	n.putLB(ctx, lbSpec{rg: "rg", name: "held", port: 8080})
+	// The held LB's operation fails with the code naming the port and its
+	// holder; the LB is stored and retried.
+	err = n.tryPutLB(ctx, lbSpec{rg: "rg", name: "held", port: 8080})
+	if err == nil || !strings.Contains(err.Error(), "FrontendPortInUse") || !strings.Contains(err.Error(), "8080") {
+		t.Fatalf("PUT of the LB whose port is held: %v, want FrontendPortInUse naming 8080", err)
+	}
 	free := n.createLB(ctx, lbSpec{rg: "rg", name: "free", port: 8080})
 	n.createScaleSet(ctx, vmssSpec{rg: "rg", name: "heldweb", lb: "held", capacity: 1})
 	n.createScaleSet(ctx, vmssSpec{rg: "rg", name: "freeweb", lb: "free", capacity: 1})
@@ -207,8 +190,6 @@ func TestFullDataDir(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs data dir needs root")
 	}
-	blockedOn(t, "branch diskfull: ENOSPC as a clean 5xx with a specific code; today a failed store write is "+
-		"500 InternalServerError (internal/arm/errors.go:52)")
 	dir := filepath.Join(t.TempDir(), "data")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"nimbus/internal/cli"
 	"nimbus/internal/dataplane/nft"
 	"nimbus/internal/driver"
+	"nimbus/internal/driver/drivertest"
 	"nimbus/internal/system"
 )
 
@@ -51,7 +52,7 @@ type mode struct {
 
 var (
 	processMode = mode{name: "process",
-		args: []string{"--driver", "process", "--dataplane", "proxy", "--provider-pool", "127.91.0.0/24"},
+		args: []string{"--driver", "process", "--dataplane", "proxy", "--provider-pool", "127.91.0.0/24", "--internal-pool", "127.117.0.0/16"},
 		pool: netip.MustParsePrefix("127.90.0.0/24")}
 	kernelMode = mode{name: "kernel",
 		args: []string{"--driver", "netns", "--dataplane", "nft", "--netns-name", "nbchaos", "--netns-uplink", "198.19.160.0/30"},
@@ -94,12 +95,14 @@ func requireKernelPath(t *testing.T) {
 // nimbus is one `nimbus serve` process (restartable) over one data dir,
 // with an API client whose every request is timed.
 type nimbus struct {
-	t    *testing.T
-	m    mode
-	bin  string
-	dir  string // data dir
-	ctl  string // backends' control dir
-	addr string // API listen address, the same across restarts
+	t   *testing.T
+	m   mode
+	bin string
+	dir string // data dir
+	ctl string // backends' control dir
+	// backend is the copy of this test binary the instances run.
+	backend string
+	addr    string // API listen address, the same across restarts
 	// wrap is prepended to the command line (e.g. a shell setting limits).
 	wrap []string
 
@@ -123,7 +126,11 @@ func startNimbus(t *testing.T, m mode, dataDir string, wrap ...string) *nimbus {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	n := &nimbus{t: t, m: m, bin: nimbusBin(t), dir: dataDir, ctl: t.TempDir(), addr: freePort(t), wrap: wrap}
+	// Instances run as an unprivileged user: their control dir, and the
+	// copy of this test binary they run as the backend, must be theirs to
+	// use (a t.TempDir is root's, mode 0700).
+	n := &nimbus{t: t, m: m, bin: nimbusBin(t), dir: dataDir, ctl: drivertest.SharedDir(t), addr: freePort(t), wrap: wrap}
+	n.backend = copyExecutable(t, n.ctl)
 	n.before = takeSnapshot(m)
 	n.sweep()
 	t.Cleanup(n.cleanup)
@@ -433,4 +440,23 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// copyExecutable copies this test binary into dir (mode 0755) and returns
+// its path, for instances that run it as an unprivileged user.
+func copyExecutable(t *testing.T, dir string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "chaos-backend")
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }

@@ -155,25 +155,70 @@ func tally(rs []result) string {
 	return fmt.Sprintf("%d requests: %sslowest %s", len(rs), b.String(), slowest.Round(time.Millisecond))
 }
 
-// instancePID reads the workload PID the backend of instance name wrote,
-// and checks that the process is a nimbus workload (not a reused PID).
+// instancePID finds, in the host's /proc, the workload process of instance
+// name: the parent of the backend process whose environment names that
+// instance and this control dir. (The PID a backend sees of itself is the
+// one inside its instance's PID namespace, useless on the host.) It checks
+// that the process is a nimbus workload, not a reused PID.
 func instancePID(ctl, name string) (int, error) {
-	b, err := os.ReadFile(PIDFile(ctl, name))
+	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, err
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("pid file of %s: %w", name, err)
+	want := []string{BackendEnv + "=1", ControlDirEnv + "=" + ctl, envName + "=" + name}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			continue
+		}
+		vars := strings.Split(string(env), "\x00")
+		if !hasAll(vars, want) {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		ppid, err := strconv.Atoi(f[1])
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", ppid))
+		if err != nil {
+			return 0, fmt.Errorf("instance %s workload pid %d: %w", name, ppid, err)
+		}
+		if !strings.Contains(string(cmdline), "workload") {
+			return 0, fmt.Errorf("instance %s pid %d is not a workload: %q", name, ppid, cmdline)
+		}
+		return ppid, nil
 	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return 0, fmt.Errorf("instance %s pid %d: %w", name, pid, err)
+	return 0, fmt.Errorf("no backend process of instance %s (control dir %s) on the host", name, ctl)
+}
+
+// hasAll reports whether vars holds every entry of want.
+func hasAll(vars, want []string) bool {
+	for _, w := range want {
+		found := false
+		for _, v := range vars {
+			if v == w {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
 	}
-	if !strings.Contains(string(cmdline), "workload") {
-		return 0, fmt.Errorf("instance %s pid %d is not a workload: %q", name, pid, cmdline)
-	}
-	return pid, nil
+	return true
 }
 
 // isTimeout reports whether err is a timeout (a hang), as opposed to a

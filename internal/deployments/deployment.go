@@ -287,7 +287,7 @@ func (s *server) planDeployment(ctx context.Context, r *arm.Request, req *deploy
 	if err != nil {
 		return nil, sc, templateError(err)
 	}
-	if err := s.preflight(sub, name, plan); err != nil {
+	if err := s.preflight(ctx, sub, name, plan); err != nil {
 		return nil, sc, err
 	}
 	return plan, sc, nil
@@ -295,13 +295,28 @@ func (s *server) planDeployment(ctx context.Context, r *arm.Request, req *deploy
 
 // preflight checks, before anything is created, that nimbus serves every
 // resource type of the plan at the apiVersion the template asks for, as
-// ARM's preflight validation does. Child types (three or more segments)
-// are left to their parent's routes.
-func (s *server) preflight(sub, name string, plan *template.Plan) error {
+// ARM's preflight validation does: a top-level type through its provider's
+// registration, a child type ("virtualMachineScaleSets/extensions") through
+// a route for its PUT. A type nimbus does not serve passes when its
+// resource group stores unserved types (arm.Server.StoresUnserved): it is
+// then stored without behaviour.
+func (s *server) preflight(ctx context.Context, sub, name string, plan *template.Plan) error {
 	var details []*resource.Error
 	for _, p := range plan.Resources() {
 		segs := strings.Split(p.Type, "/")
-		if len(segs) != 2 || strings.EqualFold(p.Type, DeploymentType) {
+		if len(segs) < 2 || strings.EqualFold(p.Type, DeploymentType) {
+			continue
+		}
+		if len(segs) > 2 {
+			if s.Serves(http.MethodPut, p.ID) {
+				continue
+			}
+			if rg := groupOf(p.ID); rg != "" && s.StoresUnserved(ctx, sub, rg) {
+				continue
+			}
+			e := resource.BadRequest("InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s' for api version '%s': nimbus does not serve it.", strings.Join(segs[1:], "/"), segs[0], p.APIVersion)
+			e.Target = p.ID
+			details = append(details, e)
 			continue
 		}
 		var versions arm.Versions
@@ -316,6 +331,9 @@ func (s *server) preflight(sub, name string, plan *template.Plan) error {
 		}
 		switch {
 		case versions == nil:
+			if rg := groupOf(p.ID); rg != "" && s.StoresUnserved(ctx, sub, rg) {
+				continue
+			}
 			e := resource.BadRequest("InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s' for api version '%s': nimbus does not serve it.", segs[1], segs[0], p.APIVersion)
 			e.Target = p.ID
 			details = append(details, e)
@@ -330,6 +348,15 @@ func (s *server) preflight(sub, name string, plan *template.Plan) error {
 	}
 	return &resource.Error{Status: http.StatusBadRequest, Code: "InvalidTemplateDeployment", Details: details,
 		Message: fmt.Sprintf("The template deployment '%s' is not valid according to the validation procedure. See inner errors for details.", name)}
+}
+
+// groupOf returns the resource group of a resource-group-scoped id, or "".
+func groupOf(id string) string {
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	if len(parts) >= 4 && strings.EqualFold(parts[0], "subscriptions") && strings.EqualFold(parts[2], "resourceGroups") {
+		return parts[3]
+	}
+	return ""
 }
 
 // newDeployment builds the record of a validated deployment.

@@ -260,6 +260,12 @@ func TestDeploymentBadTemplatesCreateNothing(t *testing.T) {
 		{"type nimbus does not serve", map[string]any{"resources": []any{pip("a"), map[string]any{
 			"type": "Microsoft.Network/routeTables", "apiVersion": "2022-07-01", "name": "rt", "location": "eastus"}}}, nil,
 			`"code":"InvalidResourceType"`},
+		// A scale set's extension as a resource of its own: the error
+		// names the child type, not its parent.
+		{"child type nimbus does not serve", map[string]any{"resources": []any{pip("a"), map[string]any{
+			"type": "Microsoft.Compute/virtualMachineScaleSets/extensions", "apiVersion": "2022-08-01", "name": "vmss/ext",
+			"properties": map[string]any{"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript"}}}}, nil,
+			`The resource type 'virtualMachineScaleSets/extensions' could not be found in the namespace 'Microsoft.Compute'`},
 		{"api-version nimbus does not serve", map[string]any{"resources": []any{map[string]any{
 			"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2099-01-01", "name": "a", "location": "eastus"}}}, nil,
 			`"code":"NoRegisteredProviderFound"`},
@@ -268,7 +274,7 @@ func TestDeploymentBadTemplatesCreateNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			body := map[string]any{"properties": map[string]any{"mode": "Incremental", "template": tc.template, "parameters": tc.params}}
 			code := "InvalidTemplate"
-			if strings.Contains(tc.want, `"code"`) {
+			if strings.Contains(tc.want, `"code"`) || strings.Contains(tc.want, "could not be found") {
 				code = "InvalidTemplateDeployment"
 			}
 			st, _, b := n.Do(http.MethodPut, n.RGPath("rg", "Microsoft.Resources/deployments/bad")+depAPI, body)

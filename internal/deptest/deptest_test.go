@@ -72,11 +72,22 @@ var rules = []rule{
 	},
 	{
 		name: "controllers work from the store, not the API",
-		from: []string{module + "/internal/controller/..."},
+		// controller/autoscale is not here: it is an API client by design
+		// (it changes capacity with an ARM PATCH through the server's
+		// handler, so scale-in policy, protection and upgrades apply as
+		// for a user), and reads the settings the insights provider parses.
+		from: []string{module + "/internal/controller/lb", module + "/internal/controller/vmss"},
 		never: []string{module + "/internal/arm/...", module + "/internal/rp/...", module + "/internal/deployments/...",
 			module + "/internal/template/..."},
 		why: "a controller reads desired state from the store and writes the world; an API request never runs " +
 			"controller code, so the API can run on a node without them and the other way round",
+	},
+	{
+		name:  "autoscale changes capacity only through the API",
+		from:  []string{module + "/internal/controller/autoscale"},
+		never: []string{module + "/internal/rp/compute", module + "/internal/rp/network", module + "/internal/controller/vmss"},
+		why: "autoscale must scale a scale set the way a user does (an ARM PATCH of sku.capacity), never by " +
+			"calling the compute provider or the scale-set controller, so every rule a user meets applies to it",
 	},
 	{
 		name:  "the network provider does not know compute",

@@ -35,6 +35,7 @@ import (
 	"nimbus/internal/deployments"
 	"nimbus/internal/portal"
 	"nimbus/internal/rp/compute"
+	"nimbus/internal/rp/insights"
 	"nimbus/internal/rp/network"
 	"nimbus/internal/store"
 	"nimbus/internal/store/bolt"
@@ -87,6 +88,9 @@ type Config struct {
 	// keeps descriptors of its own whatever else the process holds; 0 means
 	// no cap.
 	MaxConns int
+	// UnservedTypes is arm.Config.UnservedTypes ("" refuses types nimbus
+	// does not serve).
+	UnservedTypes string
 }
 
 // Endpoint is the content of endpoint.json: everything a client needs.
@@ -211,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id auth.Identity, iss *auth.Issuer, cert tls.Certificate, host string, owner uint32, closeStore func()) (*Node, error) {
 	srv, err := arm.New(arm.Config{Store: st, Tokens: iss, Identity: id, PublicPool: cfg.PublicPool, Logger: log, Runtime: cfg.Runtime,
-		TrustedUIDs: []uint32{owner}})
+		TrustedUIDs: []uint32{owner}, UnservedTypes: cfg.UnservedTypes})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -220,6 +224,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	deployments.Register(srv)
 	compute.Register(srv)
 	network.Register(srv, compute.Membership{})
+	insights.Register(srv)
 	if err := srv.EnsureSubscription(ctx); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

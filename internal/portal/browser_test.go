@@ -268,6 +268,7 @@ func startSystem(t *testing.T) *system.System {
 	s, err := system.Start(context.Background(), system.Options{
 		Node:          node.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", PublicPool: netip.MustParsePrefix("127.78.19.0/24")},
 		ProviderPool:  netip.MustParsePrefix("127.102.19.0/24"),
+		InternalPool:  netip.MustParsePrefix("127.114.0.0/16"), // its own: nimbus refuses pools another nimbus on the host uses
 		Driver:        system.Process,
 		Dataplane:     system.Proxy,
 		WorkloadEnv:   map[string]string{workload.ReexecEnv: "1"},

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"nimbus/internal/arm"
+	"nimbus/internal/controller/autoscale"
 	lbctl "nimbus/internal/controller/lb"
 	vmssctl "nimbus/internal/controller/vmss"
 	"nimbus/internal/dataplane"
@@ -30,6 +31,7 @@ import (
 	"nimbus/internal/driver/process"
 	"nimbus/internal/hostnet"
 	"nimbus/internal/metrics"
+	"nimbus/internal/monitor"
 	"nimbus/internal/node"
 	"nimbus/internal/peercred"
 	"nimbus/internal/probe"
@@ -110,6 +112,11 @@ type Options struct {
 	// APIMaxConns caps the ARM API's simultaneous connections when
 	// Node.MaxConns is 0 (default DefaultAPIMaxConns; negative: no cap).
 	APIMaxConns int
+	// TimeScale, above 1, runs metrics and autoscale that many times
+	// faster: one Azure minute (the metrics grain, and the unit of every
+	// timeGrain, timeWindow and cooldown, and of the evaluation interval)
+	// lasts a minute divided by TimeScale. For tests and demos only.
+	TimeScale float64
 }
 
 // Mode is the driver and data plane a System runs with.
@@ -134,6 +141,10 @@ type System struct {
 	LB      *lbctl.Controller
 	VMSS    *vmssctl.Controller
 	Metrics *metrics.Metrics
+	// Monitor is the metrics history of the Azure Monitor API and
+	// autoscale; Autoscale the engine (set once the node runs).
+	Monitor   *monitor.History
+	Autoscale *autoscale.Engine
 	// MetricsAddr is where /metrics is served ("" when off or not served).
 	MetricsAddr string
 	// MetricsErr says why /metrics is not served although it was asked
@@ -290,7 +301,8 @@ func Start(ctx context.Context, opt Options) (*System, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	s := &System{Mode: mode, Metrics: metrics.New(), providerPool: opt.ProviderPool,
-		internalPool: internalPool(opt.InternalPool).Masked(), rootless: opt.Rootless, addrs: addrs}
+		internalPool: internalPool(opt.InternalPool).Masked(), rootless: opt.Rootless, addrs: addrs,
+		Monitor: monitor.NewHistory(monitor.Options{Grain: grain(opt.TimeScale)})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -379,11 +391,14 @@ func (s *System) controllers(n *node.Node, opt Options, log *slog.Logger) (node.
 		ListenIP: s.listenIP, Resync: opt.Resync, OnApplied: s.onApplied, ProbeInterval: opt.ProbeInterval})
 	s.VMSS = vmssctl.New(vmssctl.Options{Store: n.Store, Driver: s.Driver, Network: subnets{n.Store},
 		PublicPool: publicPool(opt.Node.PublicPool), Health: proberHealth{s.Prober}, Logger: log, Resync: opt.Resync, RepairGrace: opt.RepairGrace})
+	sample, scale := s.monitoring(n, opt)
 	return componentFunc(func(ctx context.Context) error {
-		errc := make(chan error, 3)
+		errc := make(chan error, 5)
 		go func() { errc <- s.LB.Run(ctx) }()
 		go func() { errc <- s.VMSS.Run(ctx) }()
 		go func() { s.feedHealth(ctx, log); errc <- nil }()
+		go func() { errc <- sample(ctx) }()
+		go func() { errc <- scale(ctx) }()
 		var err error
 		for range cap(errc) {
 			if e := <-errc; err == nil {

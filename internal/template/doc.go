@@ -51,11 +51,11 @@
 // resource's own error code, and DeploymentOutputEvaluationFailed when the
 // outputs cannot be evaluated.
 //
-// Deterministic functions: uniqueString(a, b, ...) is the first 65 bits of
-// SHA-256 over the arguments joined by "-", written as 13 characters of the
-// base-32 alphabet a–z2–7 (Azure's own hash differs; nimbus only promises the
-// same output for the same inputs). guid(a, b, ...) is a name-based (SHA-1,
-// version 5) UUID of the arguments joined by "-" in the namespace
+// Deterministic functions give Azure's values: uniqueString(a, b, ...) is
+// Azure's 64-bit MurmurHash of the arguments joined by "-", written as 13
+// characters of the base-32 alphabet a–z2–7 (hash.go; tested against values
+// Azure produced), and guid(a, b, ...) is the name-based (SHA-1, version 5)
+// UUID of the arguments joined by "-" in the namespace
 // 11fb06fb-712d-4ddd-98c7-e71bbd588830.
 //
 // Property-level coercion: az sends some integer and boolean resource

@@ -1,7 +1,6 @@
 package template
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -354,9 +353,13 @@ func splitIDArgs(fname string, a []any) (scopeArgs []string, typ string, names [
 	if ti < 0 {
 		return nil, "", nil, errf("The template function '%s' needs a fully qualified resource type such as 'Microsoft.Network/loadBalancers'.", fname)
 	}
-	typ = strs[ti]
+	// Azure accepts a type with a leading or trailing '/'
+	// ('Microsoft.Network/publicIPAddresses/', as quickstart templates
+	// write it) and names with one ('vnet/'), and reads a name with inner
+	// slashes as several segments ('vnet/subnet').
+	typ = strings.Trim(strs[ti], "/")
 	for _, n := range strs[ti+1:] {
-		names = append(names, strings.Split(n, "/")...)
+		names = append(names, strings.Split(strings.Trim(n, "/"), "/")...)
 	}
 	segs := strings.Split(typ, "/")
 	if len(segs)-1 != len(names) {
@@ -442,39 +445,12 @@ func stringArgs(fname string, a []any) ([]string, error) {
 	return out, nil
 }
 
-// uniqueAlphabet is the base-32 alphabet of uniqueString.
-const uniqueAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
-
-// UniqueString is the template function uniqueString: 13 base-32
-// characters (alphabet a–z2–7) taken from the first 65 bits of SHA-256 over
-// the inputs joined by "-".
-func UniqueString(inputs ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(inputs, "-")))
-	out := make([]byte, 13)
-	for i := range out {
-		bit := i * 5
-		// Read 5 bits starting at bit offset "bit" (big-endian).
-		v := uint(sum[bit/8])<<8 | uint(sum[bit/8+1])
-		out[i] = uniqueAlphabet[(v>>(11-bit%8))&31]
-	}
-	return string(out)
-}
-
 func fnUniqueString(_ *evaluator, _ *site, a []any) (any, error) {
 	strs, err := stringArgs("uniqueString", a)
 	if err != nil {
 		return nil, err
 	}
 	return UniqueString(strs...), nil
-}
-
-// guidNamespace is the namespace of guid()'s name-based UUIDs.
-var guidNamespace = uuid.MustParse("11fb06fb-712d-4ddd-98c7-e71bbd588830")
-
-// GUID is the template function guid: the name-based (SHA-1) UUID of the
-// inputs joined by "-" in namespace 11fb06fb-712d-4ddd-98c7-e71bbd588830.
-func GUID(inputs ...string) string {
-	return uuid.NewSHA1(guidNamespace, []byte(strings.Join(inputs, "-"))).String()
 }
 
 func fnGUID(_ *evaluator, _ *site, a []any) (any, error) {

@@ -86,6 +86,12 @@ func TestFunctions(t *testing.T) {
 		{"[resourceId('Microsoft.Network/virtualNetworks/subnets', 'vn/default')]", rgID + "/providers/Microsoft.Network/virtualNetworks/vn/subnets/default"},
 		{"[resourceId('other', 'Microsoft.Network/loadBalancers', 'lb1')]", "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/other/providers/Microsoft.Network/loadBalancers/lb1"},
 		{"[resourceId('sub2', 'other', 'Microsoft.Network/loadBalancers', 'lb1')]", "/subscriptions/sub2/resourceGroups/other/providers/Microsoft.Network/loadBalancers/lb1"},
+		// A trailing '/' in the type, as 13 of Azure's quickstart templates write it.
+		{"[resourceId('Microsoft.Network/publicIPAddresses/', 'pip')]", rgID + "/providers/Microsoft.Network/publicIPAddresses/pip"},
+		{"[resourceId('Microsoft.Network/virtualNetworks/subnets/', 'vn/', 'default')]", rgID + "/providers/Microsoft.Network/virtualNetworks/vn/subnets/default"},
+		{"[subscriptionResourceId('Microsoft.Authorization/roleDefinitions/', 'r1')]", "/subscriptions/00000000-0000-0000-0000-000000000001/providers/Microsoft.Authorization/roleDefinitions/r1"},
+		{"[extensionResourceId(resourceId('Microsoft.Network/loadBalancers/', 'lb1'), 'Microsoft.Insights/diagnosticSettings/', 'd')]", rgID + "/providers/Microsoft.Network/loadBalancers/lb1/providers/Microsoft.Insights/diagnosticSettings/d"},
+		{"[tenantResourceId('/Microsoft.Management/managementGroups/', 'mg')]", "/providers/Microsoft.Management/managementGroups/mg"},
 		{"[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'r1')]", "/subscriptions/00000000-0000-0000-0000-000000000001/providers/Microsoft.Authorization/roleDefinitions/r1"},
 		{"[subscriptionResourceId('sub2', 'Microsoft.Authorization/roleDefinitions', 'r1')]", "/subscriptions/sub2/providers/Microsoft.Authorization/roleDefinitions/r1"},
 		{"[tenantResourceId('Microsoft.Management/managementGroups', 'mg')]", "/providers/Microsoft.Management/managementGroups/mg"},
@@ -374,20 +380,5 @@ func TestIntegerOverflow(t *testing.T) {
 				t.Fatalf("error %q, want %q… containing %q", err, want, tc.want)
 			}
 		})
-	}
-}
-
-func TestUniqueStringShape(t *testing.T) {
-	for _, in := range [][]string{{""}, {"a"}, {rgID}, {rgID, "x", "y"}} {
-		s := UniqueString(in...)
-		if len(s) != 13 || strings.Trim(s, uniqueAlphabet) != "" {
-			t.Errorf("UniqueString(%q) = %q", in, s)
-		}
-		if s != UniqueString(in...) {
-			t.Errorf("UniqueString(%q) is not deterministic", in)
-		}
-	}
-	if GUID("a") == GUID("b") || GUID("a", "b") != GUID("a", "b") {
-		t.Error("GUID is not a deterministic function of its inputs")
 	}
 }

@@ -56,6 +56,7 @@ func startNimbus(t *testing.T) *cliEnv {
 		Driver:        system.Process,
 		Dataplane:     system.Proxy,
 		ProviderPool:  netip.MustParsePrefix("127.101.79.0/24"),
+		InternalPool:  netip.MustParsePrefix("127.116.0.0/16"), // its own: nimbus refuses pools another nimbus on the host uses
 		WorkloadEnv:   map[string]string{workload.ReexecEnv: "1"},
 		Resync:        200 * time.Millisecond,
 		ProbeInterval: 300 * time.Millisecond,

@@ -226,7 +226,7 @@ func readTestdata(t *testing.T, name string) map[string]any {
 // instances of nimbus's echo image, and waits for the NAT pool's ports to
 // answer.
 func TestAzVMSSCreateBody(t *testing.T) {
-	n := start(t, "127.78.1.0/24")
+	n := start(t, "127.78.31.0/24")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	body := readTestdata(t, "az-vmss-create.json")
@@ -274,7 +274,7 @@ func TestAzVMSSCreateBody(t *testing.T) {
 // load balancer with a NAT pool, an HTTP probe used as the scale set's
 // health probe, and an outbound rule with disableOutboundSnat on the rules.
 func TestSeedScenario(t *testing.T) {
-	n := start(t, "127.78.2.0/24")
+	n := start(t, "127.78.32.0/24")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tmpl := readTestdata(t, "seed-scenario.json")
@@ -346,7 +346,7 @@ func azLogin(t *testing.T, n *nimbus) []string {
 // pool, a scale set on it from az vmss create --lb (another deployment),
 // a scale-out, the connection info, and traffic through the frontend.
 func TestAZCreateFlow(t *testing.T) {
-	n := start(t, "127.78.3.0/24")
+	n := start(t, "127.78.33.0/24")
 	env := azLogin(t, n)
 	az(t, env, "network", "lb", "create", "-g", "rg", "-n", "lb1", "--public-ip-address", "pip1")
 	az(t, env, "network", "lb", "probe", "create", "-g", "rg", "--lb-name", "lb1", "-n", "http", "--protocol", "http", "--port", "80", "--path", "/health")
@@ -405,7 +405,7 @@ func reachesAll(addr string, want int, timeout time.Duration, seen map[string]in
 // balancer, which az builds with a network security group (stored, not
 // enforced by nimbus) and a NAT pool, and traffic reaching the instances.
 func TestAZVMSSCreateStandardLB(t *testing.T) {
-	n := start(t, "127.78.4.0/24")
+	n := start(t, "127.78.34.0/24")
 	env := azLogin(t, n)
 	az(t, env, "vmss", "create", "-g", "rg", "-n", "std", "--image", "nimbus:workloads:echo:latest", "--lb-sku", "Standard",
 		"--admin-username", "azureuser", "--admin-password", "Secr3t-Passw0rd!", "--instance-count", "2")
