@@ -1,9 +1,12 @@
 package main
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"nimbus/internal/demo"
+	"nimbus/internal/rootless"
 )
 
 func init() { subcommands = append(subcommands, newDemoCmd) }
@@ -21,7 +24,11 @@ CannotModifyRuleUsedByProbeUsedByVMSS error and its documented way out, scale
 out, and outbound SNAT. Everything is cleaned up at the end unless --keep.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if reexecRootless(opt.Driver, opt.Dataplane) {
+				return rootless.Run(cmd.Context(), os.Args[1:])
+			}
 			opt.Out = cmd.OutOrStdout()
+			opt.Rootless = rootlessHost
 			_, err := demo.Run(cmd.Context(), opt)
 			return err
 		},

@@ -12,6 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"nimbus/internal/rootless"
+	"nimbus/internal/system"
 )
 
 // subcommands holds the constructors of nimbus's verbs. Each verb lives in
@@ -32,9 +35,32 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
+// rootlessHost is set when this process is a rootless child (see
+// internal/rootless): serve and demo then run the kernel path in it.
+var rootlessHost *rootless.Host
+
+// reexecRootless reports whether drv and dp run rootless here and this
+// process is not yet the rootless child: then the verb re-executes itself
+// with rootless.Run.
+func reexecRootless(drv, dp string) bool {
+	if rootlessHost != nil || os.Geteuid() == 0 {
+		return false
+	}
+	m, err := system.ChooseMode(drv, dp)
+	return err == nil && m.Rootless
+}
+
 func main() {
+	// First, before anything else runs: a rootless child sets up its
+	// namespaces here.
+	h, err := rootless.Enter()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ERROR:", err)
+		os.Exit(1)
+	}
+	rootlessHost = h
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	err = newRootCmd().ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		code := 1

@@ -18,6 +18,7 @@ import (
 	"nimbus/internal/driver"
 	"nimbus/internal/node"
 	"nimbus/internal/portal"
+	"nimbus/internal/rootless"
 	"nimbus/internal/store"
 	"nimbus/internal/store/etcd"
 	"nimbus/internal/system"
@@ -54,9 +55,11 @@ $NIMBUS_DATA_DIR, or ~/.local/share/nimbus.
 Modes: --driver process|netns and --dataplane proxy|nft. The default, auto,
 picks netns + nft when running as root on Linux with nftables (instances are
 network namespaces, the kernel load-balances and the backend sees the client's
-address), else process + proxy (instances are processes on loopback, a
-userspace proxy load-balances). The chosen mode is printed and served at
-GET /nimbus/info.
+address). Not as root, it picks the same inside a user namespace of nimbus's
+own when the kernel allows one with nftables (rootless: nimbus re-executes
+itself there; public frontends on the host's loopback are forwarded in), else
+process + proxy (instances are processes on loopback, a userspace proxy
+load-balances). The chosen mode is printed and served at GET /nimbus/info.
 
 Store: --store bolt (the default) keeps everything in nimbus.db in the data
 directory. --store etcd keeps it in an etcd cluster instead
@@ -65,6 +68,9 @@ for TLS); the data directory still holds the keys and endpoint.json. See
 docs/operations.md, "The etcd store".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if reexecRootless(drv, dp) {
+				return rootless.Run(cmd.Context(), os.Args[1:])
+			}
 			var p netip.Prefix
 			if pool != "" {
 				var err error
@@ -126,6 +132,7 @@ docs/operations.md, "The etcd store".`,
 			}
 			opt.Node = node.Config{DataDir: dataDir, Listen: listen, PublicPool: p, Logger: log, OpenStore: openStore, UnservedTypes: unserved,
 				ImageMapFile: imageMap}
+			opt.Rootless = rootlessHost
 			s, err := system.Start(cmd.Context(), opt)
 			if err != nil {
 				return err
@@ -135,6 +142,9 @@ docs/operations.md, "The etcd store".`,
 			fmt.Fprintf(out, "nimbus serving ARM at %s\n  mode: driver %s, data plane %s", e.Endpoint, s.Mode.Driver, s.Mode.Dataplane)
 			if s.Mode.Reason != "" {
 				fmt.Fprintf(out, " (auto: %s)", s.Mode.Reason)
+			}
+			if s.Mode.Rootless {
+				fmt.Fprintf(out, "\n  rootless: nimbus runs as root of a user namespace of its own; each public frontend port is forwarded from the host's loopback (GET /nimbus/info lists them)")
 			}
 			fmt.Fprintf(out, "\n  store: %s\n  subscription %s, tenant %s\n  CA certificate: %s\n  endpoint file:  %s\n  managed identity: %s\n",
 				storeDesc, e.SubscriptionID, e.TenantID, e.CAFile, e.DataDir+"/"+node.EndpointFile, e.MSIEndpoint)
@@ -159,7 +169,7 @@ docs/operations.md, "The etcd store".`,
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", node.DefaultDataDir(), "data directory (store, keys, endpoint.json, instance state); env NIMBUS_DATA_DIR")
 	f.StringVar(&listen, "listen", node.DefaultListen, "HTTPS listen address")
-	f.StringVar(&pool, "public-pool", "", "prefix public IP addresses are allocated from (default 127.77.0.0/16 with the proxy data plane, 198.18.64.0/18 with nft)")
+	f.StringVar(&pool, "public-pool", "", "prefix public IP addresses are allocated from (default 127.77.0.0/16 with the proxy data plane and rootless, 198.18.64.0/18 with nft as root)")
 	f.StringVar(&drv, "driver", system.Auto, "instance driver: auto, process or netns")
 	f.StringVar(&dp, "dataplane", system.Auto, "data plane: auto, proxy or nft")
 	f.StringVar(&providerPool, "provider-pool", "", "process driver: loopback range instances' private IPs are mapped to (default 127.100.0.0/16); two nimbus on one host need different ones")

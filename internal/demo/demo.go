@@ -26,6 +26,7 @@ import (
 	"nimbus/internal/dataplane"
 	"nimbus/internal/hostnet"
 	"nimbus/internal/node"
+	"nimbus/internal/rootless"
 	"nimbus/internal/system"
 	"nimbus/internal/workload"
 )
@@ -50,6 +51,9 @@ type Options struct {
 	HostNet                  hostnet.Options
 	// Logger receives the embedded nimbus's logs (nil discards them).
 	Logger *slog.Logger
+	// Rootless is set when the demo runs in a rootless child
+	// (system.Options.Rootless); nil otherwise.
+	Rootless *rootless.Host
 }
 
 // Result is what the demo observed, for its test.
@@ -118,7 +122,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	sys, err := system.Start(ctx, system.Options{
 		Node:   node.Config{DataDir: dir, Listen: "127.0.0.1:0", PublicPool: opt.PublicPool, Logger: opt.Logger},
 		Driver: opt.Driver, Dataplane: opt.Dataplane, MetricsListen: "off",
-		WorkloadEnv: opt.WorkloadEnv, ProviderPool: opt.ProviderPool, HostNet: opt.HostNet,
+		WorkloadEnv: opt.WorkloadEnv, ProviderPool: opt.ProviderPool, HostNet: opt.HostNet, Rootless: opt.Rootless,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start nimbus: %w", err)
@@ -555,6 +559,11 @@ func (w *walker) egress(ctx context.Context) (string, error) {
 	defer c.Close()
 	select {
 	case s := <-seen:
+		// A rootless nimbus carries public addresses on another range
+		// inside its namespace: name the one the API shows.
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			s = netip.AddrPortFrom(w.sys.PublicAddr(ap.Addr()), ap.Port()).String()
+		}
 		return s, nil
 	case <-time.After(5 * time.Second):
 		return "", errors.New("the destination saw no connection")

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // checks what it observed, not just that it finished.
 func TestDemo(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("the echo image binds ports 80 and 22: run as root (CI does)")
+		t.Skip("the echo image binds ports 80 and 22: run as root (CI does); for a normal user the demo runs rootless through nimbus demo's re-exec, which internal/readmetest's TestRootlessAsNormalUser runs")
 	}
 	// As root the kernel path must run; it is skipped, visibly, only when
 	// the kernel lacks what it needs (a typed not-supported error).

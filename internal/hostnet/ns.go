@@ -13,9 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// NetnsDir is where named network namespaces are bind-mounted, the same
-// place iproute2 uses, so `ip netns list` shows them.
-const NetnsDir = "/run/netns"
+// NetnsDir is where named network namespaces are bind-mounted: by default
+// the place iproute2 uses, so `ip netns list` shows them. A rootless nimbus
+// (internal/rootless) sets it, before it makes any namespace, to a tmpfs of
+// its own mount namespace; nothing else changes it.
+var NetnsDir = "/run/netns"
 
 // Namespace is an open named network namespace. It keeps one *os.File on the
 // namespace for its whole lifetime: netlink sockets dialled "into" a

@@ -66,6 +66,9 @@ type Config struct {
 	DataDir string
 	// Listen is the HTTPS address (default DefaultListen; port 0 picks one).
 	Listen string
+	// ListenFunc opens the API's listener on Listen (nil: net.Listen). A
+	// rootless nimbus opens it on the host's loopback through its parent.
+	ListenFunc func(network, address string) (net.Listener, error)
 	// PublicPool is the public IP pool (default arm.DefaultPublicPool).
 	PublicPool netip.Prefix
 	// Logger receives logs (nil discards).
@@ -249,7 +252,11 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, id
 	if err := srv.EnsureSubscription(ctx); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	listen := cfg.ListenFunc
+	if listen == nil {
+		listen = net.Listen
+	}
+	ln, err := listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

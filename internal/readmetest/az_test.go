@@ -23,9 +23,7 @@ import (
 // balancer, its rule and the scale set carry traffic to all three instances,
 // and the group is deleted at the end.
 func TestReadmeAZQuickStart(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the quick start's echo instances bind port 80: run as root (CI does)")
-	}
+	needKernelPath(t)
 	for _, tool := range []string{"bash", "curl", "go", "az"} {
 		if _, err := exec.LookPath(tool); errors.Is(err, exec.ErrNotFound) {
 			t.Skipf("the az quick start needs %s: %v", tool, err)

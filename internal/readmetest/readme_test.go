@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"nimbus/internal/rootless"
 )
 
 // quickstart returns the shell commands between the quickstart markers of
@@ -37,10 +39,21 @@ func block(t *testing.T, readme, name string) string {
 	return block
 }
 
-func TestReadmeQuickStart(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the quick start's echo instances bind ports 80 and 22: run as root (CI does)")
+// needKernelPath skips unless the quick start's instances can bind ports 80
+// and 22: as root, or as a normal user whom the kernel gives a user
+// namespace with nftables (nimbus serve then runs rootless).
+func needKernelPath(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
 	}
+	if err := rootless.Probe(); err != nil {
+		t.Skipf("the quick start's echo instances bind ports 80 and 22: run as root, or where a normal user gets a user namespace with nftables (%v)", err)
+	}
+}
+
+func TestReadmeQuickStart(t *testing.T) {
+	needKernelPath(t)
 	for _, tool := range []string{"bash", "curl", "go"} {
 		if _, err := exec.LookPath(tool); errors.Is(err, exec.ErrNotFound) {
 			t.Skipf("the quick start needs %s: %v", tool, err)

@@ -13,6 +13,7 @@ import (
 	"nimbus/internal/driver/process"
 	"nimbus/internal/hostnet"
 	"nimbus/internal/probe"
+	"nimbus/internal/rootless"
 )
 
 // kernelAvailable reports whether nftables can be programmed here.
@@ -33,6 +34,9 @@ var DefaultKernelPublicPool = netip.MustParsePrefix("198.18.64.0/18")
 // namespace).
 func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Logger) (probe.Dialer, error) {
 	pool := opt.Node.PublicPool
+	if s.addrs.inner.IsValid() {
+		pool = s.addrs.inner
+	}
 	hopt := opt.HostNet
 	hopt.PublicRanges = []netip.Prefix{pool}
 	hopt.Logger = log.With("component", "hostnet")
@@ -52,7 +56,11 @@ func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Log
 		return nil, fmt.Errorf("nft engine: %w", err)
 	}
 	s.Engine = e
-	s.closers = append(s.closers, e.Close)
+	if s.rootless != nil {
+		s.rootlessEng = newRootlessEngine(e, s.addrs, rootless.NewForwarder(s.rootless, log.With("component", "forwarder")), log)
+		s.Engine = s.rootlessEng
+	}
+	s.closers = append(s.closers, s.Engine.Close)
 	d, err := netns.New(ctx, netns.Options{Net: hn, StateDir: filepath.Join(opt.Node.DataDir, "instances-netns"),
 		Command: opt.WorkloadCommand, Env: opt.WorkloadEnv, Logger: log.With("driver", "netns"),
 		Process: process.Options{User: opt.InstanceUser, Hide: []string{opt.Node.DataDir}}})

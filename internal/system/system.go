@@ -33,8 +33,10 @@ import (
 	"nimbus/internal/metrics"
 	"nimbus/internal/monitor"
 	"nimbus/internal/node"
+	"nimbus/internal/peercred"
 	"nimbus/internal/probe"
 	"nimbus/internal/resource"
+	"nimbus/internal/rootless"
 	"nimbus/internal/rp/network"
 )
 
@@ -54,10 +56,18 @@ type Options struct {
 	// logger). Components and Runtime are set by the system.
 	Node node.Config
 	// Driver is auto, process or netns; Dataplane is auto, proxy or nft.
-	// auto picks netns + nft as root on Linux with nftables, else
-	// process + proxy.
+	// auto picks netns + nft as root on Linux with nftables, or for any
+	// user where a user namespace allows it (Rootless), else process +
+	// proxy.
 	Driver    string
 	Dataplane string
+	// Rootless is set in a nimbus that rootless.Run re-executed as root of
+	// its own user namespace (rootless.Enter's Host): the kernel path runs
+	// there, and the API, metrics and public frontends listen on the
+	// host's loopback through it. Nil otherwise; then a mode that needs it
+	// (a user who is not root asking for netns + nft) fails, and auto
+	// falls back to process + proxy.
+	Rootless *rootless.Host
 	// MetricsListen serves Prometheus metrics over plain HTTP; it must be a
 	// loopback address ("" = 127.0.0.1:0 picks a free port, "off" disables).
 	MetricsListen string
@@ -115,6 +125,10 @@ type Mode struct {
 	Dataplane string `json:"dataplane"`
 	// Reason says why auto chose this mode ("" when chosen explicitly).
 	Reason string `json:"reason,omitempty"`
+	// Rootless: the kernel path runs in a user namespace of nimbus's own,
+	// entered by re-executing nimbus (rootless.Run), for a user who is
+	// not root.
+	Rootless bool `json:"rootless,omitempty"`
 }
 
 // System is a running nimbus. Its fields are set by Start and read-only.
@@ -138,6 +152,10 @@ type System struct {
 	MetricsErr string
 
 	hostNet      *hostnet.Net
+	rootless     *rootless.Host
+	rootlessEng  *rootlessEngine
+	proxyEng     *proxyLimits
+	addrs        addrMap
 	providerPool netip.Prefix
 	internalPool netip.Prefix
 	closers      []func() error
@@ -149,11 +167,19 @@ type System struct {
 var ErrImpossibleMode = errors.New("impossible mode")
 
 // ChooseMode resolves auto and checks that the combination can run here.
+// For a user who is not root the kernel path runs rootless (Mode.Rootless)
+// when the kernel lets this user create a user namespace with its own
+// network and nftables inside (rootless.Probe); only a process that
+// re-executes itself into it (rootless.Run, as serve and demo do) can
+// start that mode.
 func ChooseMode(drv, dp string) (Mode, error) {
 	drv, dp = strings.ToLower(orDefault(drv, Auto)), strings.ToLower(orDefault(dp, Auto))
-	kernelOK, why := kernelPathAvailable()
-	m := Mode{Driver: drv, Dataplane: dp}
+	kernelOK, why, unpriv := kernelPathAvailable()
+	m := Mode{Driver: drv, Dataplane: dp, Rootless: unpriv && kernelOK == nil}
 	if drv == Auto && dp == Auto {
+		if kernelOK == nil && unpriv {
+			return Mode{Driver: Netns, Dataplane: NFT, Rootless: true, Reason: why}, nil
+		}
 		if kernelOK == nil {
 			return Mode{Driver: Netns, Dataplane: NFT, Reason: "root on Linux with nftables"}, nil
 		}
@@ -177,22 +203,31 @@ func ChooseMode(drv, dp string) (Mode, error) {
 	case m.Driver == Netns && kernelOK != nil:
 		return m, fmt.Errorf("%w: --driver netns --dataplane nft: %w", ErrImpossibleMode, kernelOK)
 	}
+	if m.Driver == Process {
+		m.Rootless = false
+	}
 	return m, nil
 }
 
 // kernelPathAvailable reports whether the netns driver and nft engine can
-// run here, and a reason when not.
-func kernelPathAvailable() (error, string) {
+// run here, a reason (why not, or, for a user who is not root, why
+// rootless), and whether this user is not root (the path then runs
+// rootless).
+func kernelPathAvailable() (error, string, bool) {
 	if runtime.GOOS != "linux" {
-		return fmt.Errorf("the kernel path needs Linux (this is %s)", runtime.GOOS), "not Linux: process driver and userspace proxy"
+		return fmt.Errorf("the kernel path needs Linux (this is %s)", runtime.GOOS), "not Linux: process driver and userspace proxy", false
 	}
 	if os.Geteuid() != 0 {
-		return errors.New("the kernel path needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)"), "not root: process driver and userspace proxy"
+		if err := rootless.Probe(); err != nil {
+			return fmt.Errorf("the kernel path needs root, or a user namespace with its own network and nftables for this user: %w", err),
+				"not root, and no user namespace with nftables for this user (" + err.Error() + "): process driver and userspace proxy", true
+		}
+		return nil, "not root: netns + nft in a user namespace of nimbus's own (rootless; frontends forwarded to the host's loopback)", true
 	}
 	if err := kernelAvailable(); err != nil {
-		return err, "kernel path unavailable (" + err.Error() + "): process driver and userspace proxy"
+		return err, "kernel path unavailable (" + err.Error() + "): process driver and userspace proxy", false
 	}
-	return nil, ""
+	return nil, "", false
 }
 
 func orDefault(s, def string) string {
@@ -208,6 +243,21 @@ func Start(ctx context.Context, opt Options) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch {
+	case opt.Rootless != nil:
+		if mode.Driver != Netns {
+			return nil, fmt.Errorf("%w: a rootless nimbus runs the kernel path (netns + nft) only", ErrImpossibleMode)
+		}
+		mode.Rootless = true
+		if mode.Reason != "" { // auto chose it
+			mode.Reason = "not root: netns + nft in a user namespace of nimbus's own (rootless; frontends forwarded to the host's loopback)"
+		}
+	case mode.Rootless && strings.EqualFold(orDefault(opt.Driver, Auto), Auto) && strings.EqualFold(orDefault(opt.Dataplane, Auto), Auto):
+		mode = Mode{Driver: Process, Dataplane: Proxy,
+			Reason: "not root, and started in-process (the rootless kernel path needs nimbus serve or nimbus demo, which re-execute themselves): process driver and userspace proxy"}
+	case mode.Rootless:
+		return nil, fmt.Errorf("%w: --driver netns --dataplane nft as a user who is not root runs in a user namespace that nimbus serve or nimbus demo enter by re-executing themselves; this process was not started that way", ErrImpossibleMode)
+	}
 	log := opt.Node.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -216,7 +266,19 @@ func Start(ctx context.Context, opt Options) (*System, error) {
 	if opt.Node.DataDir == "" {
 		opt.Node.DataDir = node.DefaultDataDir()
 	}
-	if mode.Driver == Netns && !opt.Node.PublicPool.IsValid() {
+	var addrs addrMap
+	if h := opt.Rootless; h != nil {
+		// The API's public addresses are the host's loopback ones (what
+		// clients on the host can reach); inside, they map 1:1 to a routed
+		// range.
+		if addrs, err = newAddrMap(publicPool(opt.Node.PublicPool)); err != nil {
+			return nil, err
+		}
+		opt.Node.PublicPool = addrs.api
+		hostnet.NetnsDir = h.NetnsDir
+		peercred.NetDirs = []string{h.NetDir, "/proc/thread-self/net", "/proc/self/net"}
+		opt.Node.ListenFunc = h.Listen
+	} else if mode.Driver == Netns && !opt.Node.PublicPool.IsValid() {
 		opt.Node.PublicPool = DefaultKernelPublicPool
 	}
 	if p := opt.InternalPool; p.IsValid() && (!p.Addr().Is4() || !p.Addr().IsLoopback() || p.Bits() != 16) {
@@ -226,15 +288,21 @@ func Start(ctx context.Context, opt Options) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("address pools: %w", err)
 	}
-	if err := checkPools(addressPools(mode, opt), host); err != nil {
+	pools := addressPools(mode, opt)
+	if addrs.api.IsValid() {
+		// The public pool lives on the host's loopback, where the
+		// forwarder's listen requests meet whatever holds it.
+		pools = pools[1:]
+	}
+	if err := checkPools(pools, host); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(opt.Node.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	s := &System{Mode: mode, Metrics: metrics.New(), providerPool: opt.ProviderPool,
-		internalPool: internalPool(opt.InternalPool).Masked(),
-		Monitor:      monitor.NewHistory(monitor.Options{Grain: grain(opt.TimeScale)})}
+		internalPool: internalPool(opt.InternalPool).Masked(), rootless: opt.Rootless, addrs: addrs,
+		Monitor: monitor.NewHistory(monitor.Options{Grain: grain(opt.TimeScale)})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -287,7 +355,8 @@ func (s *System) startDataPath(ctx context.Context, opt Options, log *slog.Logge
 		e := proxy.New(proxy.Options{Logger: log.With("dataplane", "proxy"), Metrics: s.Metrics,
 			MaxFlows: total, MaxFlowsPerFrontend: per, HalfCloseTimeout: opt.HalfCloseTimeout})
 		log.Info("data plane budget", "maxFlows", total, "maxFlowsPerFrontend", per, "fileLimit", fileLimit())
-		s.Engine = e
+		s.proxyEng = &proxyLimits{Engine: e}
+		s.Engine = s.proxyEng
 		s.closers = append(s.closers, e.Close)
 	case Netns:
 		var err error
@@ -405,7 +474,11 @@ func (s *System) serveMetrics(addr string, log *slog.Logger) error {
 	if ip, err := netip.ParseAddr(host); (err != nil && host != "localhost") || (err == nil && !ip.IsLoopback()) {
 		return fmt.Errorf("metrics listen %q: metrics are served without authentication and only on loopback", addr)
 	}
-	ln, err := net.Listen("tcp", addr)
+	listen := net.Listen
+	if s.rootless != nil {
+		listen = s.rootless.Listen
+	}
+	ln, err := listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		// Metrics are a side service: a busy port must not take the API
 		// down with it. Say so where the user looks: the log, serve's
@@ -469,18 +542,37 @@ func (r *sysRuntime) WaitLoadBalancer(ctx context.Context, lbID string) ([]netwo
 	if err := r.s.LB.WaitApplied(ctx, rev); err != nil {
 		return nil, fmt.Errorf("wait load balancer: %w", err)
 	}
-	return r.LoadBalancerErrors(lbID), nil
+	return r.failures(lbID), nil
+}
+
+// failures are the rules of lbID the engine could not apply (they fail
+// the LB's write).
+func (r *sysRuntime) failures(lbID string) []network.FrontendError {
+	var out []network.FrontendError
+	for _, f := range r.s.LB.Failures(lbID) {
+		out = append(out, frontendError(f, r.s.LB.Resync()))
+	}
+	return out
 }
 
 // LoadBalancerErrors implements network.DataplaneStatus from the LB
-// controller's last apply.
+// controller's last apply, and the rules in force but degraded in this
+// mode (a rootless frontend the host cannot reach, an outbound rule the
+// userspace engine does not rewrite), which GET shows but which never fail
+// a write.
 func (r *sysRuntime) LoadBalancerErrors(lbID string) []network.FrontendError {
 	if r.s.LB == nil {
 		return nil
 	}
-	var out []network.FrontendError
-	for _, f := range r.s.LB.Failures(lbID) {
-		out = append(out, frontendError(f, r.s.LB.Resync()))
+	out := r.failures(lbID)
+	if a, ok := r.s.Engine.(advisor); ok {
+		for _, f := range failuresOf(a.Advisories(), lbID) {
+			retry := r.s.LB.Resync()
+			if f.Reason == ReasonNotReachableFromHost {
+				retry = hostRetry
+			}
+			out = append(out, frontendError(f, retry))
+		}
 	}
 	return out
 }
@@ -497,6 +589,13 @@ func frontendError(f dataplane.RuleError, retry time.Duration) network.FrontendE
 		}
 	case dataplane.ReasonAddressUnavailable:
 		msg = fmt.Sprintf("Frontend address %s of rule '%s' is not an address of this host", f.Listen.Addr(), f.RuleID)
+	case ReasonNotReachableFromHost:
+		return network.FrontendError{Frontend: f.FrontendID, DataplaneError: resource.DataplaneError{Code: f.Reason, Target: f.RuleID,
+			Message: fmt.Sprintf("Rule '%s' is in force inside nimbus's namespace, but its frontend %s/%s is not reachable from the host: %v. nimbus (rootless) retries every %s.",
+				f.RuleID, f.Protocol, f.Listen, f.Err, retry)}}
+	case ReasonNotSupportedInProxyMode:
+		return network.FrontendError{Frontend: f.FrontendID, DataplaneError: resource.DataplaneError{Code: f.Reason, Target: f.RuleID,
+			Message: fmt.Sprintf("Rule '%s' is not in force in process + proxy mode: %v. Run nimbus as root, or as a user a user namespace allows (rootless), for the kernel path.", f.RuleID, f.Err)}}
 	default:
 		msg = fmt.Sprintf("Rule '%s' could not be applied: %v", f.RuleID, f.Err)
 	}
@@ -523,6 +622,15 @@ type Info struct {
 	// AddressPlan says where instances and frontends are reachable from the
 	// host in this mode.
 	AddressPlan map[string]string `json:"addressPlan"`
+	// NotInForce names what is configured but this mode does not carry
+	// (process + proxy: HA-ports rules, floating IP, instance public IPs,
+	// outbound SNAT), with counts.
+	NotInForce map[string]string `json:"notInForce,omitempty"`
+	// HostForwards are a rootless nimbus's forwards from the host's
+	// loopback into its namespace; HostForwardErrors the ones the host
+	// refused, with why.
+	HostForwards      []string          `json:"hostForwards,omitempty"`
+	HostForwardErrors map[string]string `json:"hostForwardErrors,omitempty"`
 }
 
 func (r *sysRuntime) Info() any {
@@ -540,8 +648,26 @@ func (r *sysRuntime) Info() any {
 		plan["instances"] = "each instance is a network namespace with its real private IP on a bridge per subnet inside nimbus's namespace"
 		plan["internalFrontends"] = "private frontends are addresses inside nimbus's namespace"
 	}
-	return Info{Mode: r.s.Mode, MetricsAddr: r.s.MetricsAddr, MetricsErr: r.s.MetricsErr, AddressPlan: plan}
+	info := Info{Mode: r.s.Mode, MetricsAddr: r.s.MetricsAddr, MetricsErr: r.s.MetricsErr, AddressPlan: plan}
+	if m := r.s.addrs; m.api.IsValid() {
+		plan["publicFrontends"] = fmt.Sprintf("public IPs of %s are the host's loopback addresses; inside nimbus's user namespace they are %s (same offset). "+
+			"nimbus forwards each frontend port from the host's loopback into the namespace: instances see such flows come from %s, not from the host's client; "+
+			"HA-ports rules and instance public IPs have no port to forward and are reachable inside the namespace only", m.api, m.inner, r.s.HostAddr())
+		plan["outbound"] = "instances' outbound flows are SNATed (port blocks) and reach nimbus's user namespace (" + r.s.HostAddr().String() + "), not the host's network"
+	}
+	if e := r.s.rootlessEng; e != nil {
+		info.HostForwards, info.HostForwardErrors = e.forwards()
+	}
+	if e := r.s.proxyEng; e != nil {
+		info.NotInForce = e.limits()
+	}
+	return info
 }
+
+// PublicAddr returns the API's address for a of nimbus's namespace: in a
+// rootless nimbus a public address inside maps back to the host's loopback
+// one the API shows; elsewhere a itself.
+func (s *System) PublicAddr(a netip.Addr) netip.Addr { return s.addrs.out(a) }
 
 // publicPool is the effective public pool (the API's default when zero).
 func publicPool(p netip.Prefix) netip.Prefix {

@@ -222,17 +222,32 @@ func forceBuffers(c *netlink.Conn) error {
 	}
 	var serr error
 	err = rc.Control(func(fd uintptr) {
-		if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuf); e != nil {
-			serr = e
-			return
-		}
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBuf)
+		serr = setBuffers(int(fd))
 	})
 	if err != nil {
 		return fmt.Errorf("nft: socket control: %w", err)
 	}
 	if serr != nil {
 		return fmt.Errorf("nft: force socket buffers: %w", serr)
+	}
+	return nil
+}
+
+// setBuffers sizes a netlink socket's buffers to sockBuf. The FORCE options
+// need CAP_NET_ADMIN in the host's user namespace; inside a user namespace
+// of its own (rootless nimbus) they fail with EPERM, and the plain options
+// give what net.core.wmem_max and rmem_max allow. Batches larger than that
+// (pools of thousands of backends) then fail to apply, with the kernel's
+// error.
+func setBuffers(fd int) error {
+	for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}, {unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}} {
+		err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[0], sockBuf)
+		if errors.Is(err, unix.EPERM) {
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[1], sockBuf)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -57,7 +57,8 @@ func (d *Driver) confinement(ops osOps) (confinement, error) {
 			return c, fmt.Errorf("process: instances dir %s and hidden directory %s must not contain each other", c.instancesDir, h)
 		}
 	}
-	root := os.Geteuid() == 0
+	outer, mapped := singleIDNamespace()
+	root := os.Geteuid() == 0 && !mapped
 	switch {
 	case root:
 		if c.user.UID <= 0 || c.user.GID <= 0 {
@@ -66,8 +67,18 @@ func (d *Driver) confinement(ops osOps) (confinement, error) {
 		c.mode, c.iso = workload.ConfineRoot, rootIsolation()
 	default:
 		c.user = driver.User{UID: os.Geteuid(), GID: os.Getegid()}
-		iso := userNSIsolation(c.user)
-		if hasNetBindService() {
+		inner := c.user
+		if mapped {
+			// Root of a user namespace mapping one id (rootless nimbus):
+			// it cannot switch to another user, so the workload gets a
+			// user namespace of its own as for any unprivileged nimbus,
+			// where it is the host user it really is, never uid 0. The
+			// capabilities nimbus holds there are its namespace's, which
+			// the workload's namespace cannot use.
+			inner = outer
+		}
+		iso := userNSIsolation(inner, c.user)
+		if hasNetBindService() && !mapped {
 			// A capability of nimbus's (setcap on the binary) lets its
 			// workloads bind ports 22 and 80; in a user namespace of
 			// their own they would lose it for the host's network.
@@ -89,6 +100,33 @@ func (d *Driver) confinement(ops osOps) (confinement, error) {
 		return c, fmt.Errorf("process: instances dir: %w", err)
 	}
 	return c, nil
+}
+
+// singleIDNamespace reports whether this process runs in a user namespace
+// that maps exactly one user and one group (as `unshare -Ur` and rootless
+// nimbus make), and returns the host's ids they stand for. Such a root
+// holds capabilities over its own namespaces but can become no other user.
+func singleIDNamespace() (outer driver.User, ok bool) {
+	uid, uok := singleMapping("/proc/self/uid_map")
+	gid, gok := singleMapping("/proc/self/gid_map")
+	if !uok || !gok || uid == 0 || gid == 0 {
+		return driver.User{}, false
+	}
+	return driver.User{UID: uid, GID: gid}, true
+}
+
+// singleMapping parses an id map of one line "0 OUTER 1".
+func singleMapping(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 || f[0] != "0" || f[2] != "1" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(f[1])
+	return n, err == nil
 }
 
 // hasNetBindService reports whether this process holds CAP_NET_BIND_SERVICE
@@ -141,7 +179,7 @@ func (d *Driver) instanceDir(key string) (string, error) {
 	if !fi.IsDir() {
 		return "", fmt.Errorf("instance dir %s is not a directory", dir)
 	}
-	if os.Geteuid() == 0 {
+	if d.conf.mode == workload.ConfineRoot {
 		if err := os.Lchown(dir, d.conf.user.UID, d.conf.user.GID); err != nil {
 			return "", fmt.Errorf("instance dir: %w", err)
 		}

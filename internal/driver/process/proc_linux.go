@@ -283,15 +283,16 @@ func rootIsolation() isolation {
 	return isolation{cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC}
 }
 
-// userNSIsolation: new user, mount, pid and IPC namespaces mapping u to
-// itself, with CAP_SYS_ADMIN of the new user namespace (to mount its
-// /proc) as an ambient capability the workload then sheds
-// (workload.ConfineUserNS).
-func userNSIsolation(u driver.User) isolation {
+// userNSIsolation: new user, mount, pid and IPC namespaces mapping inner
+// (the workload's ids in its namespace) to outer (nimbus's own ids; they
+// are the same unless nimbus itself is root of a one-id user namespace),
+// with CAP_SYS_ADMIN of the new user namespace (to mount its /proc) as an
+// ambient capability the workload then sheds (workload.ConfineUserNS).
+func userNSIsolation(inner, outer driver.User) isolation {
 	return isolation{
 		cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC,
-		uidMap:     []syscall.SysProcIDMap{{ContainerID: u.UID, HostID: u.UID, Size: 1}},
-		gidMap:     []syscall.SysProcIDMap{{ContainerID: u.GID, HostID: u.GID, Size: 1}},
+		uidMap:     []syscall.SysProcIDMap{{ContainerID: inner.UID, HostID: outer.UID, Size: 1}},
+		gidMap:     []syscall.SysProcIDMap{{ContainerID: inner.GID, HostID: outer.GID, Size: 1}},
 		ambient:    []uintptr{unix.CAP_SYS_ADMIN},
 	}
 }

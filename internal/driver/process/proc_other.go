@@ -17,5 +17,5 @@ func newOS() (osOps, error) {
 // isolation confines nothing here: the driver does not run outside Linux.
 type isolation struct{}
 
-func rootIsolation() isolation                { return isolation{} }
-func userNSIsolation(u driver.User) isolation { return isolation{} }
+func rootIsolation() isolation                           { return isolation{} }
+func userNSIsolation(inner, outer driver.User) isolation { return isolation{} }
