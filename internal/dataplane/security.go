@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -332,3 +333,25 @@ func SortSecurityRules(rules []SecurityRule) {
 		return rules[i].Priority < rules[j].Priority
 	})
 }
+
+// Clone returns a deep copy of s (engines keep no reference into a Config).
+func (s Security) Clone() Security {
+	out := Security{Groups: make([]SecurityGroup, len(s.Groups)), Interfaces: make([]InterfaceSecurity, len(s.Interfaces))}
+	for i, g := range s.Groups {
+		g.Rules = slices.Clone(g.Rules)
+		for j := range g.Rules {
+			r := &g.Rules[j]
+			r.Source.Prefixes, r.Destination.Prefixes = slices.Clone(r.Source.Prefixes), slices.Clone(r.Destination.Prefixes)
+			r.SourcePorts, r.DestinationPorts = slices.Clone(r.SourcePorts), slices.Clone(r.DestinationPorts)
+		}
+		out.Groups[i] = g
+	}
+	for i, in := range s.Interfaces {
+		in.VirtualNetwork = slices.Clone(in.VirtualNetwork)
+		out.Interfaces[i] = in
+	}
+	return out
+}
+
+// Empty reports whether s guards nothing.
+func (s Security) Empty() bool { return len(s.Groups) == 0 && len(s.Interfaces) == 0 }
