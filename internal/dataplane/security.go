@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 )
@@ -355,3 +356,23 @@ func (s Security) Clone() Security {
 
 // Empty reports whether s guards nothing.
 func (s Security) Empty() bool { return len(s.Groups) == 0 && len(s.Interfaces) == 0 }
+
+// FlushedGroups returns the ids of the groups of cur with flushConnection
+// whose rules differ from old's (or that were added, or whose
+// flushConnection was just turned on: Azure's "initial enablement will
+// trigger re-evaluation"): an engine evaluates the established flows of
+// their NICs again and ends those now denied.
+func FlushedGroups(old, cur Security) map[string]bool {
+	prev := map[string]*SecurityGroup{}
+	for i := range old.Groups {
+		prev[old.Groups[i].ID] = &old.Groups[i]
+	}
+	out := map[string]bool{}
+	for i := range cur.Groups {
+		g := &cur.Groups[i]
+		if o := prev[g.ID]; g.FlushConnection && (o == nil || !o.FlushConnection || !reflect.DeepEqual(o.Rules, g.Rules)) {
+			out[g.ID] = true
+		}
+	}
+	return out
+}

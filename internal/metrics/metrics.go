@@ -77,6 +77,62 @@ type Metrics struct {
 	snatUsed  *prometheus.GaugeVec
 	refused   *prometheus.CounterVec
 	secHits   *prometheus.CounterVec
+
+	hitMu     sync.Mutex
+	hitSource func() []RuleHits
+	hitLast   map[RuleHits]uint64 // Flows zeroed: the key; value: the source's last total
+}
+
+// RuleHits is the number of new flows a security rule decided, as a source
+// reports it (SetSecurityHitSource): a running total that may start again
+// from zero (the kernel engine's counters after a table replace).
+type RuleHits struct {
+	GroupID, RuleID string
+	Allow           bool
+	Flows           uint64
+}
+
+// secHitsCollector refreshes nimbus_security_rule_hits_total from the hit
+// source before each scrape.
+type secHitsCollector struct{ m *Metrics }
+
+func (c secHitsCollector) Describe(ch chan<- *prometheus.Desc) { c.m.secHits.Describe(ch) }
+
+func (c secHitsCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.refreshHits()
+	c.m.secHits.Collect(ch)
+}
+
+// SetSecurityHitSource makes every scrape read fn (the kernel engine's
+// per-rule counters) and add what each total grew by since the last read
+// to nimbus_security_rule_hits_total; a total that went down started again
+// and counts whole. Nil stops reading.
+func (m *Metrics) SetSecurityHitSource(fn func() []RuleHits) {
+	if m == nil {
+		return
+	}
+	m.hitMu.Lock()
+	defer m.hitMu.Unlock()
+	m.hitSource, m.hitLast = fn, map[RuleHits]uint64{}
+}
+
+func (m *Metrics) refreshHits() {
+	m.hitMu.Lock()
+	defer m.hitMu.Unlock()
+	if m.hitSource == nil {
+		return
+	}
+	for _, h := range m.hitSource() {
+		total := h.Flows
+		h.Flows = 0
+		last, seen := m.hitLast[h]
+		delta := total
+		if seen && total >= last {
+			delta = total - last
+		}
+		m.hitLast[h] = total
+		m.AddSecurityRuleHits(h.GroupID, h.RuleID, h.Allow, delta)
+	}
 }
 
 // New returns Metrics registered in a fresh registry (plus the Go runtime and
@@ -111,7 +167,7 @@ func New() *Metrics {
 			Help: "New flows a network security group rule decided (Access Allow or Deny)."},
 			[]string{"NetworkSecurityGroup", "SecurityRule", "Access"}),
 	}
-	m.reg.MustRegister(m.vip, m.dip, m.bytes, m.packets, m.syn, m.snatConns, m.snatAlloc, m.snatUsed, m.refused, m.secHits,
+	m.reg.MustRegister(m.vip, m.dip, m.bytes, m.packets, m.syn, m.snatConns, m.snatAlloc, m.snatUsed, m.refused, secHitsCollector{m},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -12,6 +12,7 @@ import (
 	"nimbus/internal/driver/netns"
 	"nimbus/internal/driver/process"
 	"nimbus/internal/hostnet"
+	"nimbus/internal/metrics"
 	"nimbus/internal/probe"
 )
 
@@ -53,6 +54,7 @@ func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Log
 	}
 	s.Engine = e
 	s.closers = append(s.closers, e.Close)
+	s.Metrics.SetSecurityHitSource(func() []metrics.RuleHits { h, _ := e.SecurityHits(); return h })
 	d, err := netns.New(ctx, netns.Options{Net: hn, StateDir: filepath.Join(opt.Node.DataDir, "instances-netns"),
 		Command: opt.WorkloadCommand, Env: opt.WorkloadEnv, Logger: log.With("driver", "netns"),
 		Process: process.Options{User: opt.InstanceUser, Hide: []string{opt.Node.DataDir}}})

@@ -91,7 +91,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -545,17 +544,7 @@ func (e *Engine) publish() *snapshot {
 // flushConnection whose rules changed are marked for prune.
 func (e *Engine) setSecurity(s dataplane.Security) {
 	next := s.Clone()
-	flush := map[string]bool{}
-	old := map[string]*dataplane.SecurityGroup{}
-	for i := range e.security.Groups {
-		old[e.security.Groups[i].ID] = &e.security.Groups[i]
-	}
-	for i := range next.Groups {
-		g := &next.Groups[i]
-		if o := old[g.ID]; g.FlushConnection && (o == nil || !o.FlushConnection || !reflect.DeepEqual(o.Rules, g.Rules)) {
-			flush[g.ID] = true // Azure: "initial enablement will trigger re-evaluation"
-		}
-	}
+	flush := dataplane.FlushedGroups(e.security, next)
 	e.security = next
 	e.sec = &secState{flush: flush}
 	if !next.Empty() || e.hasSecureFrontend() {
