@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"context"
+	"fmt"
+	"nimbus/internal/poll"
 	"syscall"
 	"testing"
 	"time"
@@ -67,14 +69,33 @@ func testInstanceKillStorm(t *testing.T, m mode) {
 		t.Errorf("only %d kills in %d rounds: replacements did not come up between rounds", len(killed), rounds)
 	}
 
-	// Converged: capacity instances, none of them a killed one, all serving.
-	final := n.waitInstances(t, "rg", "web", capacity, 60*time.Second)
-	for _, name := range final {
-		if killed[name] {
-			t.Errorf("killed instance %s is still listed after the repairs", name)
+	// Converged: capacity instances, none of them a killed one, all
+	// serving. The instance list is read again on every try: a repair that
+	// is still under way may replace an instance between the list and the
+	// traffic check (logged, so a repair loop shows in the output).
+	var final []string
+	poll.Until(t, 90*time.Second, "capacity instances, none killed, all and only them answering", func() error {
+		names := n.waitInstances(t, "rg", "web", capacity, 60*time.Second)
+		for _, name := range names {
+			if killed[name] {
+				return fmt.Errorf("killed instance %s is still listed", name)
+			}
 		}
-	}
-	waitTraffic(t, fe, final, 30*time.Second)
+		if final != nil && fmt.Sprint(final) != fmt.Sprint(names) {
+			t.Logf("instances changed after the storm: %v → %v", final, names)
+		}
+		final = names
+		s := spread(context.Background(), fe, 8*len(names))
+		if s["error"] > 0 || len(s) != len(names) {
+			return fmt.Errorf("answers %v from %v", s, names)
+		}
+		for _, name := range names {
+			if s[name] == 0 {
+				return fmt.Errorf("answers %v from %v", s, names)
+			}
+		}
+		return nil
+	})
 	t.Logf("converged %s after the storm on %v", time.Since(stormEnd).Round(time.Millisecond), final)
 	recovered := time.Now()
 	time.Sleep(300 * time.Millisecond)

@@ -62,6 +62,10 @@ type Config struct {
 	// backends it must probe. Probes no rule uses are not listed (Azure runs
 	// only probes that a rule references).
 	Probes []Probe
+	// Security is the network security groups in force (security.go): the
+	// engines let a new flow to or from a NIC through only when
+	// SecurityIndex.Evaluate allows it. The zero value guards nothing.
+	Security Security
 }
 
 // ProbeProtocol is a health probe's protocol.
@@ -89,6 +93,11 @@ type Probe struct {
 	// Backends to probe, deduplicated by ID, sorted by ID; the prober connects
 	// to DialIP:Port.
 	Backends []Backend
+	// Denied lists the IDs of Backends whose network security groups deny
+	// the probe (its source is the AzureLoadBalancer service tag), sorted:
+	// the prober counts them as failing without connecting, as their probes
+	// would in Azure. Nil: none.
+	Denied []string
 }
 
 // Frontend is a frontend IP configuration's address.
@@ -104,6 +113,10 @@ type Frontend struct {
 	// IP is not an address of the host (an internal frontend's private IP
 	// mapped to loopback). The zero value means IP.
 	ListenIP netip.Addr
+	// Secure is true for a public frontend of a Standard load balancer:
+	// closed to inbound flows unless a network security group of the
+	// backend allows them (Flow.Secure).
+	Secure bool
 }
 
 // Backend is one member of a backend pool, as seen by one rule.
@@ -180,6 +193,9 @@ type SNATAllocation struct {
 type InstancePublicIP struct {
 	PublicIP netip.Addr
 	Backend  Backend
+	// Secure is true for a Standard public IP: closed to inbound flows
+	// unless a network security group of the instance allows them.
+	Secure bool
 }
 
 // HealthKey names one probe's view of one backend.

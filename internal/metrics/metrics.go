@@ -16,12 +16,17 @@
 //
 // nimbus's own series, where Azure has no metric, are prefixed nimbus_:
 //
-//	nimbus_refused_flows_total counter FrontendIPAddress, FrontendPort, ProtocolType, Reason
+//	nimbus_refused_flows_total      counter FrontendIPAddress, FrontendPort, ProtocolType, Reason
+//	nimbus_security_rule_hits_total counter NetworkSecurityGroup, SecurityRule, Access
 //
-// It counts new flows (TCP connections, UDP sessions) the userspace engine
-// refused because a budget was reached: Reason is FrontendLimit (the
+// The first counts new flows (TCP connections, UDP sessions) the userspace
+// engine refused because a budget was reached: Reason is FrontendLimit (the
 // frontend listener's share) or TotalLimit (the engine's total). A refused
-// TCP connection is reset at once; a refused UDP datagram is dropped.
+// TCP connection is reset at once; a refused UDP datagram is dropped. The
+// second counts new flows per network security rule that decided them
+// (the userspace engine counts at accept time, the kernel engine reads its
+// nftables counters); SecurityRule "standard-sku-closed-without-nsg" counts
+// flows to a Standard frontend or public IP denied for want of any group.
 //
 // Differences from Azure, by design: Azure reports per-minute aggregates;
 // here counters are cumulative (use rate()/increase()) and availability
@@ -36,6 +41,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +76,63 @@ type Metrics struct {
 	snatAlloc *prometheus.GaugeVec
 	snatUsed  *prometheus.GaugeVec
 	refused   *prometheus.CounterVec
+	secHits   *prometheus.CounterVec
+
+	hitMu     sync.Mutex
+	hitSource func() []RuleHits
+	hitLast   map[RuleHits]uint64 // Flows zeroed: the key; value: the source's last total
+}
+
+// RuleHits is the number of new flows a security rule decided, as a source
+// reports it (SetSecurityHitSource): a running total that may start again
+// from zero (the kernel engine's counters after a table replace).
+type RuleHits struct {
+	GroupID, RuleID string
+	Allow           bool
+	Flows           uint64
+}
+
+// secHitsCollector refreshes nimbus_security_rule_hits_total from the hit
+// source before each scrape.
+type secHitsCollector struct{ m *Metrics }
+
+func (c secHitsCollector) Describe(ch chan<- *prometheus.Desc) { c.m.secHits.Describe(ch) }
+
+func (c secHitsCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.refreshHits()
+	c.m.secHits.Collect(ch)
+}
+
+// SetSecurityHitSource makes every scrape read fn (the kernel engine's
+// per-rule counters) and add what each total grew by since the last read
+// to nimbus_security_rule_hits_total; a total that went down started again
+// and counts whole. Nil stops reading.
+func (m *Metrics) SetSecurityHitSource(fn func() []RuleHits) {
+	if m == nil {
+		return
+	}
+	m.hitMu.Lock()
+	defer m.hitMu.Unlock()
+	m.hitSource, m.hitLast = fn, map[RuleHits]uint64{}
+}
+
+func (m *Metrics) refreshHits() {
+	m.hitMu.Lock()
+	defer m.hitMu.Unlock()
+	if m.hitSource == nil {
+		return
+	}
+	for _, h := range m.hitSource() {
+		total := h.Flows
+		h.Flows = 0
+		last, seen := m.hitLast[h]
+		delta := total
+		if seen && total >= last {
+			delta = total - last
+		}
+		m.hitLast[h] = total
+		m.AddSecurityRuleHits(h.GroupID, h.RuleID, h.Allow, delta)
+	}
 }
 
 // New returns Metrics registered in a fresh registry (plus the Go runtime and
@@ -100,8 +163,11 @@ func New() *Metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nimbus_refused_flows_total",
 			Help: "New flows refused because a data-plane budget was reached (Reason FrontendLimit or TotalLimit)."},
 			[]string{"FrontendIPAddress", "FrontendPort", "ProtocolType", "Reason"}),
+		secHits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nimbus_security_rule_hits_total",
+			Help: "New flows a network security group rule decided (Access Allow or Deny)."},
+			[]string{"NetworkSecurityGroup", "SecurityRule", "Access"}),
 	}
-	m.reg.MustRegister(m.vip, m.dip, m.bytes, m.packets, m.syn, m.snatConns, m.snatAlloc, m.snatUsed, m.refused,
+	m.reg.MustRegister(m.vip, m.dip, m.bytes, m.packets, m.syn, m.snatConns, m.snatAlloc, m.snatUsed, m.refused, secHitsCollector{m},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -183,6 +249,29 @@ func (c *FrontendCounters) AddRefused(protocol, reason string) {
 		return
 	}
 	c.m.refused.WithLabelValues(c.ip, c.port, protocol, reason).Inc()
+}
+
+// AddSecurityRuleHits counts n new flows that the security rule ruleID
+// (a lowercase rule id; dataplane.NoGroupRuleID for a Standard SKU closed
+// without a group) of group groupID ("" for none) decided, in
+// nimbus_security_rule_hits_total. The labels are the group's and the
+// rule's names (the last segments of the ids).
+func (m *Metrics) AddSecurityRuleHits(groupID, ruleID string, allow bool, n uint64) {
+	if m == nil || n == 0 {
+		return
+	}
+	access := "Deny"
+	if allow {
+		access = "Allow"
+	}
+	m.secHits.WithLabelValues(lastSegment(groupID), lastSegment(ruleID), access).Add(float64(n))
+}
+
+func lastSegment(id string) string {
+	if i := strings.LastIndexByte(id, '/'); i >= 0 {
+		return id[i+1:]
+	}
+	return id
 }
 
 // Frontend returns the counters of frontend ip:port. Call it when building

@@ -61,3 +61,29 @@ func TestNilIsSafe(t *testing.T) {
 	m.SnatConnection(netip.Addr{}, netip.Addr{}, SnatFailed)
 	_ = scrape(t, m)
 }
+
+// TestSecurityHitSource: each scrape adds what the source's totals grew by;
+// a total that went down (the kernel table was replaced) counts whole; the
+// userspace engine's direct counts add to the same series.
+func TestSecurityHitSource(t *testing.T) {
+	m := New()
+	var totals []RuleHits
+	m.SetSecurityHitSource(func() []RuleHits { return totals })
+	const series = `nimbus_security_rule_hits_total{Access="Allow",NetworkSecurityGroup="web",SecurityRule="http"} `
+	rule := func(n uint64) []RuleHits {
+		return []RuleHits{{GroupID: "/x/networksecuritygroups/web", RuleID: "/x/networksecuritygroups/web/securityrules/http", Allow: true, Flows: n}}
+	}
+	for _, step := range []struct {
+		total uint64
+		want  string
+	}{{5, "5"}, {7, "7"}, {7, "7"}, {2, "9"}} {
+		totals = rule(step.total)
+		if got := scrape(t, m); !strings.Contains(got, series+step.want+"\n") {
+			t.Fatalf("after a total of %d: want %s%s in\n%s", step.total, series, step.want, got)
+		}
+	}
+	m.AddSecurityRuleHits("/x/networksecuritygroups/web", "/x/networksecuritygroups/web/securityrules/http", true, 1)
+	if got := scrape(t, m); !strings.Contains(got, series+"10\n") {
+		t.Fatalf("direct hits do not add up: %s", got)
+	}
+}

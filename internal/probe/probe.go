@@ -34,6 +34,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -114,6 +115,9 @@ type spec struct {
 	path      string
 	interval  time.Duration
 	threshold int
+	// denied: a network security group denies the probe (Probe.Denied):
+	// every attempt fails without a packet sent.
+	denied bool
 }
 
 // New returns a Prober running no probes. Call Update to start probes, Feed
@@ -150,7 +154,9 @@ func (p *Prober) Update(probes []dataplane.Probe) {
 	want := map[dataplane.HealthKey]spec{}
 	for _, pr := range probes {
 		for _, b := range pr.Backends {
-			want[dataplane.HealthKey{ProbeID: pr.ID, BackendID: b.ID}] = specOf(pr, b)
+			s := specOf(pr, b)
+			s.denied = slices.Contains(pr.Denied, b.ID)
+			want[dataplane.HealthKey{ProbeID: pr.ID, BackendID: b.ID}] = s
 		}
 	}
 	changed := false
@@ -381,6 +387,9 @@ func (p *Prober) record(k dataplane.HealthKey, t *target, r result) {
 
 // check runs one attempt.
 func (p *Prober) check(ctx context.Context, s spec) result {
+	if s.denied {
+		return result{reason: "denied by a network security group (source AzureLoadBalancer)"}
+	}
 	ctx, cancel := context.WithTimeout(ctx, min(s.interval, MaxTimeout))
 	defer cancel()
 	switch s.protocol {

@@ -484,3 +484,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		return errors.New("not yet")
 	})
 }
+
+// TestDeniedByNSG: a backend the probe's Denied lists (its network security
+// group denies the AzureLoadBalancer source) goes down although its port
+// answers, without a connection; taken off the list it comes up.
+func TestDeniedByNSG(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	p := New(Options{})
+	defer p.Close()
+	pr := probeOf("p", dataplane.ProbeTCP, port(t, l.Addr().String()), "", 1, backend("b"))
+	pr.Denied = []string{"b"}
+	p.Update([]dataplane.Probe{pr})
+	poll.Until(t, wait, "down while denied", statusCond(p, "p", "b", isDown))
+	if n := accepted.Load(); n != 0 {
+		t.Fatalf("a denied probe connected %d times", n)
+	}
+	pr.Denied = nil
+	p.Update([]dataplane.Probe{pr})
+	poll.Until(t, wait, "up once allowed", statusCond(p, "p", "b", isUp))
+}

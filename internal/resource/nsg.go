@@ -8,10 +8,10 @@ import (
 // NetworkSecurityGroupType is the ARM type of a network security group.
 const NetworkSecurityGroupType = "Microsoft.Network/networkSecurityGroups"
 
-// NetworkSecurityGroup is Microsoft.Network/networkSecurityGroups. nimbus
-// stores, validates and returns network security groups so that clients
-// which create them (az vmss create with a Standard load balancer, templates)
-// work, but does not enforce their rules on traffic (docs/guide.md).
+// NetworkSecurityGroup is Microsoft.Network/networkSecurityGroups: rules
+// that subnets and scale-set NIC configurations attach. Validation is
+// Azure's (NormalizeNSG); the controller compiles the rules of every group
+// in use into the data plane (controller/lb, docs/guide.md).
 type NetworkSecurityGroup struct {
 	Envelope
 	Properties NSGProperties `json:"properties"`
@@ -55,10 +55,15 @@ type SecurityRuleProps struct {
 	DestinationAddressPrefix   string   `json:"destinationAddressPrefix,omitempty"`
 	SourceAddressPrefixes      []string `json:"sourceAddressPrefixes,omitempty"`
 	DestinationAddressPrefixes []string `json:"destinationAddressPrefixes,omitempty"`
-	Access                     string   `json:"access"`
-	Priority                   *int32   `json:"priority,omitempty"`
-	Direction                  string   `json:"direction"`
-	ProvisioningState          string   `json:"provisioningState,omitempty"`
+	// SourceApplicationSecurityGroups and DestinationApplicationSecurityGroups
+	// name application security groups instead of address prefixes: the
+	// rule matches the addresses of the NICs that are members.
+	SourceApplicationSecurityGroups      []SubResource `json:"sourceApplicationSecurityGroups,omitempty"`
+	DestinationApplicationSecurityGroups []SubResource `json:"destinationApplicationSecurityGroups,omitempty"`
+	Access                               string        `json:"access"`
+	Priority                             *int32        `json:"priority,omitempty"`
+	Direction                            string        `json:"direction"`
+	ProvisioningState                    string        `json:"provisioningState,omitempty"`
 }
 
 // SetProvisioningState sets properties.provisioningState.
@@ -66,8 +71,9 @@ func (n *NetworkSecurityGroup) SetProvisioningState(s string) { n.Properties.Pro
 
 // NormalizeNSG validates a network security group's rules (protocol,
 // access, direction in Azure's canonical case; priority 100–4096, unique per
-// direction; unique names) and fills ids, Azure's default rules and
-// flushConnection (false).
+// direction; unique names; ports, address prefixes, service tags and
+// application security groups as checkRuleMatch says) and fills ids,
+// Azure's default rules and flushConnection (false).
 func NormalizeNSG(n *NetworkSecurityGroup) error {
 	if n.Properties.FlushConnection == nil {
 		n.Properties.FlushConnection = bptr(false)
@@ -111,6 +117,9 @@ func NormalizeNSG(n *NetworkSecurityGroup) error {
 		}
 		seenPrio[key] = r.Name
 		r.ID = n.ID + "/securityRules/" + r.Name
+		if err := checkRuleMatch(r, field); err != nil {
+			return err
+		}
 		r.Type = NetworkSecurityGroupType + "/securityRules"
 		if r.Etag == "" {
 			r.Etag = NewEtag()

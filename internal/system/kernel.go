@@ -12,6 +12,7 @@ import (
 	"nimbus/internal/driver/netns"
 	"nimbus/internal/driver/process"
 	"nimbus/internal/hostnet"
+	"nimbus/internal/metrics"
 	"nimbus/internal/probe"
 	"nimbus/internal/rootless"
 )
@@ -61,6 +62,7 @@ func (s *System) startKernelPath(ctx context.Context, opt Options, log *slog.Log
 		s.Engine = s.rootlessEng
 	}
 	s.closers = append(s.closers, s.Engine.Close)
+	s.Metrics.SetSecurityHitSource(func() []metrics.RuleHits { h, _ := e.SecurityHits(); return h })
 	d, err := netns.New(ctx, netns.Options{Net: hn, StateDir: filepath.Join(opt.Node.DataDir, "instances-netns"),
 		Command: opt.WorkloadCommand, Env: opt.WorkloadEnv, Logger: log.With("driver", "netns"),
 		Process: process.Options{User: opt.InstanceUser, Hide: []string{opt.Node.DataDir}}})

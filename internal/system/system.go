@@ -96,6 +96,11 @@ type Options struct {
 	HostNet hostnet.Options
 	// Resync overrides the controllers' periodic resync (tests).
 	Resync time.Duration
+	// NetworkSecurity enforces network security groups on traffic, with
+	// Azure's secure-by-default Standard SKUs (controller/lb
+	// Options.NetworkSecurity). Off (the default until every shipped flow
+	// creates its NSGs), groups are stored and validated only.
+	NetworkSecurity bool
 	// ProbeInterval and RepairGrace override every probe's interval and
 	// every repair grace period, below Azure's minimums (5 s, 10 min), for
 	// tests and demos only.
@@ -388,7 +393,8 @@ func (s *System) feedHealth(ctx context.Context, log *slog.Logger) {
 // controllers builds the LB and VMSS controllers once the node exists.
 func (s *System) controllers(n *node.Node, opt Options, log *slog.Logger) (node.Component, error) {
 	s.LB = lbctl.New(lbctl.Options{Store: n.Store, Engine: s.Engine, Prober: s.Prober, Logger: log,
-		ListenIP: s.listenIP, Resync: opt.Resync, OnApplied: s.onApplied, ProbeInterval: opt.ProbeInterval})
+		ListenIP: s.listenIP, Resync: opt.Resync, OnApplied: s.onApplied, ProbeInterval: opt.ProbeInterval,
+		NetworkSecurity: opt.NetworkSecurity})
 	s.VMSS = vmssctl.New(vmssctl.Options{Store: n.Store, Driver: s.Driver, Network: subnets{n.Store},
 		PublicPool: publicPool(opt.Node.PublicPool), Health: proberHealth{s.Prober}, Logger: log, Resync: opt.Resync, RepairGrace: opt.RepairGrace,
 		Images: n.Images})

@@ -29,6 +29,15 @@ type Snapshot struct {
 	// for it (an internal frontend's private IP mapped to loopback). Nil
 	// means frontends listen on their own address.
 	ListenIP func(netip.Addr) netip.Addr
+	// SecurityGroups maps a normalized network security group id to the
+	// stored group; VirtualNetworks are the stored networks (subnets name
+	// their group, the address space is the VirtualNetwork tag).
+	SecurityGroups  map[string]*resource.NetworkSecurityGroup
+	VirtualNetworks []*resource.VirtualNetwork
+	// NetworkSecurity turns on network security groups: Config.Security,
+	// Secure frontends and instance IPs, denied probes. Off, the Config
+	// guards nothing (every flow passes, as before NSGs were enforced).
+	NetworkSecurity bool
 }
 
 // member is one backend ipconfig in a pool.
@@ -56,7 +65,8 @@ func Compile(s Snapshot) dataplane.Config {
 			continue
 		}
 		if addr, err := netip.ParseAddr(in.PublicIP); err == nil {
-			cfg.InstanceIPs = append(cfg.InstanceIPs, dataplane.InstancePublicIP{PublicIP: addr, Backend: instanceBackend(in)})
+			cfg.InstanceIPs = append(cfg.InstanceIPs, dataplane.InstancePublicIP{PublicIP: addr, Backend: instanceBackend(in),
+				Secure: s.NetworkSecurity && standardInstanceIP(in)})
 		}
 	}
 	for _, p := range probes {
@@ -67,10 +77,24 @@ func Compile(s Snapshot) dataplane.Config {
 	sort.Slice(cfg.Rules, func(i, j int) bool { return cfg.Rules[i].ID < cfg.Rules[j].ID })
 	sort.Slice(cfg.NATRules, func(i, j int) bool { return cfg.NATRules[i].ID < cfg.NATRules[j].ID })
 	sort.Slice(cfg.InstanceIPs, func(i, j int) bool { return cfg.InstanceIPs[i].Backend.ID < cfg.InstanceIPs[j].Backend.ID })
+	if s.NetworkSecurity {
+		compileSecurity(&cfg, s)
+	}
 	return cfg
 }
 
 func norm(id string) string { return resource.NormalizeRefID(id) }
+
+// standardInstanceIP reports whether an instance's public IP is of the
+// Standard SKU (the model's publicIPAddressConfiguration sku; Azure's
+// default for a scale set's instance IPs is Basic).
+func standardInstanceIP(in *resource.Instance) bool {
+	_, ipc := resource.PrimaryIPConfig(in.Model)
+	if ipc == nil || ipc.Properties.PublicIPAddressConfiguration == nil || ipc.Properties.PublicIPAddressConfiguration.SKU == nil {
+		return false
+	}
+	return strings.EqualFold(ipc.Properties.PublicIPAddressConfiguration.SKU.Name, "Standard")
+}
 
 // instanceBackend is the data-plane view of an instance's primary ipconfig.
 func instanceBackend(in *resource.Instance) dataplane.Backend {
@@ -116,8 +140,9 @@ func poolMembers(s Snapshot) map[string][]member {
 
 func compileLB(cfg *dataplane.Config, s Snapshot, lb *resource.LoadBalancer, pools map[string][]member, probes map[string]*dataplane.Probe) {
 	fes := map[string]dataplane.Frontend{}
+	standard := lb.SKU != nil && strings.EqualFold(lb.SKU.Name, "Standard")
 	for _, f := range lb.Properties.FrontendIPConfigurations {
-		fe := dataplane.Frontend{ID: norm(f.ID), Internal: f.Internal()}
+		fe := dataplane.Frontend{ID: norm(f.ID), Internal: f.Internal(), Secure: s.NetworkSecurity && standard && !f.Internal()}
 		if f.Internal() {
 			fe.IP, _ = netip.ParseAddr(f.Properties.PrivateIPAddress)
 		} else if f.Properties.PublicIPAddress != nil {

@@ -44,6 +44,8 @@ type Options struct {
 	// OnApplied, when set, is called after each Config is applied, with the
 	// store revision it reflects.
 	OnApplied func(rev int64, cfg dataplane.Config)
+	// NetworkSecurity enforces network security groups (Snapshot.NetworkSecurity).
+	NetworkSecurity bool
 	// ProbeInterval, when positive, replaces every probe's interval. The API
 	// keeps Azure's 5-second minimum; this exists for tests and demos only
 	// (`nimbus serve --test-probe-interval`).
@@ -167,6 +169,7 @@ func (c *Controller) Sync(ctx context.Context) error {
 		return err
 	}
 	snap.ListenIP = c.opt.ListenIP
+	snap.NetworkSecurity = c.opt.NetworkSecurity
 	cfg := Compile(snap)
 	if c.opt.ProbeInterval > 0 {
 		for i := range cfg.Probes {
@@ -281,7 +284,7 @@ func ReadSnapshot(ctx context.Context, st store.Store) (Snapshot, int64, error) 
 	if err != nil {
 		return Snapshot{}, 0, fmt.Errorf("read snapshot: %w", err)
 	}
-	snap := Snapshot{PublicIPs: map[string]netip.Addr{}}
+	snap := Snapshot{PublicIPs: map[string]netip.Addr{}, SecurityGroups: map[string]*resource.NetworkSecurityGroup{}}
 	for _, kv := range lists[0] {
 		id, ok := resource.ParseKey(kv.Key)
 		if !ok || len(id.Types) != 1 {
@@ -302,6 +305,19 @@ func ReadSnapshot(ctx context.Context, st store.Store) (Snapshot, int64, error) 
 			if addr, err := netip.ParseAddr(p.Properties.IPAddress); err == nil {
 				snap.PublicIPs[norm(id.String())] = addr
 			}
+		case strings.EqualFold(id.Type(), resource.NetworkSecurityGroupType):
+			var g resource.NetworkSecurityGroup
+			if err := json.Unmarshal(kv.Value, &g); err != nil {
+				return Snapshot{}, 0, fmt.Errorf("read snapshot: decode %s: %w", kv.Key, err)
+			}
+			g.ID = id.String()
+			snap.SecurityGroups[norm(g.ID)] = &g
+		case strings.EqualFold(id.Type(), resource.VirtualNetworkType):
+			var v resource.VirtualNetwork
+			if err := json.Unmarshal(kv.Value, &v); err != nil {
+				return Snapshot{}, 0, fmt.Errorf("read snapshot: decode %s: %w", kv.Key, err)
+			}
+			snap.VirtualNetworks = append(snap.VirtualNetworks, &v)
 		}
 	}
 	for _, kv := range lists[1] {

@@ -135,14 +135,15 @@ func TestReadSnapshotOneRevision(t *testing.T) {
 	}
 }
 
-// TestReadSnapshotClassifiesByID: only top-level load balancers and public
-// IPs under the subscriptions and instance records are read, each decoded
-// through its type; other resources, groups and instance counters are not.
+// TestReadSnapshotClassifiesByID: only top-level load balancers, public
+// IPs, network security groups and virtual networks under the
+// subscriptions and instance records are read, each decoded through its
+// type; other resources, groups and instance counters are not.
 func TestReadSnapshotClassifiesByID(t *testing.T) {
 	st := openStore(t)
 	seed(t, st)
 	putJSON(t, st, mustKey(t, sub), map[string]string{"name": "rg"})
-	putJSON(t, st, mustKey(t, sub+"/providers/Microsoft.Network/virtualNetworks/vn"), map[string]any{"properties": 1})
+	putJSON(t, st, mustKey(t, sub+"/providers/Microsoft.Network/routeTables/rt"), map[string]any{"properties": 1})
 	putJSON(t, st, mustKey(t, vmss), map[string]any{"properties": "not a scale set"})
 	putJSON(t, st, resource.InstanceCounterKey(vmss), resource.InstanceCounter{Next: 1})
 	noAddr := *testPublicIP("")
@@ -165,7 +166,8 @@ func TestReadSnapshotClassifiesByID(t *testing.T) {
 		t.Errorf("instances = %+v", snap.Instances)
 	}
 
-	for _, key := range []string{mustKey(t, lbID), mustKey(t, pip), resource.InstanceKey(vmss, "0")} {
+	for _, key := range []string{mustKey(t, lbID), mustKey(t, pip), resource.InstanceKey(vmss, "0"),
+		mustKey(t, sub+"/providers/Microsoft.Network/virtualNetworks/vn"), mustKey(t, sub+"/providers/Microsoft.Network/networkSecurityGroups/nsg")} {
 		t.Run("bad value at "+key, func(t *testing.T) {
 			st := openStore(t)
 			seed(t, st)

@@ -61,6 +61,9 @@ type Harness struct {
 	// ProxyProtocol is true for engines that honour Rule.ProxyProtocol (the
 	// userspace engine); the kernel engine keeps the client address instead.
 	ProxyProtocol bool
+	// NetworkSecurity is true for engines that enforce Config.Security; the
+	// suite skips its network security scenarios for the others.
+	NetworkSecurity bool
 }
 
 func (h *Harness) listenTCP(i int, port uint16) (net.Listener, error) {

@@ -32,6 +32,7 @@ func Run(t *testing.T, h Harness) {
 		{"NATRules", testNAT},
 		{"ChangeUnderLoad", testChangeUnderLoad},
 		{"ProxyProtocol", testProxyProtocol},
+		{"NetworkSecurity", testNetworkSecurity},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.fn(t, &h) })
 	}

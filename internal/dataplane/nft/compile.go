@@ -110,6 +110,7 @@ func compile(cfg dataplane.Config, health dataplane.Health, o compileOptions) *r
 	c.addSelfPairs(rules, nats)
 	c.addIdleTimeouts(rules, nats, outs)
 	c.addTCPReset(rules, nats)
+	c.addSecurity(cfg)
 	return c.finish()
 }
 
@@ -127,6 +128,11 @@ type compiler struct {
 	snat, self                  *setSpec // compile_snat.go
 	toFE, toHA, toOut           *setSpec // compile_idle.go
 	resetFE, resetBE, resetIdle *setSpec // compile_reset.go
+	// compile_security.go
+	nsgGuarded, nsgSecure, nsgPorted               *setSpec
+	nsgInSubnet, nsgInNIC, nsgOutNIC, nsgOutSubnet *setSpec
+	nsgChains                                      []*chainSpec
+	declared                                       map[string]struct{} // per-group chains and per-rule sets declared
 
 	idle       map[uint32]bool // idle timeouts in use (seconds): a ct timeout object and chain each
 	resetAfter map[uint32]bool // idle timeouts of flows with TCP reset: an rst chain each
@@ -141,7 +147,8 @@ const (
 // newCompiler declares every set and map, in the order the table lists
 // them (the slot maps follow, in finish).
 func newCompiler(o compileOptions) *compiler {
-	c := &compiler{o: o, rs: &ruleset{table: o.table}, idle: map[uint32]bool{}, resetAfter: map[uint32]bool{}, lb: newLBChains()}
+	c := &compiler{o: o, rs: &ruleset{table: o.table, counters: map[string]securityCounter{}}, idle: map[uint32]bool{}, resetAfter: map[uint32]bool{},
+		lb: newLBChains(), declared: map[string]struct{}{}}
 	c.frontends = c.newSet(setFrontends, "every frontend address; traffic no rule takes is dropped silently", "ipv4_addr", nftables.TypeIPAddr)
 	c.publicFEs = c.newSet(setPublicFrontends, "public frontends: an instance reaching one is SNATed like outbound traffic", "ipv4_addr", nftables.TypeIPAddr)
 	c.dispatch = c.newMap(mapDispatch, "load-balancing rules: frontend ip . protocol . port -> chain of the rule's pool and distribution", fppText, typeFPP, "verdict", nftables.TypeVerdict)
@@ -162,6 +169,13 @@ func newCompiler(o compileOptions) *compiler {
 	// Filled by the packet path (see resetChains), never by apply.
 	c.newMap(mapRstC2S, "filled by packets (update, timeout = idle): the client's last ack per flow", tupleTypeText, typeRange, "integer", nftables.TypeInteger).dynamic = true
 	c.newMap(mapRstS2C, "filled by packets: the backend's last ack . its address per flow", tupleTypeText, typeRange, "integer . ipv4_addr . inet_service", typeAckAddr).dynamic = true
+	c.nsgGuarded = c.newSet(setNSGGuarded, "NICs a network security group guards", "ipv4_addr", nftables.TypeIPAddr)
+	c.nsgSecure = c.newSet(setNSGSecure, "Standard public frontends and instance IPs: closed to NICs no group guards", "ipv4_addr", nftables.TypeIPAddr)
+	c.nsgPorted = c.newSet(setNSGPorted, "protocols whose ports security rules match", "inet_proto", nftables.TypeInetProto)
+	c.nsgInSubnet = c.newMap(mapNSGInSubnet, "inbound: NIC ip -> its subnet group's chain", "ipv4_addr", nftables.TypeIPAddr, "verdict", nftables.TypeVerdict)
+	c.nsgInNIC = c.newMap(mapNSGInNIC, "inbound: NIC ip -> its NIC group's chain", "ipv4_addr", nftables.TypeIPAddr, "verdict", nftables.TypeVerdict)
+	c.nsgOutNIC = c.newMap(mapNSGOutNIC, "outbound: NIC ip -> its NIC group's chain", "ipv4_addr", nftables.TypeIPAddr, "verdict", nftables.TypeVerdict)
+	c.nsgOutSubnet = c.newMap(mapNSGOutSubnet, "outbound: NIC ip -> its subnet group's chain", "ipv4_addr", nftables.TypeIPAddr, "verdict", nftables.TypeVerdict)
 	return c
 }
 
@@ -188,6 +202,7 @@ func (c *compiler) finish() *ruleset {
 	rs.chains = append(rs.chains, idleChains(c.o, idleSecs)...)
 	rs.chains = append(rs.chains, resetChains(sortedSeconds(c.resetAfter))...)
 	rs.chains = append(rs.chains, c.lb.chains...)
+	rs.chains = append(rs.chains, c.nsgChains...)
 	return rs
 }
 

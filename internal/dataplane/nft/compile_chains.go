@@ -64,7 +64,9 @@ func postroutingChain(uplink string) *chainSpec {
 // packets through and drops what reaches a frontend and no rule took.
 func forwardChain() *chainSpec {
 	rules := invalidTCPRules()
-	rules = append(rules, acceptFloatingRule(), dropFrontendsRule())
+	rules = append(rules, acceptFloatingRule())
+	rules = append(rules, securityRules()...)
+	rules = append(rules, dropFrontendsRule())
 	return &chainSpec{
 		name: chainForward, comment: "unused frontend ports are dropped silently, as Azure does",
 		hook: nftables.ChainHookForward, hookText: "forward", prio: nftables.ChainPriorityFilter, prioText: "filter", typ: nftables.ChainTypeFilter,

@@ -90,9 +90,10 @@ func TestConformance(t *testing.T) {
 			})
 			return c, err
 		},
-		FrontendPort: func(*testing.T) uint16 { return uint16(port.Add(1)) },
-		ProbeDialer:  he.Net,
-		SilentIdle:   true,
+		FrontendPort:    func(*testing.T) uint16 { return uint16(port.Add(1)) },
+		ProbeDialer:     he.Net,
+		SilentIdle:      true,
+		NetworkSecurity: true,
 	})
 }
 

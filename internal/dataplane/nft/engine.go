@@ -6,6 +6,7 @@
 package nft
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -276,6 +277,7 @@ func (e *Engine) Apply(ctx context.Context, cfg dataplane.Config) error {
 		return err
 	}
 	gone := removedBackends(e.cfg, cfg)
+	e.flushDenied(e.cfg, cfg)
 	e.cfg, e.configured = cfg, true
 	e.pruneRoutes(cfg)
 	if len(gone) > 0 {
@@ -497,6 +499,9 @@ func setHandle(t *nftables.Table, s *setSpec) *nftables.Set {
 	if s.dynamic {
 		set.Dynamic, set.HasTimeout = true, true
 	}
+	if s.interval {
+		set.Interval = true
+	}
 	return set
 }
 
@@ -504,7 +509,7 @@ func elems(s *setSpec, keys []string) []nftables.SetElement {
 	out := make([]nftables.SetElement, 0, len(keys))
 	for _, k := range keys {
 		e := s.elems[k]
-		out = append(out, nftables.SetElement{Key: e.key, Val: e.val, VerdictData: e.verdict})
+		out = append(out, nftables.SetElement{Key: e.key, Val: e.val, VerdictData: e.verdict, IntervalEnd: e.intervalEnd})
 	}
 	return out
 }
@@ -514,8 +519,17 @@ func elems(s *setSpec, keys []string) []nftables.SetElement {
 func allElems(s *setSpec) []nftables.SetElement {
 	out := make([]nftables.SetElement, 0, s.count())
 	s.each(func(e element) {
-		out = append(out, nftables.SetElement{Key: e.key, Val: e.val, VerdictData: e.verdict})
+		out = append(out, nftables.SetElement{Key: e.key, Val: e.val, VerdictData: e.verdict, IntervalEnd: e.intervalEnd})
 	})
+	if s.interval {
+		// The kernel wants an interval's start and end in order.
+		sort.Slice(out, func(i, j int) bool {
+			if c := bytes.Compare(out[i].Key, out[j].Key); c != 0 {
+				return c < 0
+			}
+			return out[i].IntervalEnd && !out[j].IntervalEnd
+		})
+	}
 	return out
 }
 
@@ -550,6 +564,9 @@ func applyFull(c *nftables.Conn, rs *ruleset) error {
 	c.AddTable(t)
 	for _, o := range rs.objs {
 		c.AddObj(&nftables.NamedObj{Table: t, Name: o.name, Type: nftables.ObjTypeCtTimeout, Obj: tcpTimeout(o.idle)})
+	}
+	for name := range rs.counters {
+		c.AddObj(&nftables.CounterObj{Table: t, Name: name})
 	}
 	chains := map[string]*nftables.Chain{}
 	for _, cs := range rs.chains {
@@ -601,6 +618,20 @@ func applyDiff(c *nftables.Conn, old, rs *ruleset) (int, error) {
 		if prev == s {
 			continue // the same cached slot map
 		}
+		if s.interval {
+			// Interval elements come in start/end pairs: replace them all
+			// (flush and refill, in the same batch) when any differs.
+			if sameElems(prev, s) {
+				continue
+			}
+			set := setHandle(t, s)
+			c.FlushSet(set)
+			if err := addInChunks(c, set, allElems(s)); err != nil {
+				return 0, fmt.Errorf("nft: set %s: %w", s.name, err)
+			}
+			changes += prev.count() + s.count()
+			continue
+		}
 		if prev.dense != nil || s.dense != nil {
 			n, err := diffDense(c, setHandle(t, s), prev.dense, s.dense)
 			if err != nil {
@@ -647,6 +678,20 @@ func applyDiff(c *nftables.Conn, old, rs *ruleset) (int, error) {
 		return 0, fmt.Errorf("nft: update table %s: %w", rs.table, err)
 	}
 	return changes, nil
+}
+
+// sameElems reports whether two renders of a set have the same elements.
+func sameElems(a, b *setSpec) bool {
+	if len(a.elems) != len(b.elems) {
+		return false
+	}
+	for k, e := range a.elems {
+		f, ok := b.elems[k]
+		if !ok || string(e.val) != string(f.val) || e.intervalEnd != f.intervalEnd || !sameVerdict(e.verdict, f.verdict) {
+			return false
+		}
+	}
+	return true
 }
 
 // diffDense updates a slot map slot by slot: a missing slot is added, a
@@ -766,6 +811,7 @@ func cloneConfig(c dataplane.Config) dataplane.Config {
 		Outbound:    append([]dataplane.SNATAllocation(nil), c.Outbound...),
 		InstanceIPs: append([]dataplane.InstancePublicIP(nil), c.InstanceIPs...),
 		Probes:      make([]dataplane.Probe, len(c.Probes)),
+		Security:    c.Security.Clone(),
 	}
 	for i, r := range c.Rules {
 		r.Backends = append([]dataplane.Backend(nil), r.Backends...)
@@ -773,6 +819,7 @@ func cloneConfig(c dataplane.Config) dataplane.Config {
 	}
 	for i, p := range c.Probes {
 		p.Backends = append([]dataplane.Backend(nil), p.Backends...)
+		p.Denied = append([]string(nil), p.Denied...)
 		out.Probes[i] = p
 	}
 	return out

@@ -46,6 +46,72 @@ func goldenConfig() dataplane.Config {
 	}
 }
 
+// securityConfig is goldenConfig with its public frontend Standard and the
+// instances behind a subnet group (HTTP from two adjacent prefixes and an
+// ASG-like host list, a deny on 22 from the Internet, Azure's defaults)
+// and vm2 behind a NIC group too.
+func securityConfig() dataplane.Config {
+	cfg := goldenConfig()
+	for i := range cfg.Rules {
+		cfg.Rules[i].Frontend.Secure = !cfg.Rules[i].Frontend.Internal
+	}
+	for i := range cfg.NATRules {
+		cfg.NATRules[i].Frontend.Secure = true
+	}
+	cfg.InstanceIPs[0].Secure = true
+	cfg.Security = goldenSecurity(cfg)
+	return cfg
+}
+
+func goldenSecurity(cfg dataplane.Config) dataplane.Security {
+	any := dataplane.AddressSet{Tag: dataplane.TagAny}
+	pfx := func(ss ...string) dataplane.AddressSet {
+		var a dataplane.AddressSet
+		for _, s := range ss {
+			a.Prefixes = append(a.Prefixes, netip.MustParsePrefix(s))
+		}
+		return a
+	}
+	defaults := func(g string) []dataplane.SecurityRule {
+		vn := dataplane.AddressSet{Tag: dataplane.TagVirtualNetwork}
+		return []dataplane.SecurityRule{
+			{ID: g + "/defaultsecurityrules/allowvnetinbound", Priority: 65000, Direction: dataplane.Inbound, Allow: true, Source: vn, Destination: vn},
+			{ID: g + "/defaultsecurityrules/allowazureloadbalancerinbound", Priority: 65001, Direction: dataplane.Inbound, Allow: true,
+				Source: dataplane.AddressSet{Tag: dataplane.TagAzureLoadBalancer}, Destination: any},
+			{ID: g + "/defaultsecurityrules/denyallinbound", Priority: 65500, Direction: dataplane.Inbound, Source: any, Destination: any},
+			{ID: g + "/defaultsecurityrules/allowvnetoutbound", Priority: 65000, Direction: dataplane.Outbound, Allow: true, Source: vn, Destination: vn},
+			{ID: g + "/defaultsecurityrules/allowinternetoutbound", Priority: 65001, Direction: dataplane.Outbound, Allow: true,
+				Source: any, Destination: dataplane.AddressSet{Tag: dataplane.TagInternet}},
+			{ID: g + "/defaultsecurityrules/denyalloutbound", Priority: 65500, Direction: dataplane.Outbound, Source: any, Destination: any},
+		}
+	}
+	sub := "nsg/subnet"
+	subRules := append([]dataplane.SecurityRule{
+		{ID: sub + "/securityrules/http", Priority: 100, Direction: dataplane.Inbound, Allow: true, Protocol: dataplane.ProtoTCP,
+			Source: pfx("198.18.200.0/24", "198.18.201.0/24", "198.18.200.7/32"), Destination: any,
+			DestinationPorts: []dataplane.PortRange{{First: 8080, Last: 8080}, {First: 8443, Last: 8443}, {First: 8000, Last: 8079}}},
+		{ID: sub + "/securityrules/nossh", Priority: 200, Direction: dataplane.Inbound, Source: dataplane.AddressSet{Tag: dataplane.TagInternet},
+			Destination: any, DestinationPorts: []dataplane.PortRange{{First: 22, Last: 22}}},
+	}, defaults(sub)...)
+	dataplane.SortSecurityRules(subRules)
+	nic := "nsg/nic"
+	nicRules := append([]dataplane.SecurityRule{
+		{ID: nic + "/securityrules/web-only", Priority: 100, Direction: dataplane.Outbound, Protocol: dataplane.ProtoUDP,
+			Source: any, Destination: pfx("198.18.250.1/32")},
+	}, defaults(nic)...)
+	dataplane.SortSecurityRules(nicRules)
+	sec := dataplane.Security{Groups: []dataplane.SecurityGroup{{ID: nic, Rules: nicRules}, {ID: sub, Rules: subRules}}}
+	vnet := []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}
+	for _, b := range cfg.Rules[0].Backends {
+		in := dataplane.InterfaceSecurity{ID: b.ID, IP: b.IP, VirtualNetwork: vnet, SubnetGroup: sub}
+		if b.ID == "nic/vm2" {
+			in.NICGroup = nic
+		}
+		sec.Interfaces = append(sec.Interfaces, in)
+	}
+	return sec
+}
+
 func TestGolden(t *testing.T) {
 	marks := map[netip.Addr]uint32{}
 	opts := compileOptions{
@@ -69,6 +135,7 @@ func TestGolden(t *testing.T) {
 		{"empty", dataplane.Config{}, nil},
 		{"full", full, nil},
 		{"vm1-down", full, dataplane.Health{{ProbeID: "probe/1", BackendID: "nic/vm1"}: false}},
+		{"security", securityConfig(), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

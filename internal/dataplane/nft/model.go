@@ -18,6 +18,9 @@ type ruleset struct {
 	objs   []timeoutObj
 	sets   []*setSpec
 	chains []*chainSpec
+	// counters are the named counter objects (network security rules), by
+	// name, with what each counts.
+	counters map[string]securityCounter
 }
 
 // timeoutObj is a ct timeout object for TCP flows: established flows expire
@@ -39,6 +42,9 @@ type setSpec struct {
 	isMap    bool
 	native   bool // key in host byte order (jhash output)
 	dynamic  bool // filled by the packet path (update with timeout), never by apply
+	// interval: elements are ranges (an element at the start, an end
+	// element after the last value); an update replaces every element.
+	interval bool
 	elems    map[string]element
 	// dense holds a slot map's elements by slot index instead of elems
 	// (65,537 of them are diffed on every health change).
@@ -60,9 +66,10 @@ func (s *setSpec) count() int { return len(s.elems) + len(s.dense) }
 
 // element is one set element: raw key and value plus its text form.
 type element struct {
-	key, val []byte
-	verdict  *expr.Verdict
-	text     string
+	key, val    []byte
+	verdict     *expr.Verdict
+	text        string
+	intervalEnd bool // the end of an interval (interval sets; no text)
 }
 
 // chainSpec is one chain; base chains have a hook.
@@ -104,6 +111,11 @@ func (s *setSpec) add(e element) {
 	s.elems[k] = e
 }
 
+// addEnd adds an interval's end element (keyed apart from starts).
+func (s *setSpec) addEnd(e element) {
+	s.elems["end:"+string(e.key)] = e
+}
+
 // structure renders everything except set contents: equal structures mean
 // a change can be applied as element updates only.
 func (rs *ruleset) structure() string { return rs.render(false) }
@@ -118,6 +130,17 @@ func (rs *ruleset) render(withElems bool) string {
 	for _, o := range rs.objs {
 		fmt.Fprintf(&b, "\tct timeout %s {\n\t\tprotocol tcp; l3proto ip;\n\t\tpolicy = { established: %d }\n\t}\n\n", o.name, o.idle)
 	}
+	counters := make([]string, 0, len(rs.counters))
+	for n := range rs.counters {
+		counters = append(counters, n)
+	}
+	sort.Strings(counters)
+	for _, n := range counters {
+		fmt.Fprintf(&b, "\tcounter %s { } # %s\n", n, rs.counters[n].RuleID)
+	}
+	if len(counters) > 0 {
+		b.WriteString("\n")
+	}
 	for _, s := range rs.sets {
 		kind := "set"
 		typ := s.keyText
@@ -129,9 +152,16 @@ func (rs *ruleset) render(withElems bool) string {
 			fmt.Fprintf(&b, "\t# %s\n", s.comment)
 		}
 		fmt.Fprintf(&b, "\t%s %s {\n\t\ttype %s\n", kind, s.name, typ)
+		if s.interval {
+			b.WriteString("\t\tflags interval\n")
+		}
 		if withElems && s.count() > 0 {
 			texts := make([]string, 0, s.count())
-			s.each(func(e element) { texts = append(texts, e.text) })
+			s.each(func(e element) {
+				if !e.intervalEnd {
+					texts = append(texts, e.text)
+				}
+			})
 			sortNatural(texts)
 			fmt.Fprintf(&b, "\t\telements = {\n")
 			for _, t := range texts {

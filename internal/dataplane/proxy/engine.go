@@ -65,6 +65,19 @@
 // and SetHealth by metrics.Availability over the rules the engine serves and
 // the prober's health, the same function the kernel path reports through.
 //
+// Network security groups (Config.Security) are enforced at accept time:
+// a new TCP connection or UDP session is evaluated with
+// dataplane.SecurityIndex.Evaluate as the backend NIC would see it (client
+// address, backend customer address and port, Secure for a Standard public
+// frontend); a denied TCP connection is reset at once (the kernel has
+// already completed the handshake; Azure drops the SYN), a denied
+// datagram is dropped. Each decision counts one hit of the deciding rule
+// (metrics.AddSecurityRuleHits) and a denial is logged at debug level.
+// Established flows are never re-evaluated, except those of a group with
+// flushConnection whose rules an Apply changed: they end if now denied.
+// The engine cannot see instance-to-instance or outbound traffic (the host
+// carries it), so NSGs do not apply to it here.
+//
 // Not supported (logged and skipped): HA-ports rules (protocol All, port 0),
 // instance-level public IPs and outbound SNAT (the host's own stack carries
 // the instances' outbound flows; SNAT allocations are only reported as
@@ -153,6 +166,20 @@ type Engine struct {
 	reapKick  chan struct{}
 
 	budget budget
+
+	// security is the Config's network security groups (a deep copy); sec
+	// the state routes read.
+	security dataplane.Security
+	sec      *secState
+}
+
+// secState is the network security part of the data path's view: the
+// index every new flow is evaluated with, and the groups with
+// flushConnection whose rules the last Apply changed (their established
+// flows are evaluated again and those now denied end).
+type secState struct {
+	ix    *dataplane.SecurityIndex
+	flush map[string]bool
 }
 
 var _ dataplane.Engine = (*Engine)(nil)
@@ -188,7 +215,10 @@ type route struct {
 	eligible []dataplane.Backend
 	table    *maglev.Table // over eligible; nil for NAT rules
 	valid    map[string]netip.AddrPort
+	// ips maps a backend ID to its customer address (what NSGs see).
+	ips      map[string]netip.Addr
 	counters *metrics.FrontendCounters
+	sec      *secState
 }
 
 type snapshot struct {
@@ -309,6 +339,7 @@ func (e *Engine) Apply(ctx context.Context, cfg dataplane.Config) error {
 		e.listeners[k] = l
 	}
 	e.specs, e.served = specs, servedOf(cfg, bad)
+	e.setSecurity(cfg.Security)
 	e.outbound = slices.Clone(cfg.Outbound)
 	snap := e.publish()
 	for k, l := range e.listeners {
@@ -470,7 +501,7 @@ func (e *Engine) publish() *snapshot {
 			c = e.opts.Metrics.Frontend(s.frontend.IP, k.port)
 		}
 		counters[k] = c
-		r := &route{spec: s, valid: map[string]netip.AddrPort{}, counters: c}
+		r := &route{spec: s, valid: map[string]netip.AddrPort{}, ips: map[string]netip.Addr{}, counters: c, sec: e.sec}
 		port := s.backendPort
 		if port == 0 {
 			port = k.port
@@ -478,11 +509,13 @@ func (e *Engine) publish() *snapshot {
 		if s.nat {
 			r.eligible = []dataplane.Backend{s.natBackend}
 			r.valid[s.natBackend.ID] = dialAddr(s.natBackend, port)
+			r.ips[s.natBackend.ID] = s.natBackend.IP
 			snap.routes[k] = r
 			continue
 		}
 		for _, b := range s.rule.Backends {
 			r.valid[b.ID] = dialAddr(b, port)
+			r.ips[b.ID] = b.IP
 		}
 		elig, _ := dataplane.Eligible(&s.rule, e.health)
 		r.eligible = elig
@@ -504,6 +537,65 @@ func (e *Engine) publish() *snapshot {
 		e.opts.Metrics.SetAvailability(metrics.Availability(e.served, e.health))
 	}
 	return snap
+}
+
+// setSecurity takes the Config's network security groups: new flows are
+// evaluated against them from the next publish on, and the groups with
+// flushConnection whose rules changed are marked for prune.
+func (e *Engine) setSecurity(s dataplane.Security) {
+	next := s.Clone()
+	flush := dataplane.FlushedGroups(e.security, next)
+	e.security = next
+	e.sec = &secState{flush: flush}
+	if !next.Empty() || e.hasSecureFrontend() {
+		e.sec.ix = dataplane.NewSecurityIndex(next)
+	}
+}
+
+// hasSecureFrontend reports whether a served rule has a Secure frontend
+// (then flows are evaluated even without any group).
+func (e *Engine) hasSecureFrontend() bool {
+	for _, sp := range e.specs {
+		if sp.frontend.Secure {
+			return true
+		}
+	}
+	return false
+}
+
+// admit evaluates a new flow from src to backend b on its backend port
+// (the NIC's customer address, as NSGs see it after the load balancer's
+// DNAT), counts the deciding rule and logs a denial at debug level.
+func (e *Engine) admit(r *route, proto uint8, src netip.AddrPort, b dataplane.Backend, port uint16) bool {
+	if r.sec == nil || r.sec.ix == nil {
+		return true
+	}
+	ix := r.sec.ix
+	f := dataplane.Flow{Protocol: proto, Src: src, Dst: netip.AddrPortFrom(b.IP, port), Secure: r.spec.frontend.Secure}
+	v := ix.Evaluate(ix.Interface(b.ID), dataplane.Inbound, f)
+	if v.RuleID != "" {
+		e.opts.Metrics.AddSecurityRuleHits(v.GroupID, v.RuleID, v.Allow, 1)
+	}
+	if !v.Allow {
+		e.log.Debug("flow denied by network security group", "rule", r.spec.ruleID, "src", src.String(),
+			"dst", f.Dst.String(), "group", v.GroupID, "securityRule", v.RuleID)
+	}
+	return v.Allow
+}
+
+// stillAllowed reports whether an established flow from src to backend id
+// on port survives a rule change: true unless a group with flushConnection
+// that guards the backend changed and its rules now deny the flow.
+func (r *route) stillAllowed(proto uint8, src netip.AddrPort, id string, port uint16) bool {
+	if r.sec == nil || r.sec.ix == nil || len(r.sec.flush) == 0 {
+		return true
+	}
+	nic := r.sec.ix.Interface(id)
+	if nic == nil || (!r.sec.flush[nic.SubnetGroup] && !r.sec.flush[nic.NICGroup]) {
+		return true
+	}
+	f := dataplane.Flow{Protocol: proto, Src: src, Dst: netip.AddrPortFrom(r.ips[id], port), Secure: r.spec.frontend.Secure}
+	return r.sec.ix.Evaluate(nic, dataplane.Inbound, f).Allow
 }
 
 func (e *Engine) reportSnat() {

@@ -24,9 +24,10 @@ func harness() dptest.Harness {
 			return dataplane.Frontend{ID: "/frontends/fe" + string(rune('0'+i)),
 				IP: netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), ListenIP: lo(0, i+1)}
 		},
-		BackendIP:     func(i int) netip.Addr { return lo(1, i+1) },
-		ClientIP:      func(i int) netip.Addr { return lo(2, i+1) },
-		ProxyProtocol: true,
+		BackendIP:       func(i int) netip.Addr { return lo(1, i+1) },
+		ClientIP:        func(i int) netip.Addr { return lo(2, i+1) },
+		ProxyProtocol:   true,
+		NetworkSecurity: true,
 	}
 }
 

@@ -41,6 +41,7 @@ type tcpFlow struct {
 	l         *tcpListener
 	client    *net.TCPConn
 	backend   *net.TCPConn
+	src       netip.AddrPort // the client's address
 	backendID string
 	addr      netip.AddrPort
 	idle      time.Duration
@@ -115,7 +116,7 @@ func (l *tcpListener) handle(c *net.TCPConn) {
 	src := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	dst := c.LocalAddr().(*net.TCPAddr).AddrPort()
 	b, addr, ok := r.pick(dataplane.TCP, src, dst)
-	if !ok {
+	if !ok || !l.e.admit(r, dataplane.ProtoTCP, src, b, addr.Port()) {
 		resetConn(c)
 		return
 	}
@@ -135,7 +136,7 @@ func (l *tcpListener) handle(c *net.TCPConn) {
 			return
 		}
 	}
-	f := &tcpFlow{l: l, client: c, backend: backend, backendID: b.ID, addr: addr,
+	f := &tcpFlow{l: l, client: c, backend: backend, src: src, backendID: b.ID, addr: addr,
 		idle: r.spec.idle, reset: r.spec.tcpReset, counters: r.counters}
 	f.last.Store(time.Now().UnixNano())
 	l.mu.Lock()
@@ -275,7 +276,7 @@ func (l *tcpListener) prune(r *route) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for f := range l.flows {
-		if r == nil || r.valid[f.backendID] != f.addr {
+		if r == nil || r.valid[f.backendID] != f.addr || !r.stillAllowed(dataplane.ProtoTCP, f.src, f.backendID, f.addr.Port()) {
 			f.teardown(true)
 		}
 	}

@@ -166,7 +166,7 @@ func (l *udpListener) session(r *route, client netip.AddrPort) *udpSession {
 	}
 	local := l.conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	b, addr, ok := r.pick(dataplane.UDP, client, local)
-	if !ok {
+	if !ok || !l.e.admit(r, dataplane.ProtoUDP, client, b, addr.Port()) {
 		return nil
 	}
 	if why := l.e.budget.acquire(&l.active); why != "" {
@@ -254,7 +254,7 @@ func (l *udpListener) prune(r *route) {
 	l.mu.Lock()
 	var stale []*udpSession
 	for _, s := range l.sessions {
-		if r == nil || r.valid[s.backendID] != s.addr {
+		if r == nil || r.valid[s.backendID] != s.addr || !r.stillAllowed(dataplane.ProtoUDP, s.client, s.backendID, s.addr.Port()) {
 			stale = append(stale, s)
 		}
 	}

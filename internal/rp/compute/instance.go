@@ -58,6 +58,7 @@ func registerInstance(s *server) {
 	get(instVMSSPath+"/networkInterfaces", instNetVersions, s.listScaleSetNICs)
 	get(instVMPath+"/networkInterfaces", instNetVersions, s.listInstanceNICs)
 	get(instNICPath, instNetVersions, s.getInstanceNIC)
+	s.Handle(http.MethodPost, instNICPath+"/effectiveNetworkSecurityGroups", instNetVersions, s.effectiveNSGs)
 	get(instNICPath+"/ipConfigurations", instNetVersions, s.listInstanceIPConfigs)
 	get(instIPCPath, instNetVersions, s.getInstanceIPConfig)
 	get(instVMSSPath+"/publicIPAddresses", instNetVersions, s.listScaleSetPublicIPs)

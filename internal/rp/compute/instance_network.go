@@ -3,6 +3,7 @@ package compute
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -402,4 +403,182 @@ func (s *server) getInstancePublicIP(ctx context.Context, r *arm.Request) (*arm.
 	}
 	return nil, resource.NotFound("ResourceNotFound",
 		"The Resource 'Microsoft.Network/publicIPAddresses/%s' under resource group '%s' was not found.", r.Param("pip"), r.Param("rg"))
+}
+
+// effectiveNSGView is one entry of effectiveNetworkSecurityGroups: a group
+// that applies to the NIC, how it is associated, and its rules (user and
+// default) as Azure expands them.
+type effectiveNSGView struct {
+	NetworkSecurityGroup resource.SubResource `json:"networkSecurityGroup"`
+	Association          struct {
+		Subnet           *resource.SubResource `json:"subnet,omitempty"`
+		NetworkInterface *resource.SubResource `json:"networkInterface,omitempty"`
+	} `json:"association"`
+	EffectiveSecurityRules []effectiveRuleView `json:"effectiveSecurityRules"`
+	TagMap                 map[string][]string `json:"tagMap"`
+}
+
+// effectiveRuleView is one effective security rule: ports as ranges
+// ("0-65535", "80-80"), protocol "All" for "*", service tags expanded in
+// the expanded… lists (VirtualNetwork to the network's address space).
+type effectiveRuleView struct {
+	Name                             string   `json:"name"`
+	Protocol                         string   `json:"protocol"`
+	SourcePortRange                  string   `json:"sourcePortRange,omitempty"`
+	DestinationPortRange             string   `json:"destinationPortRange,omitempty"`
+	SourcePortRanges                 []string `json:"sourcePortRanges"`
+	DestinationPortRanges            []string `json:"destinationPortRanges"`
+	SourceAddressPrefix              string   `json:"sourceAddressPrefix,omitempty"`
+	DestinationAddressPrefix         string   `json:"destinationAddressPrefix,omitempty"`
+	SourceAddressPrefixes            []string `json:"sourceAddressPrefixes"`
+	DestinationAddressPrefixes       []string `json:"destinationAddressPrefixes"`
+	ExpandedSourceAddressPrefix      []string `json:"expandedSourceAddressPrefix"`
+	ExpandedDestinationAddressPrefix []string `json:"expandedDestinationAddressPrefix"`
+	Access                           string   `json:"access"`
+	Priority                         int32    `json:"priority"`
+	Direction                        string   `json:"direction"`
+}
+
+// effectiveNSGs serves POST …/networkInterfaces/{nic}/effectiveNetworkSecurityGroups
+// (Azure's shape: {"value": [...]}): the group of the NIC's subnet, then the
+// NIC's own, each with its rules in priority order.
+func (s *server) effectiveNSGs(ctx context.Context, r *arm.Request) (*arm.Response, error) {
+	_, _, n, err := s.findNIC(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	rd := arm.StoreReader{Store: s.Store()}
+	var subnetID string
+	for _, c := range n.Properties.IPConfigurations {
+		if c.Properties.Primary && c.Properties.Subnet != nil {
+			subnetID = c.Properties.Subnet.ID
+		}
+	}
+	out := []effectiveNSGView{}
+	var vnetSpace []string
+	var subnetGroup string
+	if sid, err := resource.ParseID(subnetID); err == nil && len(sid.Types) == 2 {
+		if kv, ok, err := arm.ReadTop(ctx, rd, subnetID); err != nil {
+			return nil, err
+		} else if ok {
+			var v resource.VirtualNetwork
+			if err := json.Unmarshal(kv.Value, &v); err != nil {
+				return nil, fmt.Errorf("effective nsgs: decode %s: %w", kv.Key, err)
+			}
+			vnetSpace = v.Properties.AddressSpace.AddressPrefixes
+			if sn := v.Subnet(sid.Names[1]); sn != nil && sn.Properties.NetworkSecurityGroup != nil {
+				subnetGroup = sn.Properties.NetworkSecurityGroup.ID
+			}
+		}
+	}
+	add := func(groupID string, subnet bool) error {
+		if groupID == "" {
+			return nil
+		}
+		kv, ok, err := arm.ReadTop(ctx, rd, groupID)
+		if err != nil || !ok {
+			return err
+		}
+		var g resource.NetworkSecurityGroup
+		if err := json.Unmarshal(kv.Value, &g); err != nil {
+			return fmt.Errorf("effective nsgs: decode %s: %w", kv.Key, err)
+		}
+		view := effectiveNSGView{NetworkSecurityGroup: resource.SubResource{ID: groupID},
+			TagMap: map[string][]string{resource.TagVirtualNetwork: append([]string{}, vnetSpace...), resource.TagAzureLoadBalancer: {"168.63.129.16/32"}}}
+		if subnet {
+			view.Association.Subnet = &resource.SubResource{ID: subnetID}
+		} else {
+			view.Association.NetworkInterface = &resource.SubResource{ID: n.ID}
+		}
+		if len(g.Properties.DefaultSecurityRules) == 0 {
+			_ = resource.NormalizeNSG(&g)
+		}
+		for _, list := range []struct {
+			coll  string
+			rules []resource.SecurityRule
+		}{{"securityRules", g.Properties.SecurityRules}, {"defaultSecurityRules", g.Properties.DefaultSecurityRules}} {
+			for i := range list.rules {
+				view.EffectiveSecurityRules = append(view.EffectiveSecurityRules, effectiveRule(list.coll, &list.rules[i], vnetSpace))
+			}
+		}
+		sort.SliceStable(view.EffectiveSecurityRules, func(i, j int) bool {
+			a, b := view.EffectiveSecurityRules[i], view.EffectiveSecurityRules[j]
+			if a.Direction != b.Direction {
+				return a.Direction == "Inbound"
+			}
+			return a.Priority < b.Priority
+		})
+		out = append(out, view)
+		return nil
+	}
+	if err := add(subnetGroup, true); err != nil {
+		return nil, err
+	}
+	if n.Properties.NetworkSecurityGroup != nil {
+		if err := add(n.Properties.NetworkSecurityGroup.ID, false); err != nil {
+			return nil, err
+		}
+	}
+	return arm.JSON(http.StatusOK, map[string]any{"value": out}), nil
+}
+
+// effectiveRule renders one rule as Azure's effective rule.
+func effectiveRule(coll string, rule *resource.SecurityRule, vnet []string) effectiveRuleView {
+	p := &rule.Properties
+	v := effectiveRuleView{Name: coll + "/" + rule.Name, Protocol: p.Protocol, Access: p.Access, Direction: p.Direction,
+		SourcePortRanges: []string{}, DestinationPortRanges: []string{}, SourceAddressPrefixes: []string{}, DestinationAddressPrefixes: []string{}}
+	if v.Protocol == "*" {
+		v.Protocol = "All"
+	}
+	if p.Priority != nil {
+		v.Priority = *p.Priority
+	}
+	ranges := func(rs []resource.PortRange) []string {
+		if rs == nil {
+			return []string{"0-65535"}
+		}
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i] = fmt.Sprintf("%d-%d", r.First, r.Last)
+		}
+		return out
+	}
+	sp, dp := ranges(p.SourcePorts()), ranges(p.DestinationPorts())
+	if p.SourcePortRange != "" {
+		v.SourcePortRange = sp[0]
+	} else {
+		v.SourcePortRanges = sp
+	}
+	if p.DestinationPortRange != "" {
+		v.DestinationPortRange = dp[0]
+	} else {
+		v.DestinationPortRanges = dp
+	}
+	expand := func(one string, many []string, asgs []resource.SubResource) (string, []string, []string) {
+		if len(asgs) > 0 {
+			var ids []string
+			for _, g := range asgs {
+				ids = append(ids, g.ID)
+			}
+			return "", ids, []string{}
+		}
+		if one == "" {
+			return "", append([]string{}, many...), append([]string{}, many...)
+		}
+		m, _ := resource.ParseRuleAddress(one)
+		switch m.Tag {
+		case resource.TagAny:
+			return "0.0.0.0/0", []string{}, []string{}
+		case resource.TagVirtualNetwork:
+			return one, []string{}, append([]string{}, vnet...)
+		case resource.TagAzureLoadBalancer:
+			return one, []string{}, []string{"168.63.129.16/32"}
+		case "":
+			return m.Prefix.String(), []string{}, []string{}
+		}
+		return one, []string{}, []string{}
+	}
+	v.SourceAddressPrefix, v.SourceAddressPrefixes, v.ExpandedSourceAddressPrefix = expand(p.SourceAddressPrefix, p.SourceAddressPrefixes, p.SourceApplicationSecurityGroups)
+	v.DestinationAddressPrefix, v.DestinationAddressPrefixes, v.ExpandedDestinationAddressPrefix = expand(p.DestinationAddressPrefix, p.DestinationAddressPrefixes, p.DestinationApplicationSecurityGroups)
+	return v
 }

@@ -3,6 +3,7 @@ package compute
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -69,6 +70,9 @@ func (m vmssModel) Prepare(ctx context.Context, tx *arm.Tx, obj, old arm.Object)
 	if err := m.validateImage(v); err != nil {
 		return err
 	}
+	if err := checkSecurityRefs(ctx, tx, v); err != nil {
+		return err
+	}
 	arm.GuardRead(tx, read)
 	m.waitConverged(tx, v.ID)
 	return nil
@@ -132,10 +136,46 @@ func (vmssModel) References(obj arm.Object) []resource.Ref {
 				if ipc.Properties.Subnet != nil && ipc.Properties.Subnet.ID != "" {
 					out = append(out, resource.Ref{Source: v.ID, Target: ipc.Properties.Subnet.ID})
 				}
+				for _, g := range ipc.Properties.ApplicationSecurityGroups {
+					if g.ID != "" {
+						out = append(out, resource.Ref{Source: v.ID, Target: g.ID})
+					}
+				}
+			}
+			if g := nic.Properties.NetworkSecurityGroup; g != nil && g.ID != "" {
+				out = append(out, resource.Ref{Source: v.ID, Target: g.ID})
 			}
 		}
 	}
 	return out
+}
+
+// checkSecurityRefs checks that the network security groups of the NIC
+// configurations and the application security groups of their
+// ipConfigurations exist (InvalidResourceReference otherwise).
+func checkSecurityRefs(ctx context.Context, tx *arm.Tx, v *resource.VirtualMachineScaleSet) error {
+	np := v.NetworkProfile()
+	if np == nil {
+		return nil
+	}
+	base := "properties.virtualMachineProfile.networkProfile.networkInterfaceConfigurations"
+	for i, nic := range np.NetworkInterfaceConfigurations {
+		if g := nic.Properties.NetworkSecurityGroup; g != nil && g.ID != "" {
+			path := fmt.Sprintf("%s[%d].properties.networkSecurityGroup.id", base, i)
+			if err := arm.CheckReference(ctx, tx, v.ID, path, g.ID, resource.NetworkSecurityGroupType); err != nil {
+				return err
+			}
+		}
+		for j, ipc := range nic.Properties.IPConfigurations {
+			for k, g := range ipc.Properties.ApplicationSecurityGroups {
+				path := fmt.Sprintf("%s[%d].properties.ipConfigurations[%d].properties.applicationSecurityGroups[%d].id", base, i, j, k)
+				if err := arm.CheckReference(ctx, tx, v.ID, path, g.ID, resource.ApplicationSecurityGroupType); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Release lets the controller remove the instances and drops the scale

@@ -31,6 +31,7 @@ func Register(srv *arm.Server, members MembershipSource) {
 	srv.RegisterNamespace("Microsoft.Network", Versions)
 	registerLoadbalancer(s)
 	registerNsg(s)
+	registerAsg(s)
 	registerPublicip(s)
 	registerVnet(s)
 	registerVnetIp(s)

@@ -2,14 +2,15 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"nimbus/internal/arm"
 	"nimbus/internal/resource"
 )
 
-// nsgModel implements Model for Microsoft.Network/networkSecurityGroups:
-// stored, validated and returned, not enforced (see resource.NetworkSecurityGroup).
+// nsgModel implements Model for Microsoft.Network/networkSecurityGroups
+// (see resource.NetworkSecurityGroup; controller/lb enforces them).
 type nsgModel struct{ s *server }
 
 var _ arm.Model = nsgModel{}
@@ -17,8 +18,9 @@ var _ arm.Model = nsgModel{}
 // New implements Model.
 func (nsgModel) New() arm.Object { return &resource.NetworkSecurityGroup{} }
 
-// Prepare validates the rules and keeps the group's resourceGuid.
-func (nsgModel) Prepare(_ context.Context, _ *arm.Tx, obj, old arm.Object) error {
+// Prepare validates the rules, checks that the application security
+// groups they name exist, and keeps the group's resourceGuid.
+func (nsgModel) Prepare(ctx context.Context, tx *arm.Tx, obj, old arm.Object) error {
 	n := obj.(*resource.NetworkSecurityGroup)
 	if old != nil {
 		n.Properties.ResourceGUID = old.(*resource.NetworkSecurityGroup).Properties.ResourceGUID
@@ -27,11 +29,38 @@ func (nsgModel) Prepare(_ context.Context, _ *arm.Tx, obj, old arm.Object) error
 		n.Properties.ResourceGUID = resource.NewGUID()
 	}
 	n.Properties.Subnets, n.Properties.NetworkInterfaces = nil, nil
-	return resource.NormalizeNSG(n)
+	if err := resource.NormalizeNSG(n); err != nil {
+		return err
+	}
+	for i, r := range n.Properties.SecurityRules {
+		for _, g := range []struct {
+			name string
+			refs []resource.SubResource
+		}{{"sourceApplicationSecurityGroups", r.Properties.SourceApplicationSecurityGroups}, {"destinationApplicationSecurityGroups", r.Properties.DestinationApplicationSecurityGroups}} {
+			for j, ref := range g.refs {
+				path := fmt.Sprintf("properties.securityRules[%d].properties.%s[%d].id", i, g.name, j)
+				if err := arm.CheckReference(ctx, tx, r.ID, path, ref.ID, resource.ApplicationSecurityGroupType); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
-// References implements Model: a group points at nothing.
-func (nsgModel) References(arm.Object) []resource.Ref { return nil }
+// References implements Model: rules point at the application security
+// groups they name.
+func (nsgModel) References(obj arm.Object) []resource.Ref {
+	var out []resource.Ref
+	for _, r := range obj.(*resource.NetworkSecurityGroup).Properties.SecurityRules {
+		for _, g := range append(append([]resource.SubResource(nil), r.Properties.SourceApplicationSecurityGroups...), r.Properties.DestinationApplicationSecurityGroups...) {
+			if g.ID != "" {
+				out = append(out, resource.Ref{Source: r.ID, Target: g.ID})
+			}
+		}
+	}
+	return out
+}
 
 // Release refuses to delete a group a subnet or NIC still uses
 // (InUseNetworkSecurityGroupCannotBeDeleted).

@@ -15,7 +15,6 @@ var networkGaps = map[string]string{
 	"LoadBalancerCreateWithOutboundRules.json":                             "the answer gives a public frontend private-address fields",
 	"LoadBalancerCreateGatewayLoadBalancerProviderWithOneBackendPool.json": "Gateway load balancers are not supported",
 	"LoadBalancerCreateGatewayLoadBalancerProviderWithTwoBackendPool.json": "Gateway load balancers are not supported",
-	"NetworkSecurityGroupRuleCreate.json":                                  "security rules as child resources are not served",
 	"PublicIpAddressCreateCustomizedValues.json":                           "ipConfiguration is a NIC the example has; zones the request did not send",
 	"PublicIpAddressCreateDefaults.json":                                   "ipConfiguration is a NIC the example has and this node does not",
 	"PublicIpAddressCreateDns.json":                                        "ipConfiguration is a NIC the example has and this node does not",
