@@ -550,7 +550,7 @@ func TestLBBladeLoadTime(t *testing.T) {
 			"frontendIPConfiguration": map[string]any{"id": lbID + "/frontendIPConfigurations/fe"},
 			"backendAddressPool":      map[string]any{"id": lbID + "/backendAddressPools/be"},
 			"probe":                   map[string]any{"id": lbID + "/probes/p"},
-			"protocol":                "Tcp", "frontendPort": 1000 + i, "backendPort": 2000 + i, "disableOutboundSnat": true}})
+			"protocol":                "Tcp", "frontendPort": 1000 + i, "backendPort": 30000 + i, "disableOutboundSnat": true}}) // not 2000+: this machine's agent holds 0.0.0.0:2024
 	}
 	must(http.MethodPut, lbID+"?api-version=2024-05-01", map[string]any{"location": "eastus", "sku": map[string]any{"name": "Standard"}, "properties": map[string]any{
 		"frontendIPConfigurations": []any{map[string]any{"name": "fe", "properties": map[string]any{"publicIPAddress": map[string]any{"id": nw + "/publicIPAddresses/pip"}}}},
@@ -581,7 +581,9 @@ func TestLBBladeLoadTime(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pool has %d members after 90 s, want 100", len(m))
+			_, vms := a.do(http.MethodGet, vmssID+"/virtualMachines/0/instanceView?api-version=2024-07-01", nil)
+			_, op := a.do(http.MethodGet, vmssID+"/instanceView?api-version=2024-07-01", nil)
+			t.Fatalf("pool has %d members after 90 s, want 100; instance 0: %.1500s\ninstance view: %.1500s", len(m), vms, op)
 		}
 		time.Sleep(500 * time.Millisecond) // polling the API against a deadline
 	}
