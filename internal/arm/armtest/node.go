@@ -54,8 +54,20 @@ func Start(t testing.TB, dir ...string) *Node {
 	if len(dir) > 0 {
 		d = dir[0]
 	}
+	return StartWith(t, node.Config{DataDir: d})
+}
+
+// StartWith is Start with cfg (for a Runtime, say); an empty DataDir is a
+// fresh temporary one, and the node always listens on 127.0.0.1:0.
+func StartWith(t testing.TB, cfg node.Config) *Node {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	d := cfg.DataDir
+	cfg.Listen = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
-	n, err := node.Start(ctx, node.Config{DataDir: d, Listen: "127.0.0.1:0"})
+	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("start node: %v", err)

@@ -2,7 +2,6 @@ package compute_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7"
@@ -23,7 +19,6 @@ import (
 
 	"nimbus/internal/arm"
 	"nimbus/internal/arm/armtest"
-	"nimbus/internal/auth"
 	"nimbus/internal/node"
 	"nimbus/internal/poll"
 	"nimbus/internal/resource"
@@ -687,67 +682,9 @@ func (r *instRuntime) BackendHealth(probeID, backendID string) (up, known bool, 
 	return false, false, ""
 }
 
-// startInstNode starts a node like startTestNode, with rt as its runtime.
-func startInstNode(t *testing.T, rt arm.Runtime) *armtest.Node {
-	t.Helper()
-	d := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := node.Start(ctx, node.Config{DataDir: d, Listen: "127.0.0.1:0", Runtime: rt})
-	if err != nil {
-		cancel()
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := n.Wait(); err != nil {
-			t.Errorf("node stopped with error: %v", err)
-		}
-	})
-	pool, err := auth.CertPool(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := n.Issuer.Mint("", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
-	tn := &armtest.Node{Node: n, T: t, Dir: d, Base: n.Endpoint.Endpoint, Sub: n.Endpoint.SubscriptionID, Token: tok, Client: hc, Cred: armtest.StaticCred{Token: tok}}
-	tn.Options = &azarm.ClientOptions{ClientOptions: policy.ClientOptions{
-		Cloud:     cloud.Configuration{Services: map[cloud.ServiceName]cloud.ServiceConfiguration{cloud.ResourceManager: {Endpoint: tn.Base, Audience: auth.DefaultAudience}}},
-		Transport: hc,
-	}}
-	return tn
-}
-
-// instLBEnv is newLBEnv on an already started node.
-func instLBEnv(t *testing.T, n *armtest.Node) *armtest.Env {
-	t.Helper()
-	e := &armtest.Env{Node: n, Ctx: context.Background()}
-	n.Group("rg")
-	n.MustPut(n.RGPath("rg", "Microsoft.Network/virtualNetworks/vn1")+"?api-version=2025-01-01", map[string]any{
-		"location": "eastus",
-		"properties": map[string]any{
-			"addressSpace": map[string]any{"addressPrefixes": []string{"198.18.0.0/16"}},
-			"subnets":      []any{map[string]any{"name": "default", "properties": map[string]any{"addressPrefix": "198.18.0.0/24"}}},
-		},
-	})
-	n.MustPut(n.RGPath("rg", "Microsoft.Network/publicIPAddresses/pip1")+"?api-version=2025-01-01", map[string]any{
-		"location": "eastus", "sku": map[string]any{"name": "Standard"}, "properties": map[string]any{"publicIPAllocationMethod": "Static"},
-	})
-	var err error
-	if e.LBs, err = armnetwork.NewLoadBalancersClient(n.Sub, n.Cred, n.Options); err != nil {
-		t.Fatal(err)
-	}
-	if e.VMSS, err = armcompute.NewVirtualMachineScaleSetsClient(n.Sub, n.Cred, n.Options); err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
 func TestInstanceRuntime(t *testing.T) {
 	rt := &instRuntime{health: map[string]int{"/virtualmachines/0/": 1, "/virtualmachines/1/": 0, "/virtualmachines/2/": -1}}
-	e := newInstEnv(t, instLBEnv(t, startInstNode(t, rt)))
+	e := newInstEnv(t, armtest.NewEnvOn(t, armtest.StartWith(t, node.Config{Runtime: rt})))
 	for n, want := range map[string]string{"0": "HealthState/healthy", "1": "HealthState/unhealthy", "2": "HealthState/unknown"} {
 		iv, err := e.vms.GetInstanceView(e.Ctx, "rg", "web", n, nil)
 		if err != nil {
