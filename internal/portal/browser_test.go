@@ -396,7 +396,7 @@ func TestPortalBrowser(t *testing.T) {
 
 	// Their health in the load balancer's backend pool.
 	u.hash("#/r" + lbID + "~pools")
-	u.wait("2 members up", `document.querySelectorAll('[data-live=pools] .state-Up').length === 2`, 30*time.Second)
+	u.wait("2 members up", `document.querySelectorAll('[data-live=pools] .state-Up').length === 2`, 60*time.Second)
 	u.shot("05-lb-backend-pools")
 	// A refresh does not move the layout.
 	before := eval[float64](u, `document.querySelector('[data-live=pools]').getBoundingClientRect().height`)
