@@ -234,7 +234,10 @@ func isTimeout(err error) bool {
 func isCleanError(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "EOF") ||
-		strings.Contains(err.Error(), "connection reset")
+		strings.Contains(err.Error(), "connection reset") ||
+		// The client's own transport read on a connection the proxy had
+		// just closed (a reset seen from Go's side): a clean end too.
+		errors.Is(err, net.ErrClosed)
 }
 
 // event is one line of a backend's events file.
