@@ -191,8 +191,9 @@ func TestLookupFromThreadInAnotherNamespace(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
-	go func() {
-		// Never unlocked: the runtime discards the thread when the goroutine ends.
+	work := func(done chan<- result) {
+		// Locked for good: the runtime discards this (non-main) thread
+		// when the goroutine ends, with the namespace it is in.
 		runtime.LockOSThread()
 		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
 			done <- result{err: err}
@@ -204,6 +205,19 @@ func TestLookupFromThreadInAnotherNamespace(t *testing.T) {
 		}
 		uid, err := Lookup(l, r)
 		done <- result{uid, err}
+	}
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if syscall.Gettid() != os.Getpid() {
+			work(done)
+			return
+		}
+		// On the main thread, which must not enter the namespace (/proc/self
+		// would follow it): holding it, run the work on another thread.
+		inner := make(chan result, 1)
+		go work(inner)
+		done <- <-inner
 	}()
 	res := <-done
 	if res.err != nil || res.uid != uint32(os.Geteuid()) {
