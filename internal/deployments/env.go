@@ -300,7 +300,7 @@ func coerceToType(v any, t reflect.Type) any {
 		if !ok {
 			return v
 		}
-		fields := jsonFields(t)
+		fields := resource.JSONFields(t)
 		out := make(map[string]any, len(m))
 		for k, x := range m {
 			if ft, ok := fields[strings.ToLower(k)]; ok {
@@ -351,40 +351,4 @@ func coerceToType(v any, t reflect.Type) any {
 		}
 	}
 	return v
-}
-
-// jsonFields maps the lower-case JSON names of t's fields (embedded structs
-// flattened) to their types.
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				for k, v := range jsonFields(ft) {
-					if _, exists := out[k]; !exists {
-						out[k] = v
-					}
-				}
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out[strings.ToLower(name)] = f.Type
-	}
-	return out
 }

@@ -115,7 +115,7 @@ func unknownOf(t reflect.Type, doc any) extraNode {
 		if !ok {
 			return nil
 		}
-		fields := jsonFields(t)
+		fields := JSONFields(t)
 		var o *extraObj
 		for k, v := range m {
 			ft, known := fields[strings.ToLower(k)]
@@ -195,7 +195,11 @@ func unknownOf(t reflect.Type, doc any) extraNode {
 // Go type), promoted fields of embedded structs included.
 var fieldCache sync.Map
 
-func jsonFields(t reflect.Type) map[string]reflect.Type {
+// JSONFields maps the lower-case JSON names of struct type t's fields
+// (embedded structs flattened, the outer name winning) to their types. The
+// result is cached per type; callers must not modify it. Safe for
+// concurrent use.
+func JSONFields(t reflect.Type) map[string]reflect.Type {
 	if f, ok := fieldCache.Load(t); ok {
 		return f.(map[string]reflect.Type)
 	}
@@ -213,7 +217,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				for k, v := range jsonFields(ft) {
+				for k, v := range JSONFields(ft) {
 					if _, dup := out[k]; !dup {
 						out[k] = v
 					}

@@ -561,7 +561,7 @@ func mergeOmitted(base, doc map[string]any, t reflect.Type, unknownOnly bool) ma
 	}
 	var fields map[string]reflect.Type
 	if t != nil && t.Kind() == reflect.Struct {
-		fields = jsonFields(t)
+		fields = JSONFields(t)
 	}
 	for k, bv := range base {
 		ft, declared := fields[strings.ToLower(k)]
